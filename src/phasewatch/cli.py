@@ -1,0 +1,106 @@
+"""The `phasewatch` command. Thin: parse flags, call the pipeline, print. Bad input → one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from phasewatch import config as configuration
+from phasewatch import pipeline
+from phasewatch.errors import UserError
+from phasewatch.report import print_summary, write_report
+from phasewatch.store import Run, list_runs, query, store_root
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="phasewatch", description="Watch structure form inside a network while it trains.")
+    parser.add_argument("--store", help="store directory (default: $PHASEWATCH_STORE, else ./runs)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("experiments", help="list the built-in experiments")
+
+    run = commands.add_parser("run", help="train an experiment, detect its phase transitions, write its report",
+                              description="Examples: phasewatch run grokking --set p=97 --set seed=1;  "
+                                          "phasewatch run --resume RUN")
+    run.add_argument("experiment", nargs="?", help="a built-in experiment (see `phasewatch experiments`)")
+    run.add_argument("--config", metavar="FILE", help="TOML file merged over the experiment's preset")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a setting: p=97, seed=1, train.lr=3e-3 (repeatable)")
+    run.add_argument("--name", help="run id (default: EXPERIMENT-sSEED-TIME)")
+    run.add_argument("--resume", metavar="RUN", help="continue a stopped run from its newest checkpoint")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    commands.add_parser("runs", help="table of the runs in the store")
+    for name, text in (("show", "summary of a run: config, final metrics, events"), ("report", "(re)write RUN/report.html")):
+        commands.add_parser(name, help=text).add_argument("run", help="run id")
+    sql = commands.add_parser("sql", help="query every run's metrics with DuckDB (tables: metrics, runs)")
+    sql.add_argument("query", help="e.g. \"SELECT run, max(value) FROM metrics WHERE metric = 'test/accuracy' GROUP BY run\"")
+    return parser
+
+
+def _table(frame, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+    return table
+
+
+def _run(args: argparse.Namespace, console: Console) -> None:
+    progress = not args.no_progress and console.is_terminal
+    if args.resume:
+        if args.experiment or args.config or args.assignments:
+            raise UserError("--resume: takes no experiment, --config or --set (a run keeps its own config)")
+        finished = pipeline.resume(args.resume, store=args.store, progress=progress)
+    else:
+        if not args.experiment and not args.config:
+            raise UserError("run: name an experiment (see `phasewatch experiments`) or give --config FILE")
+        assignments = args.assignments + ([f"train.device={args.device}"] if args.device else [])
+        finished = pipeline.run(args.experiment, config_file=args.config, assignments=assignments, store=args.store,
+                                name=args.name, overwrite=args.overwrite, progress=progress)
+    print_summary(finished, console)
+    console.print(f"report: {finished.path / 'report.html'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console()
+    try:
+        args = _parser().parse_args(argv)
+        root = store_root(args.store)
+        if args.command == "experiments":
+            rows = [(name, configuration.load_preset(name).get("description", "")) for name in configuration.experiment_names()]
+            table = Table("experiment", "what it shows")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        elif args.command == "run":
+            _run(args, console)
+        elif args.command == "runs":
+            console.print(_table(list_runs(root)))
+        elif args.command == "show":
+            print_summary(Run.open(root, args.run), console)
+        elif args.command == "report":
+            console.print(f"report: {write_report(Run.open(root, args.run))}")
+        elif args.command == "sql":
+            console.print(_table(query(args.query, root)))
+    except UserError as error:
+        print(f"phasewatch: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("phasewatch: interrupted (resume with `phasewatch run --resume RUN`)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Experiment configuration: TOML presets, `--config FILE`, `--set key=value`, validation.
+
+A config has the sections `task`, `model`, `train`, `probes` and `events`, plus `seed` and
+`description`. Built-in experiments are presets in `phasewatch/experiments/*.toml`. `--set`
+takes a dotted key (`train.lr=3e-3`) or a bare one when it names one field (`p=97`, `seed=1`).
+Every problem becomes a one-line `UserError`: the field, the value, and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from phasewatch.errors import UserError
+from phasewatch.tasks.modular import OPERATIONS, is_prime
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModularTaskConfig(Section):
+    name: Literal["modular"] = "modular"
+    p: int = Field(59, ge=3, le=1000, description="a prime")
+    operation: Literal[OPERATIONS] = "+"  # type: ignore[valid-type]
+    train_fraction: float = Field(0.5, gt=0, lt=1)
+
+    @field_validator("p")
+    @classmethod
+    def _prime(cls, p: int) -> int:
+        if not is_prime(p):
+            raise ValueError("must be a prime")
+        return p
+
+
+class TransformerConfig(Section):
+    name: Literal["transformer"] = "transformer"
+    d_model: int = Field(128, ge=1)
+    n_layers: int = Field(1, ge=1)
+    n_heads: int = Field(4, ge=1)
+    d_head: int = Field(32, ge=1)
+    d_mlp: int = Field(512, ge=0, description="0 for attention-only")
+    layernorm: bool = False
+
+
+class MLPConfig(Section):
+    name: Literal["mlp"] = "mlp"
+    width: int = Field(512, ge=1)
+
+
+class TrainConfig(Section):
+    steps: int = Field(2000, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = Field(10, ge=0)
+    batch_size: int = Field(0, ge=0, description="0 = full batch")
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(1, ge=1, description="torch threads per run (1: two runs beat one 2-thread run)")
+    checkpoint_every: int = Field(500, ge=1)
+
+
+class ProbeConfig(Section):
+    names: list[str] = ["behaviour", "weight_norm", "class_gram"]
+    every: int = Field(25, ge=1, description="linear part of the schedule")
+    log_points: int = Field(30, ge=0, description="log-spaced part of the schedule")
+
+
+class EventConfig(Section):
+    watch: list[str] = ["train/*", "test/*"]
+    structure_metrics: list[str] = []
+    expect: list[str] = Field([], description="events this experiment is expected to show")
+
+
+TASKS = {"modular": ModularTaskConfig}
+MODELS = {"transformer": TransformerConfig, "mlp": MLPConfig}
+
+
+class ExperimentConfig(Section):
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    task: ModularTaskConfig = ModularTaskConfig()  # a discriminated union, like `model`, once there are more
+    model: Annotated[Union[tuple(MODELS.values())], Field(discriminator="name")] = TransformerConfig()  # type: ignore[valid-type]
+    train: TrainConfig = TrainConfig()
+    probes: ProbeConfig = ProbeConfig()
+    events: EventConfig = EventConfig()
+
+
+def experiment_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("phasewatch.experiments").iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    if name not in experiment_names():
+        raise UserError(f"experiment: {name!r} is not a built-in experiment (choose from: {', '.join(experiment_names())})")
+    return tomllib.loads(resources.files("phasewatch.experiments").joinpath(f"{name}.toml").read_text())
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"--config: file {str(path)!r} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"--config: {str(path)!r} is not valid TOML ({error})") from None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Every settable key, given the task and model kinds the raw config picks."""
+    sections = {
+        "task": TASKS.get(raw.get("task", {}).get("name"), ModularTaskConfig),
+        "model": MODELS.get(raw.get("model", {}).get("name"), TransformerConfig),
+        "train": TrainConfig,
+        "probes": ProbeConfig,
+        "events": EventConfig,
+    }
+    return [("description",), ("seed",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word such as `transformer` or `+`
+
+
+def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply `key=value` strings: dotted keys, or bare keys that name exactly one field."""
+    raw = copy.deepcopy(raw)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set: {assignment!r} is not of the form key=value")
+        paths = _field_paths(raw)
+        matches = [p for p in paths if ".".join(p) == key] or [p for p in paths if p[-1] == key]
+        if len(matches) != 1:
+            known = sorted({p[-1] for p in paths} | {".".join(p) for p in paths if len(p) > 1})
+            problem = "is ambiguous" if matches else "is not a known key"
+            raise UserError(f"--set: {key!r} {problem} (known: {', '.join(known)})")
+        *sections, field = matches[0]
+        target = raw
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[field] = _parse_value(text)
+    return raw
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    kinds = set(TASKS) | set(MODELS)  # pydantic puts the union member's tag in the location
+    location = ".".join(str(part) for part in first["loc"] if part not in kinds)
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{location}: is not a known key"
+    return f"{location}: {first['input']!r} is not allowed ({message})"
+
+
+def validate(raw: dict[str, Any]) -> ExperimentConfig:
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(_describe(error)) from None
+    from phasewatch.probes import PROBES  # the registry: imported late, it imports the models
+
+    unknown = [name for name in config.probes.names if name not in PROBES]
+    if unknown:
+        raise UserError(f"probes.names: {unknown[0]!r} is not a probe (known: {', '.join(sorted(PROBES))})")
+    return config
+
+
+def resolve(experiment: str | None, config_file: str | None = None, assignments: list[str] = ()) -> tuple[str, ExperimentConfig]:
+    """The experiment's name and its validated config: preset, then file, then `--set`."""
+    raw: dict[str, Any] = load_preset(experiment) if experiment else {}
+    if config_file:
+        raw = _merge(raw, load_toml(config_file))
+    name = experiment or Path(config_file or "custom").stem
+    return name, validate(apply_overrides(raw, list(assignments)))

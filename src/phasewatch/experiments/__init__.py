@@ -1,0 +1,1 @@
+"""Built-in experiments, one TOML preset each (data, not code)."""

@@ -1,0 +1,33 @@
+"""The fast grokking MLP (Gromov 2023; Doshi et al. 2024): one-hot a ⊕ one-hot b → x² → logits."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from phasewatch.models.hooks import Hookable, HookPoint
+
+
+class QuadraticMLP(Hookable):
+    """h = (E_a[a] + E_b[b])², logits = h W_U. `embed.W` holds both operands' input weights
+    (rows 0..p−1 for a, p..2p−1 for b), so the Fourier probes read it like a token embedding."""
+
+    def __init__(self, num_operands: int, num_classes: int, width: int = 512):
+        super().__init__()
+        self.num_operands = num_operands
+        self.embed = nn.Module()
+        self.embed.W = nn.Parameter(torch.randn(2 * num_operands, width) / math.sqrt(2 * num_operands))
+        self.hidden = HookPoint()
+        self.unembed = nn.Module()
+        self.unembed.W = nn.Parameter(torch.randn(width, num_classes) / math.sqrt(width))
+        self.feature_site = "hidden"
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        a, b = tokens[:, 0], tokens[:, 1] + self.num_operands
+        pre = F.embedding(a, self.embed.W) + F.embedding(b, self.embed.W)
+        return self.hidden(pre.square()) @ self.unembed.W
+
+    def token_embedding(self, num_tokens: int) -> torch.Tensor:
+        return self.embed.W[:num_tokens]

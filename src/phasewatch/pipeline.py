@@ -1,0 +1,73 @@
+"""One experiment end to end: config → run directory → training → events → report."""
+from __future__ import annotations
+
+import json
+import time
+from fnmatch import fnmatch
+from pathlib import Path
+
+from phasewatch import config as configuration
+from phasewatch.analysis import detect_events
+from phasewatch.errors import UserError
+from phasewatch.report import write_report
+from phasewatch.store import Run, store_root
+from phasewatch.train import train
+
+
+def run(
+    experiment: str | None = None,
+    *,
+    config_file: str | None = None,
+    assignments: list[str] = (),
+    store: str | Path | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    **overrides,
+) -> Run:
+    """Run a built-in experiment (or a config file) and return its `Run`.
+
+    `pw.run("grokking", p=97, seed=1)` is `phasewatch run grokking --set p=97 --set seed=1`.
+    """
+    assignments = [*assignments, *(f"{key}={_toml(value)}" for key, value in overrides.items())]
+    experiment_name, config = configuration.resolve(experiment, config_file, assignments)
+    run_id = name or f"{experiment_name}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    new = Run.create(store_root(store), run_id, experiment=experiment_name, config=config.model_dump(mode="json"),
+                     seed=config.seed, overwrite=overwrite)
+    return _execute(new, config, resume=False, progress=progress)
+
+
+def resume(run_id: str, *, store: str | Path | None = None, progress: bool = False) -> Run:
+    """Continue a stopped run from its newest checkpoint (bit-identical to an uninterrupted run)."""
+    existing = Run.open(store_root(store), run_id)
+    if existing.status == "finished":
+        raise UserError(f"--resume: run {run_id!r} is already finished")
+    existing.set_status("running")
+    return _execute(existing, configuration.validate(existing.config), resume=True, progress=progress)
+
+
+def _execute(run: Run, config: configuration.ExperimentConfig, *, resume: bool, progress: bool) -> Run:
+    try:
+        train(run, config, resume=resume, show_progress=progress)
+        find_events(run, config)
+        write_report(run)
+    except BaseException as error:  # a Ctrl-C or crash leaves the run resumable and says why
+        run.set_status("failed", error=f"{type(error).__name__}: {error}")
+        raise
+    run.set_status("finished")
+    return run
+
+
+def find_events(run: Run, config: configuration.ExperimentConfig) -> list[dict]:
+    """Detect and name transitions on the watched metrics; saved to events.json."""
+    watched = [m for m in run.metric_names() if any(fnmatch(m, pattern) for pattern in config.events.watch)]
+    events = detect_events({m: run.metric(m) for m in watched}, structure_metrics=config.events.structure_metrics)
+    run.save_events(events)
+    return events
+
+
+def _toml(value) -> str:
+    """A Python value as the TOML text `--set` expects."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, str) else json.dumps(value)  # JSON numbers and arrays are TOML

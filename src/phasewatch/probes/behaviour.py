@@ -1,0 +1,27 @@
+"""Behaviour and weights: held-out loss and accuracy, parameter norms."""
+from __future__ import annotations
+
+import torch
+
+from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+
+
+@probe("behaviour")
+def behaviour(ctx: ProbeContext) -> ProbeResult:
+    """`test/loss`, `test/accuracy`: the training loss and argmax accuracy on the held-out split."""
+    logits, _ = ctx.forward("test")
+    targets = ctx.task.test.targets
+    accuracy = (logits.argmax(-1) == targets).double().mean()
+    return ProbeResult({"test/loss": float(ctx.loss(logits, targets)), "test/accuracy": float(accuracy)})
+
+
+@probe("weight_norm")
+def weight_norm(ctx: ProbeContext) -> ProbeResult:
+    """`weight_norm/total` = ‖θ‖₂ over all parameters, and `weight_norm/<param>` per tensor.
+
+    Weight decay drives the norm down through grokking's clean-up (Liu et al. 2023, "Omnigrok").
+    """
+    norms = {name: torch.linalg.vector_norm(p.detach()).double() for name, p in ctx.model.named_parameters()}
+    total = torch.stack(list(norms.values())).square().sum().sqrt()
+    scalars = {f"weight_norm/{name}": float(n) for name, n in norms.items()}
+    return ProbeResult({"weight_norm/total": float(total), **scalars})

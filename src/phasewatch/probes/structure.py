@@ -1,0 +1,28 @@
+"""Representation geometry at the model's feature site: the class-mean Gram matrix."""
+from __future__ import annotations
+
+from phasewatch.probes import geometry
+from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+
+
+@probe("class_gram", sites=lambda model: [model.feature_site])
+def class_gram(ctx: ProbeContext) -> ProbeResult:
+    """The cosine Gram matrix of the centred class means at the last layer, its effective rank
+    (Roy & Vetterli 2007) and its distance from a simplex ETF (Papyan et al. 2020).
+
+    Features are the feature site's activations at the predicting position on the probe set;
+    classes are the answers. Array `gram/class_means` (key `gram`); scalars
+    `effective_rank/class_means`, `etf_distance/class_means`.
+    """
+    _, cache = ctx.forward("probe")
+    features = cache[ctx.model.feature_site]
+    features = features[:, -1] if features.dim() == 3 else features
+    means = geometry.class_means(features, ctx.task.probe.targets, ctx.task.num_classes)
+    gram = geometry.gram(means, center=True, cosine=True)
+    return ProbeResult(
+        {
+            "effective_rank/class_means": geometry.effective_rank(means - means.mean(0)),
+            "etf_distance/class_means": geometry.etf_distance(means),
+        },
+        {"gram/class_means": {"gram": gram.float().cpu()}},
+    )

@@ -1,0 +1,176 @@
+"""Plotly figures for the report: curves on a log-step axis with events marked, and matrices with
+one step slider. Pure functions of numpy arrays and event dicts; `html.py` reads the run.
+
+Text that came from the user (metric names, event kinds) is HTML-escaped before it goes into a
+figure: plotly.js renders a subset of HTML in names and titles.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from phasewatch.report.common import Curves, fmt_number, interval
+
+MAX_POINTS = 5_000  # a longer curve is thinned for display only (DESIGN §8: the store keeps all)
+MAX_FRAMES = 60
+SPLIT_COLOURS = {"train": "#1f77b4", "test": "#d62728"}
+KIND_COLOURS = {
+    "loss_cliff": "#ff7f0e",
+    "grokking": "#2ca02c",
+    "plateau": "#7f7f7f",
+    "crystallisation": "#9467bd",
+    "collapse": "#d62728",
+    "transition": "#17becf",
+    "induction_onset": "#8c564b",
+}
+PALETTE = qualitative.D3
+# Hover shows the true step (customdata); a unified x hover would title it with step + 1.
+LAYOUT = dict(template="plotly_white", margin=dict(l=70, r=30, t=60, b=50), hovermode="closest")
+
+
+def display_points(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Thin a curve to about `max_points` by keeping each bucket's min and max, so no cliff or
+    spike disappears (the way TensorBoard's sampling hides them); short curves pass unchanged."""
+    n = len(steps)
+    if n <= max_points:
+        return steps, values
+    buckets = max_points // 2
+    size = math.ceil(n / buckets)
+    padded = np.full(buckets * size, np.nan)
+    padded[:n] = values
+    padded = padded.reshape(buckets, size)
+    # NaN (and padding) must lose both contests, so each bucket keeps its real extremes.
+    low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
+    high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
+    offsets = np.arange(buckets) * size
+    keep = np.unique(np.concatenate([low + offsets, high + offsets, [0, n - 1]]))
+    keep = keep[keep < n]
+    return steps[keep], values[keep]
+
+
+def log_x(steps: np.ndarray | int) -> np.ndarray | int:
+    """Position on the log-step axis: step + 1, so step 0 (the initial model) stays on the plot."""
+    return steps + 1
+
+
+def _trace(name: str, steps: np.ndarray, values: np.ndarray, colour: str, group: str) -> go.Scatter:
+    steps, values = display_points(steps, values)
+    return go.Scatter(
+        x=log_x(steps),
+        y=values,
+        customdata=steps,
+        name=escape(name),
+        legendgroup=escape(group),
+        mode="lines+markers" if len(steps) <= 60 else "lines",
+        marker=dict(size=4),
+        line=dict(color=colour, width=1.6),
+        hovertemplate="%{y:.4g}  (step %{customdata})",
+    )
+
+
+def _log_y(title: str, names: list[str], curves: Curves) -> bool:
+    """Losses read best on a log scale, when every value is positive (a log axis drops the rest)."""
+    values = np.concatenate([curves[n][1] for n in names])
+    values = values[np.isfinite(values)]
+    return "loss" in title and len(values) > 0 and bool((values > 0).all())
+
+
+def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool) -> go.Figure:
+    """One subplot per group (title → metric names), x shared on the log-step axis, every event
+    shaded across all of them. `by_split` colours train/test consistently, else by site."""
+    titles = list(groups)
+    # Group names go on the y axes, not in subplot titles: the top margin holds the event labels.
+    fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=min(0.06, 0.25 / len(titles)))
+    for row, title in enumerate(titles, start=1):
+        for i, name in enumerate(groups[title]):
+            colour = SPLIT_COLOURS.get(name.split("/", 1)[0], PALETTE[i % len(PALETTE)]) if by_split else PALETTE[i % len(PALETTE)]
+            trace = _trace(name, *curves[name], colour=colour, group=title)
+            if i == 0:
+                trace.legendgrouptitle = dict(text=escape(title))
+            fig.add_trace(trace, row=row, col=1)
+        log = _log_y(title, groups[title], curves)
+        fig.update_yaxes(type="log" if log else "linear", title_text=escape(title) + (" (log)" if log else ""), row=row, col=1)
+    fig.update_xaxes(type="log", showspikes=True, spikemode="across", spikethickness=1)
+    fig.update_xaxes(title_text="step + 1 (log scale)", row=len(titles), col=1)
+    fig.update_layout(**LAYOUT, height=150 + 220 * len(titles), legend=dict(groupclick="toggleitem", tracegroupgap=12))
+    mark_events(fig, events)
+    return fig
+
+
+def mark_events(fig: go.Figure, events: list[dict]) -> None:
+    """Shade each event's interval and dash its step in every subplot; label it once, on top."""
+    for i, event in enumerate(sorted(events, key=lambda e: e["step"])):
+        colour = KIND_COLOURS.get(event["kind"], "#7f7f7f")
+        low, high = interval(event)
+        fig.add_vrect(x0=log_x(low), x1=log_x(high), row="all", col=1, fillcolor=colour, opacity=0.15, line_width=0, layer="below")
+        fig.add_vline(x=log_x(event["step"]), row="all", col=1, line=dict(color=colour, width=1.2, dash="dash"))
+        fig.add_annotation(
+            # annotations on a log axis take log10 of the position (shapes take the value itself)
+            x=math.log10(log_x(event["step"])), xref="x", y=1.0, yref="paper", yanchor="bottom",
+            yshift=4 + 14 * (i % 3),  # staggered so neighbouring labels do not overprint
+            text=escape(str(event["kind"])), showarrow=False, font=dict(color=colour, size=12),
+            hovertext=escape(f"{event['kind']} on {event['metric']} at step {fmt_number(event['step'])}, "
+                             f"interval [{fmt_number(low)}, {fmt_number(high)}]"),
+        )
+
+
+def select_steps(steps: list[int], max_frames: int = MAX_FRAMES) -> list[int]:
+    """At most `max_frames` of the saved steps, evenly spaced in log-step, first and last kept."""
+    steps = sorted(steps)
+    if len(steps) <= max_frames:
+        return steps
+    x = np.log(np.asarray(steps, dtype=float) + 1)
+    targets = np.linspace(x[0], x[-1], max_frames)
+    return sorted({steps[int(np.abs(x - t).argmin())] for t in targets})
+
+
+def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) -> go.Figure:
+    """Heat maps (label → one matrix per frame step) driven by one step slider, so every matrix
+    shows the same moment. Each has a fixed colour scale symmetric about 0 across all frames, so
+    a change of colour is a change of value and the sign reads at a glance."""
+    labels = list(matrices)
+    cols = min(3, len(labels))
+    rows = math.ceil(len(labels) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(l) for l in labels], horizontal_spacing=0.12, vertical_spacing=0.16)
+    last = len(frames) - 1  # open on the final state; the slider and Play go back through training
+    for i, label in enumerate(labels):
+        row, col = divmod(i, cols)
+        axis = "" if i == 0 else str(i + 1)
+        finite = [np.abs(m[np.isfinite(m)]) for m in matrices[label]]
+        bound = max((float(a.max()) for a in finite if a.size), default=0.0) or 1.0
+        fig.add_trace(
+            go.Heatmap(z=matrices[label][last], coloraxis=f"coloraxis{axis}", hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
+            row=row + 1, col=col + 1,
+        )
+        x_domain = fig.layout[f"xaxis{axis}"].domain
+        y_domain = fig.layout[f"yaxis{axis}"].domain
+        fig.layout[f"coloraxis{axis}"] = dict(
+            colorscale="RdBu_r", cmin=-bound, cmax=bound,
+            colorbar=dict(x=x_domain[1] + 0.01, y=sum(y_domain) / 2, len=y_domain[1] - y_domain[0], thickness=12),
+        )
+        fig.update_yaxes(autorange="reversed", row=row + 1, col=col + 1)  # row 0 on top, as a matrix is read
+    fig.frames = [
+        go.Frame(name=str(step), data=[go.Heatmap(z=matrices[label][k]) for label in labels], traces=list(range(len(labels))))
+        for k, step in enumerate(frames)
+    ]
+    jump = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+    play = {"mode": "immediate", "fromcurrent": False, "frame": {"duration": 250, "redraw": True}, "transition": {"duration": 0}}
+    fig.update_layout(
+        template="plotly_white", margin=dict(l=50, r=60, t=60, b=20),
+        width=140 + 400 * cols, height=150 + 380 * rows,
+        sliders=[dict(
+            active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
+            steps=[dict(label=str(step), method="animate", args=[[str(step)], jump]) for step in frames],
+        )],
+        updatemenus=[dict(
+            type="buttons", direction="left", x=0, y=0, xanchor="right", yanchor="top", pad=dict(t=48, r=10),
+            buttons=[dict(label="Play", method="animate", args=[None, play]),
+                     dict(label="Pause", method="animate", args=[[None], jump])],
+        )],
+    )
+    return fig

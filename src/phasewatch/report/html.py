@@ -1,0 +1,168 @@
+"""The self-contained HTML report of one run: `write_report(run)` → `run.path / "report.html"`.
+
+One file that opens offline: plotly.js is inlined once, each figure is a div plus a
+`Plotly.newPlot` call, and nothing is fetched from the network (no CDN, no web fonts). Every
+string that came from the user (run id, config values, metric names) is HTML-escaped.
+"""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from phasewatch.report import figures
+from phasewatch.report.common import (
+    BEHAVIOUR_SPLITS, EVENT_COLUMNS, curves, event_rows, family, fmt_config_value, is_behaviour, last_step,
+    lead_lag_lines, quantity, run_facts,
+)
+from phasewatch.store.atomic import atomic_write_bytes
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+       max-width: 1200px; margin: 2rem auto; padding: 0 1.5rem; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .3rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem;
+     border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+p.hint { color: #555; margin: .3rem 0 .8rem; max-width: 60rem; }
+.facts span { display: inline-block; margin: 0 1.4rem .3rem 0; } .facts b { color: #666; font-weight: 500; }
+.config { display: flex; flex-wrap: wrap; gap: .8rem; margin-top: .8rem; }
+table { border-collapse: collapse; font-size: .9rem; }
+th, td { padding: .2rem .6rem; text-align: left; border-bottom: 1px solid #eee; }
+th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.config table caption { text-align: left; font-weight: 600; padding: .2rem 0; }
+.versions, .empty { color: #666; font-size: .9rem; }
+ul.leadlag li { margin: .2rem 0; }
+"""
+
+HINTS = {
+    "behaviour": "Loss (log scale) and accuracy on train and test against log-step. Look for the gap: "
+                 "train accuracy saturating long before test accuracy jumps is grokking. Shaded bands are "
+                 "detected events (their confidence interval), dashed lines their steps.",
+    "progress": "Every other recorded measure, one panel per family, on the same axis. Hidden progress "
+                "measures (restricted loss falling, excluded loss rising, Fourier sparsity rising, weight "
+                "norm falling) should move before the behavioural jump: compare them with the bands.",
+    "matrices": "Saved matrices over training (e.g. the Gram matrix of class means), one slider for all. "
+                "Colour is symmetric about 0. Drag the slider and look for structure appearing, such as "
+                "the circulant bands of a Fourier solution, or collapsing.",
+    "events": "Regime changes found in the curves: where (with an interval), the level before and after, "
+              "and how many steps the change took; then which change led which.",
+}
+
+
+def write_report(run) -> Path:
+    """Write `run.path / "report.html"` atomically: a reader never sees half a page."""
+    path = Path(run.path) / "report.html"
+    atomic_write_bytes(path, render(run).encode("utf-8"))
+    return path
+
+
+def render(run) -> str:
+    """The report page as a string: header, then one section per kind of data the run has."""
+    data = curves(run)
+    events = run.events
+    behaviour = _groups(sorted((m for m in data if is_behaviour(m)), key=_train_first), key=quantity, first=("loss", "accuracy"))
+    progress = _groups(sorted(m for m in data if not is_behaviour(m)), key=family, first=())
+    sections = [_header(run, last_step(data))]
+    if behaviour:
+        sections.append(_section("Behaviour", "behaviour", figures.curves_figure(behaviour, data, events, by_split=True)))
+    if progress:
+        sections.append(_section("Progress measures", "progress", figures.curves_figure(progress, data, events, by_split=False)))
+    matrices = _matrices_figure(run)
+    if matrices is not None:
+        sections.append(_section("Matrices over time", "matrices", matrices))
+    sections.append(_events(events))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>phasewatch · {escape(run.id)}</title><style>{CSS}</style>"
+        f"<script>{get_plotlyjs()}</script></head>\n<body>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+
+
+def _train_first(metric: str) -> tuple[int, str]:
+    return BEHAVIOUR_SPLITS.index(family(metric)), metric
+
+
+def _groups(metrics: list[str], key, first: tuple[str, ...]) -> dict[str, list[str]]:
+    """Metrics grouped into subplots by `key`, in the order given; the groups named in `first`
+    lead, the rest are sorted."""
+    groups: dict[str, list[str]] = {}
+    for metric in metrics:
+        groups.setdefault(key(metric), []).append(metric)
+    order = sorted(groups, key=lambda g: (first.index(g) if g in first else len(first), g))
+    return {g: groups[g] for g in order}
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    # A fixed div id keeps the page deterministic; auto_play off so the slider opens where it says.
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, auto_play=False,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _section(title: str, name: str, fig: go.Figure) -> str:
+    return f"<section id=\"{name}\"><h2>{title}</h2><p class=\"hint\">{HINTS[name]}</p>{_figure_html(fig, f'fig-{name}')}</section>"
+
+
+def _header(run, steps: int | None) -> str:
+    facts = "".join(f"<span><b>{escape(label)}</b> {escape(value)}</span>" for label, value in run_facts(run, steps))
+    config = dict(run.config)
+    scalars = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    sections = {k: v for k, v in config.items() if isinstance(v, dict)}
+    tables = [_kv_table("run", scalars)] if scalars else []
+    tables += [_kv_table(name, values) for name, values in sections.items()]
+    versions = run.info.get("versions") or {}
+    versions_line = " · ".join(f"{escape(str(k))} {escape(str(v))}" for k, v in versions.items())
+    return (
+        f"<header><h1>phasewatch report: {escape(run.id)}</h1><div class=\"facts\">{facts}</div>"
+        f"<div class=\"config\">{''.join(tables)}</div>"
+        + (f"<p class=\"versions\">versions: {versions_line}</p>" if versions_line else "")
+        + "</header>"
+    )
+
+
+def _kv_table(caption: str, values: dict) -> str:
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(fmt_config_value(v))}</td></tr>" for k, v in values.items())
+    return f"<table><caption>{escape(caption)}</caption>{rows}</table>"
+
+
+def _array_probes(run) -> list[str]:
+    """Array probes saved in the run, found from the store layout `arrays/<probe>/step_N.safetensors`
+    (a probe name may hold a slash, e.g. `gram/class_means`)."""
+    root = Path(run.path) / "arrays"
+    return sorted({p.parent.relative_to(root).as_posix() for p in root.rglob("step_*.safetensors")}) if root.is_dir() else []
+
+
+def _matrices_figure(run) -> go.Figure | None:
+    """Load only the frames shown: for each probe the latest saved step at or before each frame."""
+    saved = {probe: run.array_steps(probe) for probe in _array_probes(run)}
+    saved = {probe: steps for probe, steps in saved.items() if steps}
+    if not saved:
+        return None
+    frames = figures.select_steps(sorted(set().union(*saved.values())))
+    matrices: dict[str, list[np.ndarray]] = {}
+    for probe, steps in saved.items():
+        shown = [max([s for s in steps if s <= f], default=steps[0]) for f in frames]
+        loaded = {step: run.load_array(probe, step) for step in sorted(set(shown))}
+        for key, tensor in loaded[shown[0]].items():
+            if tensor.ndim != 2:
+                continue  # heat maps only; other shapes (e.g. per-head stacks) are left to their own panel
+            label = probe if len(loaded[shown[0]]) == 1 else f"{probe} · {key}"
+            matrices[label] = [loaded[s][key].float().numpy() for s in shown]
+    return figures.matrices_figure(frames, matrices) if matrices else None
+
+
+def _events(events: list[dict]) -> str:
+    if not events:
+        return f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p><p class=\"empty\">No events detected.</p></section>"
+    head = "".join(f"<th>{escape(c)}</th>" for c in EVENT_COLUMNS)
+    numeric = {"step", "width"}
+    body = "".join(
+        "<tr>" + "".join(f"<td{' class=num' if c in numeric else ''}>{escape(v)}</td>" for c, v in zip(EVENT_COLUMNS, row)) + "</tr>"
+        for row in event_rows(events)
+    )
+    lines = "".join(f"<li>{escape(line)}</li>" for line in lead_lag_lines(events))
+    return (
+        f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p>"
+        f"<table><tr>{head}</tr>{body}</table>" + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>"
+    )

@@ -1,0 +1,68 @@
+"""The one-screen terminal summary of a run: what ran, where the key metrics ended, what changed.
+
+rich drops colour by itself when the output is not a terminal (or NO_COLOR is set), so the same
+call prints plain text into CI logs.
+"""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from phasewatch.report.common import (
+    EVENT_COLUMNS, curves, event_rows, fmt_number, is_behaviour, last_step, lead_lag_lines, run_facts,
+)
+
+KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
+# The grokking progress measures first (science/grokking.md), then whatever other probes ran.
+KEY_FAMILIES = ("restricted_loss", "excluded_loss", "fourier_sparsity", "weight_norm/total", "effective_rank")
+MAX_PROBES = 6
+
+
+def key_metrics(names: list[str]) -> list[str]:
+    """The behaviour metrics, then up to `MAX_PROBES` probe metrics, preferring `KEY_FAMILIES`."""
+    probes = sorted(
+        (n for n in names if not is_behaviour(n)),
+        key=lambda n: (next((i for i, f in enumerate(KEY_FAMILIES) if n == f or n.startswith(f + "/")), len(KEY_FAMILIES)), n),
+    )
+    return [n for n in KEY_BEHAVIOUR if n in names] + probes[:MAX_PROBES]
+
+
+def print_summary(run, console: Console | None = None) -> None:
+    """Print the run's facts, first → final value of its key metrics, one events table, lead/lag."""
+    console = console or Console()
+    data = curves(run)
+    for line in _pack([f"{label} {value}" for label, value in run_facts(run, last_step(data))], console.width):
+        console.print(line, highlight=False, markup=False)
+
+    metrics = Table(title="metrics", title_justify="left", box=None, pad_edge=False)
+    for column, justify in (("metric", "left"), ("first", "right"), ("final", "right"), ("at step", "right")):
+        metrics.add_column(column, justify=justify)
+    for name in key_metrics(list(data)):
+        steps, values = data[name]
+        metrics.add_row(name, fmt_number(values[0]), fmt_number(values[-1]), fmt_number(int(steps[-1])))
+    if metrics.row_count:
+        console.print(metrics)
+
+    events = run.events
+    if not events:
+        console.print("no events detected")
+        return
+    table = Table(title="events", title_justify="left")
+    for column in EVENT_COLUMNS[:-1]:  # width is in the report; the terminal keeps to one screen
+        table.add_column(column, justify="right" if column == "step" else "left")
+    for row in event_rows(events):
+        table.add_row(*row[:-1])
+    console.print(table)
+    for line in lead_lag_lines(events):
+        console.print(f"  {line}", highlight=False)
+
+
+def _pack(facts: list[str], width: int) -> list[str]:
+    """Facts joined into lines that fit `width`, so no fact is split across a wrap."""
+    lines: list[str] = []
+    for fact in facts:
+        if lines and len(lines[-1]) + 2 + len(fact) <= width:
+            lines[-1] += "  " + fact
+        else:
+            lines.append(fact)
+    return lines

@@ -1,0 +1,10 @@
+"""The run store: run directories, a Parquet metrics writer, safetensors artifacts, DuckDB queries.
+
+Layout and guarantees are in docs/ARCHITECTURE.md and DESIGN.md §3: every write is atomic, a
+killed run loses at most its unflushed metrics, and nothing is pickled.
+"""
+from phasewatch.store.metrics import MetricsWriter
+from phasewatch.store.query import list_runs, query
+from phasewatch.store.run import Run, store_root
+
+__all__ = ["Run", "MetricsWriter", "store_root", "list_runs", "query"]

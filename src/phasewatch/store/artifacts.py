@@ -1,0 +1,156 @@
+"""Tensor artifacts of a run, in safetensors: probe arrays and sha256-checked checkpoints.
+
+    arrays/<probe>/step_NNNNNNNN.safetensors     probe may contain '/', e.g. gram/class_means
+    checkpoints/step_NNNNNNNN.safetensors        metadata {"meta": <json>}
+    checkpoints/manifest.json                    {file name: sha256}
+
+Nothing is pickled. A checkpoint counts only once the manifest lists it: the file is written
+first and the manifest second, so a process killed in between leaves a file that is ignored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+import re
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+
+from phasewatch.errors import UserError
+from phasewatch.store.atomic import atomic_write_bytes, atomic_write_json
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+PROBE_PATTERN = rf"{NAME_PATTERN}(?:/{NAME_PATTERN})*"
+MANIFEST = "manifest.json"
+_STEP_FILE = re.compile(r"step_(\d+)\.safetensors")
+
+
+def check_name(value: str, field: str, pattern: str = NAME_PATTERN) -> str:
+    """`value` if it is a safe file name (no '..', no hidden names), else UserError."""
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        parts = "'/'-separated names, each " if pattern == PROBE_PATTERN else ""
+        raise UserError(
+            f"{field}: {value!r} is not allowed ({parts}letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit)"
+        )
+    return value
+
+
+def step_file(step: int) -> str:
+    try:
+        n = operator.index(step)  # ints and numpy ints, not floats
+    except TypeError:
+        n = -1
+    if n < 0:
+        raise UserError(f"step: {step!r} is not allowed (an integer >= 0)")
+    return f"step_{n:08d}.safetensors"
+
+
+def _steps_in(names) -> list[int]:
+    return sorted(int(m[1]) for name in names if (m := _STEP_FILE.fullmatch(name)))
+
+
+def _prepare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out, seen = {}, set()
+    for key, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise UserError(f"tensors[{key!r}]: a {type(t).__name__} is not allowed (a torch.Tensor)")
+        t = t.detach().cpu().contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr and ptr in seen:
+            t = t.clone()  # safetensors refuses tensors that share memory, e.g. tied embed/unembed
+        seen.add(ptr)
+        out[key] = t
+    return out
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """Write a safetensors file atomically; return the sha256 of its bytes."""
+    data = safetensors.torch.save(_prepare(tensors), metadata)
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path, kind: str, sha256: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, checked against `sha256` when given."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{kind} {path} not found") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"{kind} {path} is corrupt: sha256 mismatch")
+    try:
+        tensors = safetensors.torch.load(data)
+        # The header is an 8-byte little-endian length, then JSON; its "__metadata__" is ours.
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    except (safetensors.SafetensorError, ValueError):
+        raise UserError(f"{kind} {path} is not a readable safetensors file") from None
+    return tensors, header.get("__metadata__") or {}
+
+
+# ---- arrays ------------------------------------------------------------------------------------
+
+def _probe_dir(run_dir: Path, probe: str) -> Path:
+    return run_dir.joinpath("arrays", *check_name(probe, "probe", PROBE_PATTERN).split("/"))
+
+
+def save_array(run_dir: Path, probe: str, step: int, tensors: dict[str, torch.Tensor]) -> None:
+    _write(_probe_dir(run_dir, probe) / step_file(step), tensors)
+
+
+def array_steps(run_dir: Path, probe: str) -> list[int]:
+    directory = _probe_dir(run_dir, probe)
+    return _steps_in(os.listdir(directory)) if directory.is_dir() else []
+
+
+def load_array(run_dir: Path, probe: str, step: int) -> dict[str, torch.Tensor]:
+    return _read(_probe_dir(run_dir, probe) / step_file(step), "array")[0]
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+
+def _read_manifest(directory: Path) -> dict[str, str]:
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        raise UserError(f"checkpoint manifest {path} is not readable JSON") from None
+    if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
+        raise UserError(f"checkpoint manifest {path} is corrupt: expected {{file name: sha256}}")
+    return manifest
+
+
+def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    directory = run_dir / "checkpoints"
+    name = step_file(step)
+    manifest = _read_manifest(directory)
+    if name in manifest:
+        # Re-saving a step (after a resume): unlist it first, so that a kill between the two
+        # writes below cannot pair the old hash with the new bytes.
+        del manifest[name]
+        atomic_write_json(directory / MANIFEST, manifest)
+    manifest[name] = _write(directory / name, tensors, {"meta": json.dumps(meta)})
+    atomic_write_json(directory / MANIFEST, manifest)
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    directory = run_dir / "checkpoints"
+    return _steps_in(name for name in _read_manifest(directory) if (directory / name).is_file())
+
+
+def load_checkpoint(run_dir: Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+    directory = run_dir / "checkpoints"
+    name = step_file(step)
+    manifest = _read_manifest(directory)
+    if name not in manifest:
+        raise UserError(
+            f"checkpoint step {step} not found in {directory} (saved steps: {checkpoint_steps(run_dir)})"
+        )
+    tensors, metadata = _read(directory / name, "checkpoint", manifest[name])
+    return tensors, json.loads(metadata.get("meta", "{}"))

@@ -1,0 +1,101 @@
+"""SQL over every run in a store, through DuckDB.
+
+Views:
+    metrics(run, step, metric, value)   every flushed row of every run
+    runs(run, experiment, status, seed, created, updated, finished, steps, config)
+        one row per run directory; `steps` is the largest logged step (NULL before any),
+        `config` the resolved config as JSON text (use json_extract), status "invalid"
+        when run.json cannot be read, so a broken run shows up instead of vanishing.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from phasewatch.errors import UserError
+from phasewatch.store.metrics import last_step, live_parts
+from phasewatch.store.run import read_info, store_root
+
+RUNS_SCHEMA = pa.schema(
+    [("run", pa.string()), ("experiment", pa.string()), ("status", pa.string()), ("seed", pa.int64()),
+     ("created", pa.string()), ("updated", pa.string()), ("finished", pa.string()), ("steps", pa.int64()),
+     ("config", pa.string())]
+)
+EMPTY_METRICS = (
+    "SELECT NULL::VARCHAR AS run, NULL::BIGINT AS step, NULL::VARCHAR AS metric, NULL::DOUBLE AS value WHERE false"
+)
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    """Run directories: not hidden (those are runs being built) and holding a run.json."""
+    if not root.exists():
+        return []  # a store nobody has written to yet is an empty store
+    if not root.is_dir():
+        raise UserError(f"store: {root} is not a directory")
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file())
+
+
+def _runs_table(dirs: list[Path]) -> pa.Table:
+    rows = []
+    for d in dirs:
+        try:
+            info = read_info(d / "run.json")
+        except UserError:
+            info = {"status": "invalid"}
+        rows.append({**info, "run": d.name, "steps": last_step(d / "metrics"),
+                     "config": json.dumps(info["config"]) if "config" in info else None})
+    return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def connect(root: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the `metrics` and `runs` views over the store."""
+    dirs = _run_dirs(store_root(root))
+    con = duckdb.connect()
+    con.register("runs", _runs_table(dirs))
+    files = [(str(path), d.name) for d in dirs for path in live_parts(d / "metrics")]
+    if not files:
+        con.execute(f"CREATE VIEW metrics AS {EMPTY_METRICS}")
+        return con
+    # Pass the live files by name rather than a glob: a glob would also match parts that a
+    # compaction has superseded but not yet deleted, and count their rows twice.
+    con.register("_files", pa.table({"file": [f for f, _ in files], "run": [r for _, r in files]}))
+    paths = ", ".join(_sql_string(f) for f, _ in files)
+    con.execute(
+        f"CREATE VIEW metrics AS SELECT f.run, p.step, p.metric, p.value "
+        f"FROM read_parquet([{paths}], filename = true) p JOIN _files f ON p.filename = f.file"
+    )
+    return con
+
+
+def _execute(sql: str, root: str | Path | None) -> pd.DataFrame:
+    con = connect(root)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def query(sql: str, root: str | Path | None = None) -> pd.DataFrame:
+    """Run `sql` against the store's `metrics` and `runs` views; UserError on a bad query."""
+    try:
+        for _ in range(2):
+            try:
+                return _execute(sql, root)
+            except duckdb.IOException:
+                pass  # a part vanished between listing and reading (a run compacted meanwhile)
+        return _execute(sql, root)
+    except duckdb.Error as e:
+        raise UserError(f"sql: {str(e).splitlines()[0]}") from None
+
+
+def list_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per run: run, experiment, status, seed, created, steps; oldest first."""
+    return query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", root)

@@ -1,0 +1,40 @@
+"""Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7."""
+import pytest
+
+TINY = """
+description = "tiny test run"
+seed = 0
+[task]
+name = "modular"
+p = 7
+train_fraction = 0.5
+[model]
+name = "transformer"
+d_model = 16
+n_heads = 2
+d_head = 8
+d_mlp = 32
+[train]
+steps = {steps}
+lr = 1e-2
+weight_decay = 1.0
+warmup_steps = 5
+checkpoint_every = {checkpoint_every}
+device = "cpu"
+[probes]
+names = ["behaviour", "weight_norm", "class_gram", "fourier"]
+every = 10
+log_points = 5
+[events]
+watch = ["train/*", "test/*", "restricted_loss/*"]
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    def write(steps: int = 60, checkpoint_every: int = 20) -> str:
+        path = tmp_path / f"tiny-{steps}-{checkpoint_every}.toml"
+        path.write_text(TINY.format(steps=steps, checkpoint_every=checkpoint_every))
+        return str(path)
+
+    return write

@@ -1,0 +1,164 @@
+"""Closed-form checks of the geometry probes (metrics.md)."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from phasewatch.probes import geometry as G
+
+
+def rotation(d: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))[0]
+
+
+def simplex_etf(c: int, d: int, *, scale: float = 2.5, seed: int = 0) -> torch.Tensor:
+    """C unit vectors (times scale) with pairwise cosine −1/(C−1), rotated into R^d and shifted."""
+    etf = (torch.eye(c) - 1.0 / c).double() * math.sqrt(c / (c - 1))  # rows: unit norm
+    padded = torch.cat([etf, torch.zeros(c, d - c, dtype=torch.float64)], dim=1)
+    offset = torch.randn(d, generator=torch.Generator().manual_seed(seed + 1)).double()
+    return scale * padded @ rotation(d, seed) + offset  # the metrics centre the offset away
+
+
+def attributes(sizes=(2, 3, 2), per_combination: int = 2) -> torch.Tensor:
+    """One-hot-per-factor attribute matrix A (N × Σ sizes) over every combination."""
+    rows = []
+    for combo in itertools.product(*(range(s) for s in sizes)):
+        row = torch.cat([F.one_hot(torch.tensor(v), s) for v, s in zip(combo, sizes)])
+        rows += [row] * per_combination
+    return torch.stack(rows).double()
+
+
+def test_class_means_and_absent_class():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    means = G.class_means(x, torch.tensor([0, 0, 2]), 3)
+    assert means.dtype == torch.float64
+    assert torch.equal(means[0], torch.tensor([2.0, 3.0], dtype=torch.float64))
+    assert torch.isnan(means[1]).all()
+    assert torch.equal(means[2], torch.tensor([5.0, 6.0], dtype=torch.float64))
+
+
+def test_absent_classes_are_dropped():
+    means = torch.randn(6, 10, generator=torch.Generator().manual_seed(3)).double()
+    with_gap = torch.cat([means[:2], torch.full((1, 10), math.nan), means[2:]])
+    assert G.etf_distance(with_gap) == pytest.approx(G.etf_distance(means))
+    assert G.nc2_equinorm(with_gap) == pytest.approx(G.nc2_equinorm(means))
+    assert G.nc2_max_angle(with_gap) == pytest.approx(G.nc2_max_angle(means))
+    assert G.effective_rank(with_gap) == pytest.approx(G.effective_rank(means))
+    kernel = torch.rand(7, 7, generator=torch.Generator().manual_seed(4))
+    keep = torch.tensor([True, True, False, True, True, True, True])
+    assert G.semantic_alignment(with_gap, kernel) == pytest.approx(
+        G.semantic_alignment(means, kernel[keep][:, keep])
+    )
+
+
+def test_gram_closed_form():
+    v = torch.tensor([[1.0, 0.0], [3.0, 0.0], [2.0, 2.0]])
+    assert torch.allclose(G.gram(v, center=False), (v @ v.T).double())
+    centred = G.gram(v)  # mean (2, 2/3)
+    assert centred[0, 1] == pytest.approx(-1 * 1 + (2 / 3) ** 2)
+    cos = G.gram(v, center=False, cosine=True)
+    assert torch.allclose(cos.diagonal(), torch.ones(3, dtype=torch.float64))
+    assert cos[0, 2] == pytest.approx(1 / math.sqrt(2))
+
+
+@pytest.mark.parametrize("c, d", [(4, 4), (10, 32)])
+def test_simplex_etf_is_collapsed(c, d):
+    etf = simplex_etf(c, d)
+    assert G.etf_distance(etf) == pytest.approx(0, abs=1e-10)
+    assert G.nc2_equinorm(etf) == pytest.approx(0, abs=1e-10)
+    assert G.nc2_equiangularity(etf) == pytest.approx(0, abs=1e-10)
+    assert G.nc2_max_angle(etf) == pytest.approx(0, abs=1e-10)
+    kernel = torch.rand(c, c, generator=torch.Generator().manual_seed(5))
+    kernel = kernel + kernel.T
+    assert G.semantic_alignment(etf, kernel) == pytest.approx(0, abs=1e-10)
+    # its Gram is C/(C−1)·(I − 11ᵀ/C) for unit vectors
+    gram = G.gram(etf / 2.5 - etf.mean(0) / 2.5)
+    assert torch.allclose(gram, (torch.eye(c) - 1 / c).double() * c / (c - 1), atol=1e-12)
+
+
+def test_random_vectors_are_between_etf_and_clustered():
+    x = torch.randn(12, 64, generator=torch.Generator().manual_seed(0))
+    assert 0.3 < G.etf_distance(x) < 0.7
+    clustered = torch.randn(12, 1, generator=torch.Generator().manual_seed(1)) * torch.ones(12, 64)
+    assert G.etf_distance(clustered) > 1
+
+
+def test_nc1_zero_when_features_equal_means():
+    means = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(5).repeat(4)
+    assert G.nc1(means[labels], labels, 5) == pytest.approx(0, abs=1e-20)
+
+
+def test_nc1_closed_form_uses_pseudo_inverse():
+    # Means ±e1; within-class spread ±s along e1 and ±t along e2 (outside the span of the means,
+    # ignored by Σ_B⁺). Σ_W = diag(s², t²), Σ_B = e1e1ᵀ → NC1 = (1/2)·s².
+    s, t = 0.3, 5.0
+    x = torch.tensor([[1 + s, t], [1 - s, -t], [-1 + s, t], [-1 - s, -t]])
+    labels = torch.tensor([0, 0, 1, 1])
+    assert G.nc1(x, labels, 2) == pytest.approx(s**2 / 2)
+
+
+def test_nc3_self_duality():
+    means = torch.randn(6, 16, generator=torch.Generator().manual_seed(0)).double()
+    centred = means - means.mean(0)
+    assert G.nc3_self_duality(3 * means + 7.0, means) == pytest.approx(0, abs=1e-20)
+    assert G.nc3_self_duality(-centred, means) == pytest.approx(4)
+
+
+def test_nc4_ncc_mismatch():
+    means = 10 * torch.eye(4)
+    labels = torch.arange(4).repeat(3)
+    features = means[labels] + 0.1 * torch.randn(12, 4, generator=torch.Generator().manual_seed(0))
+    ncc_logits = -torch.cdist(features, means)  # argmax = nearest centre
+    assert G.nc4_ncc_mismatch(features, labels, ncc_logits) == 0
+    wrong = ncc_logits.clone()
+    wrong[:6] = wrong[:6].roll(1, dims=1)  # the first half now predicts another class
+    assert G.nc4_ncc_mismatch(features, labels, wrong) == pytest.approx(0.5)
+
+
+def test_semantic_alignment_of_attribute_built_vectors():
+    a = attributes()
+    kernel = a @ a.T
+    b = torch.randn(128, a.shape[1], generator=torch.Generator().manual_seed(0)).double()
+    vectors = a @ b.T  # v_i = B a_i: shares a direction per shared attribute value
+    assert G.semantic_alignment(vectors, kernel) > 0.1
+    assert G.semantic_correlation(vectors, kernel) > 0.95
+    # orthonormal attribute directions: centred cosine is exactly affine in K
+    q = rotation(128)[:, : a.shape[1]]
+    assert G.semantic_correlation(a @ q.T, kernel) == pytest.approx(1)
+    # strength, not shape: shrinking the attribute part lowers the slope, not the correlation
+    noise = torch.randn(a.shape[0], 128, generator=torch.Generator().manual_seed(1)).double()
+    strong = G.semantic_alignment(a @ q.T + 0.05 * noise, kernel)
+    weak = G.semantic_alignment(0.2 * a @ q.T + 0.05 * noise, kernel)
+    assert strong > 2 * weak > 0
+
+
+def test_semantic_alignment_of_random_vectors_is_near_zero():
+    a = attributes(per_combination=4)
+    vectors = torch.randn(a.shape[0], 256, generator=torch.Generator().manual_seed(0))
+    assert abs(G.semantic_alignment(vectors, a @ a.T)) < 0.01
+    assert abs(G.semantic_correlation(vectors, a @ a.T)) < 0.2
+
+
+def test_effective_rank():
+    assert G.effective_rank(torch.eye(7)) == pytest.approx(7)
+    u, v = torch.randn(9, 1).double(), torch.randn(1, 5).double()
+    assert G.effective_rank(u @ v) == pytest.approx(1, abs=1e-6)
+    assert G.effective_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0]))) == pytest.approx(2)
+    assert G.effective_rank(torch.zeros(3, 3)) == 0
+
+
+def test_cka():
+    x = torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(20, 6, generator=torch.Generator().manual_seed(1))
+    gx, gy = x @ x.T, y @ y.T
+    assert G.cka(gx, gx) == pytest.approx(1)
+    assert G.cka(5 * gx, gy) == pytest.approx(G.cka(gx, 0.1 * gy))
+    assert 0 < G.cka(gx, gy) < 1
+    # centring: adding a constant to every entry (a shared offset direction) changes nothing
+    assert G.cka(gx + 3.0, gy) == pytest.approx(G.cka(gx, gy))

@@ -1,0 +1,116 @@
+"""Run directories: create/open/overwrite rules, run.json validation, status, events."""
+import json
+
+import numpy as np
+import pytest
+
+from phasewatch.errors import UserError
+from phasewatch.store import Run, store_root
+
+CONFIG = {"task": {"name": "modular", "p": 7}, "train": {"steps": 10}}
+
+
+def make(root, run_id="r1", **kw):
+    return Run.create(root, run_id, experiment="grokking", config=CONFIG, seed=1, **kw)
+
+
+def test_create_then_open_round_trips_run_json(tmp_path):
+    run = make(tmp_path)
+    assert run.path == tmp_path / "r1" and run.root == tmp_path and run.id == "r1"
+    assert run.status == "running" and run.config == CONFIG
+    assert set(run.info["versions"]) == {"phasewatch", "torch", "python"}
+    assert run.info["finished"] is None
+    opened = Run.open(tmp_path, "r1")
+    assert opened.info == run.info == json.loads((run.path / "run.json").read_text())
+    assert [p.name for p in tmp_path.iterdir()] == ["r1"]  # no temporary directory left behind
+
+
+@pytest.mark.parametrize("bad", ["", ".hidden", "..", "../x", "a/b", "a b", "-x", "x\n", 5, None])
+def test_bad_run_ids_are_user_errors(tmp_path, bad):
+    with pytest.raises(UserError, match="run id"):
+        make(tmp_path, bad)
+    with pytest.raises(UserError, match="run id"):
+        Run.open(tmp_path, bad)
+
+
+def test_existing_run_needs_overwrite(tmp_path):
+    make(tmp_path)
+    with pytest.raises(UserError, match=r"run 'r1' already exists .*--overwrite.*--resume"):
+        make(tmp_path)
+
+
+def test_overwrite_replaces_the_old_run(tmp_path):
+    old = make(tmp_path)
+    with old.writer() as w:
+        w.log(0, {"train/loss": 1.0})
+    new = make(tmp_path, overwrite=True)
+    assert new.metrics().empty and not (new.path / "metrics").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["r1"]
+
+
+def test_open_missing_run(tmp_path):
+    with pytest.raises(UserError, match=f"run 'nope' not found in {tmp_path}"):
+        Run.open(tmp_path, "nope")
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "Invalid JSON"),
+        ('{"id": "r1"}', "experiment: Field required"),
+        (None, "status: Input should be 'running', 'finished' or 'failed' \\(got 'paused'\\)"),
+    ],
+)
+def test_invalid_run_json_is_one_line_user_error(tmp_path, content, match):
+    run = make(tmp_path)
+    if content is None:
+        content = json.dumps({**run.info, "status": "paused"})
+    (run.path / "run.json").write_text(content)
+    with pytest.raises(UserError, match=match) as e:
+        Run.open(tmp_path, "r1")
+    assert str(run.path / "run.json") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_run_json_is_user_error(tmp_path):
+    (tmp_path / "r1").mkdir()
+    with pytest.raises(UserError, match="cannot read run file"):
+        Run.open(tmp_path, "r1")
+
+
+def test_bad_create_arguments(tmp_path):
+    with pytest.raises(UserError, match="config"):
+        Run.create(tmp_path, "r1", experiment="x", config=[1], seed=1)
+    with pytest.raises(UserError, match="seed"):
+        Run.create(tmp_path, "r1", experiment="x", config={}, seed="one")
+    assert not any(tmp_path.iterdir())
+
+
+def test_set_status_keeps_extra_fields(tmp_path):
+    run = make(tmp_path)
+    run.set_status("failed", error="loss is NaN at step 3")
+    opened = Run.open(tmp_path, "r1")
+    assert opened.status == "failed" and opened.info["error"] == "loss is NaN at step 3"
+    assert opened.info["finished"] is not None
+    opened.set_status("running")  # resumed
+    assert Run.open(tmp_path, "r1").info["finished"] is None
+    with pytest.raises(UserError, match="status"):
+        run.set_status("done")
+
+
+def test_events_round_trip(tmp_path):
+    run = make(tmp_path)
+    assert run.events == []
+    events = [{"kind": "grokking", "metric": "test/accuracy", "step": np.int64(900), "before": np.float64(0.1)}]
+    run.save_events(events)
+    assert Run.open(tmp_path, "r1").events == [{**events[0], "step": 900, "before": 0.1}]
+    (run.path / "events.json").write_text("[oops")
+    with pytest.raises(UserError, match="events.json is not readable JSON"):
+        run.events
+
+
+def test_store_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("PHASEWATCH_STORE", raising=False)
+    assert store_root(None) == store_root() and str(store_root()) == "runs"
+    monkeypatch.setenv("PHASEWATCH_STORE", str(tmp_path))
+    assert store_root(None) == tmp_path
+    assert store_root(tmp_path / "x") == tmp_path / "x"

@@ -1,0 +1,60 @@
+import pytest
+
+from phasewatch.config import apply_overrides, experiment_names, load_preset, resolve, validate
+from phasewatch.errors import UserError
+
+
+def test_every_preset_validates():
+    assert {"grokking", "grokking-mlp", "grokking-no-wd"} <= set(experiment_names())
+    for name in experiment_names():
+        resolve(name)
+
+
+def test_bare_and_dotted_overrides():
+    _, config = resolve("grokking", assignments=["p=97", "seed=3", "train.lr=3e-3", "operation=*", "betas=[0.9, 0.99]"])
+    assert (config.task.p, config.seed, config.train.lr, config.task.operation, config.train.betas) == (97, 3, 3e-3, "*", (0.9, 0.99))
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("p=-3", "task.p: -3 is not allowed"),
+        ("p=15", "task.p: 15 is not allowed (must be a prime)"),
+        ("train_fraction=1.5", "task.train_fraction: 1.5 is not allowed"),
+        ("nonsense=1", "'nonsense' is not a known key"),
+        ("name=mlp", "'name' is ambiguous"),
+        ("steps", "is not of the form key=value"),
+        ("operation=%", "task.operation: '%' is not allowed"),
+        ("probes.names=['nope']", "probes.names: 'nope' is not a probe"),
+    ],
+)
+def test_bad_values_are_one_line_user_errors(assignment, message):
+    with pytest.raises(UserError) as error:
+        resolve("grokking", assignments=[assignment])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unknown_experiment_and_unknown_section_key():
+    with pytest.raises(UserError, match="not a built-in experiment"):
+        load_preset("nope")
+    with pytest.raises(UserError, match="train.colour: is not a known key"):
+        validate({"train": {"colour": "red"}})
+
+
+def test_config_file_merges_over_preset(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text("[train]\nsteps = 7\n")
+    name, config = resolve("grokking", str(path))
+    assert name == "grokking" and config.train.steps == 7 and config.task.p == 59
+    path.write_text("[train\n")
+    with pytest.raises(UserError, match="is not valid TOML"):
+        resolve("grokking", str(path))
+    with pytest.raises(UserError, match="does not exist"):
+        resolve("grokking", str(tmp_path / "missing.toml"))
+
+
+def test_model_kind_decides_the_settable_keys():
+    raw = apply_overrides(load_preset("grokking-mlp"), ["width=64"])
+    assert raw["model"]["width"] == 64
+    with pytest.raises(UserError, match="'d_model' is not a known key"):
+        apply_overrides(load_preset("grokking-mlp"), ["d_model=64"])
