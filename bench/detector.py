@@ -43,21 +43,31 @@ def grid(rng: np.random.Generator) -> np.ndarray:
     return np.array(probe_steps(total, every=total // int(rng.integers(80, 260)), log_points=int(rng.integers(20, 41))))
 
 
-def null_curve(family: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def noise(n: int, rng: np.random.Generator, rho: float = 0.0) -> np.ndarray:
+    """Unit-variance AR(1) noise along the grid (rho = 0: white)."""
+    e = rng.normal(0, 1, n)
+    z = np.empty(n)
+    z[0] = e[0]
+    for i in range(1, n):
+        z[i] = rho * z[i - 1] + np.sqrt(1 - rho**2) * e[i]
+    return z
+
+
+def null_curve(family: str, rng: np.random.Generator, rho: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     t = grid(rng)
     r = np.exp(rng.uniform(np.log(0.003), np.log(0.3)))
     if family == "noise":
-        return t, 1.0 + rng.normal(0, 1, len(t))
+        return t, 1.0 + noise(len(t), rng, rho)
     if family == "powerlaw":
         alpha, t0 = rng.uniform(0.2, 1.5), np.exp(rng.uniform(0, np.log(100)))
         y = 3.0 * (t + t0) ** -alpha / t0**-alpha + rng.uniform(0, 1)
     else:
         y = t / t[-1] if rng.random() < 0.5 else np.log1p(t) / np.log1p(t[-1])
         y = rng.choice([-1, 1]) * y
-    return t, y + rng.normal(0, r * np.ptp(y), len(t))
+    return t, y + r * np.ptp(y) * noise(len(t), rng, rho)
 
 
-def planted_curve(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+def planted_curve(rng: np.random.Generator, rho: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, float, float]:
     """(steps, values, true midpoint, true onset, true end)."""
     t = grid(rng)
     span = np.log10(t[-1] + 1)
@@ -68,7 +78,7 @@ def planted_curve(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, flo
     y = amplitude * expit((x - u0) / s)
     if rng.random() < 0.5:
         y = y + 0.5 * (t + 10.0) ** -0.5 / 10**-0.5
-    y = y + rng.normal(0, 1 / snr, len(t))
+    y = y + noise(len(t), rng, rho) / snr
     to_step = lambda v: 10**v - 1  # noqa: E731
     return t, y, to_step(u0), to_step(u0 - LN9 * s), to_step(u0 + LN9 * s), snr
 

@@ -1,1 +1,1 @@
-"""phasewatch."""
+"""phasewatch (temporary)."""

@@ -139,3 +139,15 @@ def test_invalid_input():
         fourier.restricted_loss(torch.zeros(3, 8), answers, [1], 7)
     with pytest.raises(ValueError):
         fourier.restricted_loss(torch.zeros(3, 7), answers, [4], 7)
+
+
+def test_neuron_ipr_is_one_for_single_frequency_neurons_and_low_for_noise():
+    from phasewatch.probes.fourier import neuron_ipr
+
+    n = 31
+    x = torch.arange(n, dtype=torch.float64)
+    # each neuron reads one frequency, the layer as a whole reads many
+    single = torch.stack([torch.cos(2 * torch.pi * (1 + j % 15) * x / n + j) for j in range(60)], dim=1)
+    assert abs(neuron_ipr(single) - 1.0) < 1e-9
+    noise = torch.randn(n, 200, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert neuron_ipr(noise) < 0.15  # ≈ 2/K for K = 15 frequencies of chi-square power

@@ -42,3 +42,11 @@ def test_split_is_seeded_disjoint_and_covers_the_table():
     assert len(pairs) == 169
     assert task.in_train.sum() == len(task.train)
     assert {tuple(x) for x in task.probe.inputs[task.in_train].tolist()} == {tuple(x) for x in task.train.inputs.tolist()}
+
+
+def test_probe_rows_point_at_the_splits_inside_the_probe_set():
+    task = modular_task(11, "*", 0.4, seed=3)
+    for split in ("train", "test"):
+        rows = task.probe_rows(split)
+        assert torch.equal(task.probe.inputs[rows], getattr(task, split).inputs)
+        assert torch.equal(task.probe.targets[rows], getattr(task, split).targets)

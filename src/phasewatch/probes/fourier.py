@@ -45,18 +45,41 @@ def frequency_of_row(n: int, device: torch.device | str | None = None) -> Tensor
     return torch.cat(rows)
 
 
-def frequency_norms(embedding: Tensor) -> Tensor:
-    """‖P_k E‖_F² per frequency k = 0..⌊n/2⌋, shape (⌊n/2⌋ + 1,), float64 (index 0: constant).
+def frequency_power(embedding: Tensor) -> Tensor:
+    """‖P_k e_j‖² per frequency k = 0..⌊n/2⌋ and column j, shape (⌊n/2⌋ + 1, d), float64.
 
-    E (n, d) has one row per group element in group order; P_k projects its columns onto the
-    span of frequency k (cos and sin rows of `fourier_basis`). The norms sum to ‖E‖_F²
-    (Parseval), so they can be read as shares. Nanda et al. 2023, Fig. 3 (embedding norms).
+    E (n, d) has one row per group element in group order; P_k projects a column onto the span
+    of frequency k (the cos and sin rows of `fourier_basis`).
     """
     e = embedding.detach().to(torch.float64)
     n = e.shape[0]
     coeffs = fourier_basis(n, device=e.device) @ e  # (n, d): one row per basis vector
     freq = frequency_of_row(n, device=e.device)
-    return e.new_zeros(n // 2 + 1).index_add_(0, freq, coeffs.pow(2).sum(dim=1))
+    return e.new_zeros(n // 2 + 1, e.shape[1]).index_add_(0, freq, coeffs.pow(2))
+
+
+def frequency_norms(embedding: Tensor) -> Tensor:
+    """‖P_k E‖_F² per frequency k = 0..⌊n/2⌋, shape (⌊n/2⌋ + 1,), float64 (index 0: constant).
+
+    The norms sum to ‖E‖_F² (Parseval), so they can be read as shares. Nanda et al. 2023, Fig. 3
+    (embedding norms).
+    """
+    return frequency_power(embedding).sum(dim=1)
+
+
+def neuron_ipr(embedding: Tensor) -> float:
+    """Mean inverse participation ratio of the columns' (neurons') Fourier spectra, in [1/K, 1].
+
+    IPR_j = Σ_k P_kj² / (Σ_k P_kj)², P_kj = ‖P_k e_j‖² over the K non-constant frequencies;
+    1 when neuron j reads a single frequency. Gromov 2023 and Doshi et al. 2024 track it for the
+    grokking MLP, whose neurons each pick one frequency while the layer uses them all (so the
+    whole-embedding `fourier_sparsity` stays low there). Columns with no non-constant part are
+    skipped.
+    """
+    power = frequency_power(embedding)[1:]
+    total = power.sum(dim=0)
+    live = total > 0
+    return (power[:, live].pow(2).sum(dim=0) / total[live].pow(2)).mean().item()
 
 
 def key_frequencies(embedding: Tensor, k: int = 5) -> list[int]:

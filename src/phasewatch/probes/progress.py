@@ -22,6 +22,8 @@ def fourier_progress(ctx: ProbeContext) -> ProbeResult:
 
     - `fourier_sparsity/embed`: share of the embedding's non-constant Fourier norm² in its top-5
       frequencies (the key frequencies); rises as the generalising circuit forms.
+    - `fourier_ipr/embed`: mean inverse participation ratio of each embedding column's Fourier
+      spectrum (Gromov 2023); rises as each neuron settles on one frequency.
     - `restricted_loss/logits`: cross-entropy on every pair of the logits' projection onto
       cos(w_k(c* − c)) for the key frequencies k; falls *before* the test loss does.
     - `excluded_loss/logits`: training cross-entropy once those components are removed (the
@@ -43,6 +45,7 @@ def fourier_progress(ctx: ProbeContext) -> ProbeResult:
     return ProbeResult(
         {
             "fourier_sparsity/embed": fourier.fourier_sparsity(embedding, k=KEY_FREQUENCIES),
+            "fourier_ipr/embed": fourier.neuron_ipr(embedding),
             "restricted_loss/logits": fourier.restricted_loss(logits, answers, keys, n),
             "excluded_loss/logits": fourier.excluded_loss(logits, answers, keys, n, mask=in_train),
         }

@@ -33,8 +33,13 @@ class ProbeContext:
     def forward(self, split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Logits on `train`, `test` or `probe`, and the cached activations; computed once."""
         if split not in self._outputs:
-            data: Split = getattr(self.task, split)
-            self._outputs[split] = self.model.run_with_cache(data.inputs, names=self.sites)
+            rows = self.task.probe_rows(split)
+            if rows is not None:  # the split lies inside the probe set: slice, don't recompute
+                logits, cache = self.forward("probe")
+                self._outputs[split] = logits[rows], {name: value[rows] for name, value in cache.items()}
+            else:
+                data: Split = getattr(self.task, split)
+                self._outputs[split] = self.model.run_with_cache(data.inputs, names=self.sites)
         return self._outputs[split]
 
 

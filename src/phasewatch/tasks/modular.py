@@ -58,14 +58,23 @@ def group_index(p: int, operation: str) -> torch.Tensor:
 @dataclass(frozen=True)
 class ModularTask(Task):
     """A modular-arithmetic task; `group` maps each answer class to its index in the cyclic group
-    (−1 for 0 under × and ÷), `group_order` is that group's order, `in_train` marks the probe
-    set's (every pair's) rows that are in the training split."""
+    (−1 for 0 under × and ÷), `group_order` is that group's order; `train_rows` and `test_rows`
+    index the probe set (every pair) in the splits' order."""
 
     p: int = 0
     operation: str = "+"
     group: torch.Tensor | None = None
     group_order: int = 0
-    in_train: torch.Tensor | None = None
+    train_rows: torch.Tensor | None = None
+    test_rows: torch.Tensor | None = None
+
+    def probe_rows(self, split: str) -> torch.Tensor | None:
+        return {"train": self.train_rows, "test": self.test_rows}.get(split)
+
+    @property
+    def in_train(self) -> torch.Tensor:
+        """Boolean mask over the probe set: the pair is in the training split."""
+        return torch.zeros(len(self.probe), dtype=torch.bool, device=self.train_rows.device).index_fill_(0, self.train_rows, True)
 
 
 def modular_task(p: int, operation: str, train_fraction: float, seed: int) -> ModularTask:
@@ -87,5 +96,6 @@ def modular_task(p: int, operation: str, train_fraction: float, seed: int) -> Mo
         operation=operation,
         group=group_index(p, operation),
         group_order=p if operation in "+-" else p - 1,
-        in_train=torch.zeros(len(c), dtype=torch.bool).index_fill_(0, train, True),
+        train_rows=train,
+        test_rows=test,
     )
