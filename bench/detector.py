@@ -10,11 +10,12 @@ Null curves (no transition), noise sd = r × the curve's total change (or × 1 f
   noise     constant + white noise
   powerlaw  a·(t + t0)^-α + c, α ∈ [0.2, 1.5], t0 ∈ [1, 100] (log-uniform), r ∈ [0.003, 0.3]
   drift     b·t/T or b·log(1 + t)/log(1 + T) (half each), r ∈ [0.003, 0.3]
+each once with white noise and once with AR(1) noise (coefficient 0.6 along the grid: "+ar").
 Planted curves: one logistic step in log-step, midpoint u0 ∈ [0.3, 0.9] of the log-step range,
 10-90 % width ∈ [0.01, 0.15] of that range (log-uniform), up or down, amplitude/noise ∈ [2, 50]
 (log-uniform), on a flat baseline (half) or on a power-law decay half the step's size (half).
-A planted step counts as found when a detected transition's [onset, end] holds the true midpoint
-or its midpoint lies in the true [onset, end].
+A planted step counts as found when a detected transition's [onset, end] or [step_low, step_high]
+holds the true midpoint, or its midpoint lies in the true [onset, end].
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from scipy.special import expit  # noqa: E402
 from phasewatch.analysis import find_transitions  # noqa: E402
 from phasewatch.train import probe_steps  # noqa: E402
 
-N_NULL = 150  # per family
+N_NULL = 100  # per family and noise kind
+RHO = 0.6  # the correlated-noise variant: AR(1) along the grid, like a training curve's wiggles
 N_PLANTED = 400
 SEED = 20240601
 LN9 = np.log(9.0)
@@ -97,33 +99,38 @@ def main() -> None:
 
     print("false alarms (share of transition-free curves with >= 1 transition)")
     alarms = {}
-    for family in ("noise", "powerlaw", "drift"):
-        alarms[family] = [len(detect(*null_curve(family, rng))) > 0 for _ in range(N_NULL)]
-        print(f"  {family:9s} {np.mean(alarms[family]):6.1%}  ({sum(alarms[family])}/{N_NULL})")
-    every = [a for v in alarms.values() for a in v]
-    print(f"  {'overall':9s} {np.mean(every):6.1%}  ({sum(every)}/{len(every)})")
+    for rho in (0.0, RHO):
+        for family in ("noise", "powerlaw", "drift"):
+            label = family if rho == 0 else f"{family}+ar"
+            alarms[label] = [len(detect(*null_curve(family, rng, rho))) > 0 for _ in range(N_NULL)]
+            print(f"  {label:12s} {np.mean(alarms[label]):6.1%}  ({sum(alarms[label])}/{N_NULL})")
+    for name, labels in (("white", ("noise", "powerlaw", "drift")), ("all", tuple(alarms))):
+        every = [a for label in labels for a in alarms[label]]
+        print(f"  {'overall ' + name:12s} {np.mean(every):6.1%}  ({sum(every)}/{len(every)})")
 
-    rows = []  # snr, found, decades, percent, covered, extra
-    for _ in range(N_PLANTED):
-        t, y, true, onset, end, snr = planted_curve(rng)
-        found = detect(t, y)
-        hits = [f for f in found if f.onset <= true <= f.end or onset <= f.step <= end]
-        if hits:
-            best = min(hits, key=lambda f: abs(np.log10((f.step + 1) / (true + 1))))
-            rows.append((snr, True, abs(np.log10((best.step + 1) / (true + 1))), 100 * abs(best.step - true) / true,
-                         best.step_low <= true <= best.step_high, len(found) - 1))
-        else:
-            rows.append((snr, False, np.nan, np.nan, False, len(found)))
-    table = np.array(rows, dtype=float)
-    print("planted transitions")
-    for low, high in ((2, 5), (5, 10), (10, 50.01), (2, 50.01)):
-        part = table[(table[:, 0] >= low) & (table[:, 0] < high)]
-        hit = part[part[:, 1] == 1]
-        label = "all" if low == 2 and high > 50 else f"snr {low}-{int(high)}"
-        print(f"  {label:9s} n={len(part):3d}  detected {hit.shape[0] / len(part):6.1%}"
-              f"  error median {np.median(hit[:, 2]):.3f} dec / {np.median(hit[:, 3]):.1f} %"
-              f"  p90 {np.quantile(hit[:, 2], 0.9):.3f} dec / {np.quantile(hit[:, 3], 0.9):.1f} %"
-              f"  coverage {hit[:, 4].mean():6.1%}  extra {part[:, 5].sum():.0f}")
+    print("planted transitions (error: |log10(found/true)| in decades / |found - true| in % of the step)")
+    for rho, count, suffix in ((0.0, N_PLANTED, ""), (RHO, N_PLANTED // 2, " +ar")):
+        rows = []  # snr, found, decades, percent, covered, extra transitions
+        for _ in range(count):
+            t, y, true, onset, end, snr = planted_curve(rng, rho)
+            found = detect(t, y)
+            hits = [f for f in found
+                    if min(f.onset, f.step_low) <= true <= max(f.end, f.step_high) or onset <= f.step <= end]
+            if hits:
+                best = min(hits, key=lambda f: abs(np.log10((f.step + 1) / (true + 1))))
+                rows.append((snr, True, abs(np.log10((best.step + 1) / (true + 1))),
+                             100 * abs(best.step - true) / true, best.step_low <= true <= best.step_high,
+                             len(found) - 1))
+            else:
+                rows.append((snr, False, np.nan, np.nan, False, len(found)))
+        table = np.array(rows, dtype=float)
+        for low, high, label in ((2, 5, "snr 2-5"), (5, 10, "snr 5-10"), (10, 51, "snr 10-50"), (0, 51, "all")):
+            part = table[(table[:, 0] >= low) & (table[:, 0] < high)]
+            hit = part[part[:, 1] == 1]
+            print(f"  {label + suffix:13s} n={len(part):3d}  detected {len(hit) / len(part):6.1%}"
+                  f"  error median {np.median(hit[:, 2]):.3f} dec / {np.median(hit[:, 3]):.1f} %"
+                  f"  p90 {np.quantile(hit[:, 2], 0.9):.3f} dec / {np.quantile(hit[:, 3], 0.9):.1f} %"
+                  f"  coverage {hit[:, 4].mean():6.1%}  extra {part[:, 5].sum():.0f}")
     print(f"mean {1e3 * elapsed / curves:.1f} ms per curve over {curves} curves")
     print(f"machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
           f"python {platform.python_version()}, numpy {np.__version__}")

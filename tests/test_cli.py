@@ -60,7 +60,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tiny_config, tmp_path):
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_config, tmp_path):
-    config = tiny_config(steps=3000, checkpoint_every=250)
+    config = tiny_config(steps=1200, checkpoint_every=100)
     store = str(tmp_path / "store")
     assert main(["--store", store, "run", "--config", config, "--name", "whole", "--no-progress"]) == 0
 
@@ -73,7 +73,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_config, tmp_path):
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed = Run.open(store, "killed")
-    assert killed.status == "running" and 0 < killed.checkpoint_steps()[-1] < 3000
+    assert killed.status == "running" and 0 < killed.checkpoint_steps()[-1] < 1200
 
     result = subprocess.run([*CLI, "--store", store, "run", "--resume", "killed", "--no-progress"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

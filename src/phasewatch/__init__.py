@@ -1,1 +1,32 @@
-"""phasewatch (temporary)."""
+"""phasewatch: watch structure form inside a neural network while it trains.
+
+The public surface:
+    run(experiment, **settings) -> Run     train a built-in experiment (or a config file)
+    resume(run_id) -> Run                  continue a stopped run bit-identically
+    Run.open(store, run_id)                a run's metrics, arrays, checkpoints and events
+    list_runs(), query(sql)                every run in the store, through DuckDB
+    find_transitions, detect_events        phase detection on any (step, value) curve
+    write_report(run), print_summary(run)  the HTML report and the terminal summary
+"""
+from phasewatch.analysis import detect_events, find_transitions, relate_events
+from phasewatch.errors import UserError
+from phasewatch.pipeline import resume, run
+from phasewatch.report import print_summary, write_report
+from phasewatch.store import Run, list_runs, query, store_root
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Run",
+    "UserError",
+    "detect_events",
+    "find_transitions",
+    "list_runs",
+    "print_summary",
+    "query",
+    "relate_events",
+    "resume",
+    "run",
+    "store_root",
+    "write_report",
+]

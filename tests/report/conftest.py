@@ -1,5 +1,6 @@
 """A synthetic grokking run: train accuracy saturates at ~150 steps, test accuracy jumps at ~1,600,
-progress measures move before it, a class-mean Gram matrix turns circulant, two events."""
+progress measures move before it, a class-mean Gram matrix turns circulant; three events, the
+last two near enough for the analysis to relate them (lead/lag)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,11 +36,13 @@ def circulant_gram(step: int, rng: np.random.Generator) -> torch.Tensor:
     return torch.tensor(gram, dtype=torch.float32)
 
 
-EVENTS = [
+EVENTS = [  # the analysis' event dicts (phasewatch.analysis.events): width = end - onset
     {"kind": "loss_cliff", "metric": "train/loss", "step": 150, "step_low": 120, "step_high": 190,
-     "before": 4.2, "after": 0.02, "width": 90, "onset": 100},
+     "onset": 100, "end": 190, "before": 4.2, "after": 0.02, "width": 90, "score": 40.0},
+    {"kind": "crystallisation", "metric": "fourier_sparsity/embed", "step": 1200, "step_low": 1100,
+     "step_high": 1310, "onset": 800, "end": 1500, "before": 0.2, "after": 0.85, "width": 700, "score": 25.0},
     {"kind": "grokking", "metric": "test/accuracy", "step": 1600, "step_low": 1500, "step_high": 1720,
-     "before": 0.09, "after": 1.0, "width": 400, "onset": 1400},
+     "onset": 1400, "end": 1800, "before": 0.09, "after": 1.0, "width": 400, "score": 60.0},
 ]
 
 
@@ -56,7 +59,7 @@ def make_run(root: Path, run_id: str = "grok-1", *, arrays: bool = True, events:
     writer = run.writer()
     every = np.arange(STEPS + 1)
     train_acc = 1 / P + (1 - 1 / P) * sigmoid_in_log_step(every, 150)
-    train_loss = np.exp(np.log(4.2) + (np.log(0.02) - np.log(4.2)) * sigmoid_in_log_step(every, 150)) * (1 + 0.05 * rng.random(every.size))
+    train_loss = 4.2 * (0.02 / 4.2) ** sigmoid_in_log_step(every, 150) * (1 + 0.05 * rng.random(every.size))
     for s in every:
         writer.log(int(s), {"train/loss": train_loss[s], "train/accuracy": train_acc[s]})
     scheduled = probe_schedule(STEPS)

@@ -77,7 +77,7 @@ def find_transitions(
     values,
     *,
     log_axis: bool = True,
-    min_score: float = 10.0,
+    min_score: float = 6.0,
     max_width: float = 0.2,
     min_snr: float = 4.0,
     seed: int = 0,
@@ -190,29 +190,35 @@ def _fit(u: np.ndarray, y: np.ndarray, centre: float) -> _Fit | None:
     u0s, ss = np.meshgrid(np.linspace(uw[0], uw[-1], 40), np.geomspace(S_MIN, S_MAX, 10))
     level, jump, u0, s = (v[0] for v in _profile(uw, yw[None, :], u0s.ravel(), ss.ravel()))
     # Levenberg-Marquardt (MINPACK) polishes the grid's best; log s keeps the scale positive.
+    # A few dozen evaluations suffice from there; more only chase a misfit's scale to its limit.
     p = least_squares(lambda q: _logistic(q, uw) - yw, [level, jump, u0, np.log(s)],
-                      jac=lambda q: _jacobian(q, uw), method="lm").x
+                      jac=lambda q: _jacobian(q, uw), method="lm", max_nfev=40).x
     residual = yw - _logistic(p, uw)
-    rss = max(float(residual @ residual), 1e-300)
     noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
     return _Fit(int(lo), int(hi), float(p[0]), float(p[1]), float(p[2]), _scale(p[3]),
-                float(_smooth_bic(uw, yw) - _bic(n, rss, 4)), noise)
+                _margin(uw, yw, residual), noise)
 
 
-def _smooth_bic(u: np.ndarray, y: np.ndarray) -> float:
-    """BIC of the best no-change model: polynomials of degree 1-3 in u (nested, one QR)."""
+def _margin(u: np.ndarray, y: np.ndarray, residual: np.ndarray) -> float:
+    """BIC(no change) - BIC(logistic). The no-change model is the BIC-best polynomial of degree
+    1-3 in u. Training curves wiggle (correlated noise), which independent-error BIC would take
+    for evidence: the log-likelihood ratio is scaled by (1 - r)/(1 + r), the effective share of
+    independent points under AR(1) errors, r being the lag-1 autocorrelation of the logistic's
+    residuals (clipped to [0, 0.9])."""
+    n = len(u)
     t = 2 * (u - u[0]) / (u[-1] - u[0]) - 1  # on [-1, 1]: well conditioned
     q, _ = np.linalg.qr(np.vander(t, 4, increasing=True))
     c = q.T @ y
-    bics = []
-    for degree in (1, 2, 3):
-        residual = y - q[:, : degree + 1] @ c[: degree + 1]
-        bics.append(_bic(len(u), max(float(residual @ residual), 1e-300), degree + 1))
-    return min(bics)
+    smooth_rss, smooth_k = min(((_rss(y - q[:, :k] @ c[:k]), k) for k in (2, 3, 4)),
+                               key=lambda m: n * np.log(m[0]) + m[1] * np.log(n))
+    centred = residual - residual.mean()
+    r = float(np.clip(centred[1:] @ centred[:-1] / max(centred @ centred, 1e-300), 0.0, 0.9))
+    effective = (1 - r) / (1 + r)
+    return float(effective * n * np.log(smooth_rss / _rss(residual)) - (4 - smooth_k) * np.log(effective * n))
 
 
-def _bic(n: int, rss: float, k: int) -> float:
-    return n * np.log(rss / n) + k * np.log(n)
+def _rss(residual: np.ndarray) -> float:
+    return max(float(residual @ residual), 1e-300)
 
 
 def _accepted(u: np.ndarray, fit: _Fit, min_score: float, max_width: float, min_snr: float) -> bool:
@@ -231,7 +237,8 @@ def _interval(u: np.ndarray, y: np.ndarray, fit: _Fit, seed: int) -> tuple[float
     """5-95 % interval of the midpoint (in u) by moving-block bootstrap of the residuals."""
     uw, yw = u[fit.lo : fit.hi], y[fit.lo : fit.hi]
     n = len(uw)
-    fitted = _logistic(np.array([fit.level, fit.jump, fit.u0, np.log(fit.s)]), uw)
+    p = np.array([fit.level, fit.jump, fit.u0, np.log(fit.s)])
+    fitted = _logistic(p, uw)
     residual = yw - fitted
     block = max(2, round(n ** (1 / 3)))  # long enough to keep short-range correlation
     rng = np.random.default_rng(seed)
@@ -239,11 +246,15 @@ def _interval(u: np.ndarray, y: np.ndarray, fit: _Fit, seed: int) -> tuple[float
     index = (starts[:, :, None] + np.arange(block)).reshape(N_BOOT, -1)[:, :n]
     replicates = fitted + residual[index]
 
+    # The refit grid spans ±6 asymptotic standard errors of u0 (or 3 sample gaps, if wider),
+    # so that its spacing resolves the bootstrap spread instead of quantising it.
     right = np.searchsorted(uw, fit.u0)  # the samples either side of the midpoint
     left_u, right_u = uw[max(right - 1, 0)], uw[min(right, n - 1)]
-    reach = max(2 * LN9 * fit.s, 3 * (right_u - left_u))
+    jac = _jacobian(p, uw)
+    spread = np.sqrt(max(np.linalg.pinv(jac.T @ jac)[2, 2], 0.0) * (residual @ residual) / (n - 4))
+    reach = min(max(6 * spread, 3 * (right_u - left_u)), WINDOW)
     u0s, ss = np.meshgrid(np.linspace(fit.u0 - reach, fit.u0 + reach, BOOT_X0),
-                          np.maximum(fit.s * np.geomspace(0.5, 2.0, BOOT_S), S_MIN))
+                          np.clip(fit.s * np.geomspace(0.5, 2.0, BOOT_S), S_MIN, S_MAX))
     u0_star = _profile(uw, replicates, u0s.ravel(), ss.ravel())[2]
     low, high = np.quantile(u0_star, [0.05, 0.95])
     return float(min(low, left_u)), float(max(high, right_u))

@@ -103,8 +103,10 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
 
 
 def lead_lag_lines(events: list[dict]) -> list[str]:
-    """The analysis' sentences on which event led which (empty with fewer than two events)."""
-    return [str(r["text"]) for r in relate_events(events)] if len(events) > 1 else []
+    """The analysis' sentences on which event led which, e.g. "restricted loss fell … before …";
+    first those that end on a behaviour metric (what a hidden measure foretold), then the rest."""
+    relations = sorted(relate_events(events), key=lambda r: not is_behaviour(r["second_metric"]))
+    return [str(r["text"]) for r in relations]
 
 
 def run_facts(run, steps: int | None) -> list[tuple[str, str]]:

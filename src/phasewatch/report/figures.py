@@ -136,7 +136,9 @@ def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) ->
     labels = list(matrices)
     cols = min(3, len(labels))
     rows = math.ceil(len(labels) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(l) for l in labels], horizontal_spacing=0.12, vertical_spacing=0.16)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[escape(l) for l in labels], horizontal_spacing=0.12, vertical_spacing=0.16
+    )
     last = len(frames) - 1  # open on the final state; the slider and Play go back through training
     for i, label in enumerate(labels):
         row, col = divmod(i, cols)
@@ -144,7 +146,8 @@ def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) ->
         finite = [np.abs(m[np.isfinite(m)]) for m in matrices[label]]
         bound = max((float(a.max()) for a in finite if a.size), default=0.0) or 1.0
         fig.add_trace(
-            go.Heatmap(z=matrices[label][last], coloraxis=f"coloraxis{axis}", hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
+            go.Heatmap(z=matrices[label][last], coloraxis=f"coloraxis{axis}",
+                       hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
             row=row + 1, col=col + 1,
         )
         x_domain = fig.layout[f"xaxis{axis}"].domain

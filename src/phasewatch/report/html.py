@@ -146,15 +146,16 @@ def _matrices_figure(run) -> go.Figure | None:
         loaded = {step: run.load_array(probe, step) for step in sorted(set(shown))}
         for key, tensor in loaded[shown[0]].items():
             if tensor.ndim != 2:
-                continue  # heat maps only; other shapes (e.g. per-head stacks) are left to their own panel
+                continue  # a heat map needs a matrix; stacks (e.g. one attention pattern per head) are skipped
             label = probe if len(loaded[shown[0]]) == 1 else f"{probe} · {key}"
             matrices[label] = [loaded[s][key].float().numpy() for s in shown]
     return figures.matrices_figure(frames, matrices) if matrices else None
 
 
 def _events(events: list[dict]) -> str:
+    intro = f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p>"
     if not events:
-        return f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p><p class=\"empty\">No events detected.</p></section>"
+        return intro + "<p class=\"empty\">No events detected.</p></section>"
     head = "".join(f"<th>{escape(c)}</th>" for c in EVENT_COLUMNS)
     numeric = {"step", "width"}
     body = "".join(
@@ -162,7 +163,4 @@ def _events(events: list[dict]) -> str:
         for row in event_rows(events)
     )
     lines = "".join(f"<li>{escape(line)}</li>" for line in lead_lag_lines(events))
-    return (
-        f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p>"
-        f"<table><tr>{head}</tr>{body}</table>" + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>"
-    )
+    return intro + f"<table><tr>{head}</tr>{body}</table>" + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>"

@@ -5,6 +5,7 @@ call prints plain text into CI logs.
 """
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,14 +17,16 @@ KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
 # The grokking progress measures first (science/grokking.md), then whatever other probes ran.
 KEY_FAMILIES = ("restricted_loss", "excluded_loss", "fourier_sparsity", "weight_norm/total", "effective_rank")
 MAX_PROBES = 6
+MAX_LEAD_LAG = 6  # the rest are in the HTML report
 
 
 def key_metrics(names: list[str]) -> list[str]:
     """The behaviour metrics, then up to `MAX_PROBES` probe metrics, preferring `KEY_FAMILIES`."""
-    probes = sorted(
-        (n for n in names if not is_behaviour(n)),
-        key=lambda n: (next((i for i, f in enumerate(KEY_FAMILIES) if n == f or n.startswith(f + "/")), len(KEY_FAMILIES)), n),
-    )
+    def rank(name: str) -> tuple[int, str]:
+        preferred = [i for i, f in enumerate(KEY_FAMILIES) if name == f or name.startswith(f + "/")]
+        return (preferred[0] if preferred else len(KEY_FAMILIES)), name
+
+    probes = sorted((n for n in names if not is_behaviour(n)), key=rank)
     return [n for n in KEY_BEHAVIOUR if n in names] + probes[:MAX_PROBES]
 
 
@@ -47,14 +50,17 @@ def print_summary(run, console: Console | None = None) -> None:
     if not events:
         console.print("no events detected")
         return
-    table = Table(title="events", title_justify="left")
+    table = Table(title="events", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in EVENT_COLUMNS[:-1]:  # width is in the report; the terminal keeps to one screen
-        table.add_column(column, justify="right" if column == "step" else "left")
+        table.add_column(column, justify="right" if column == "step" else "left", no_wrap=column != "before → after")
     for row in event_rows(events):
         table.add_row(*row[:-1])
     console.print(table)
-    for line in lead_lag_lines(events):
-        console.print(f"  {line}", highlight=False)
+    lines = lead_lag_lines(events)
+    for line in lines[:MAX_LEAD_LAG]:
+        console.print(f"  {line}", highlight=False, markup=False)
+    if len(lines) > MAX_LEAD_LAG:
+        console.print(f"  … {len(lines) - MAX_LEAD_LAG} more in report.html", highlight=False)
 
 
 def _pack(facts: list[str], width: int) -> list[str]:

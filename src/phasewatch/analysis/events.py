@@ -1,0 +1,152 @@
+"""Name the transitions of a run's curves (events), and say which led which (lead/lag).
+
+An event is a plain, JSON-ready dict:
+    {kind, metric, step, step_low, step_high, onset, end, before, after, width, score}
+steps are ints (step: midpoint; step_low/high: its 5-95 % interval; onset/end: 10 %/90 % of the
+change done; width = end - onset), before/after are the levels either side, score the detector's
+BIC margin. Everything is read on the log-step axis, as the probe grid is laid out.
+"""
+from __future__ import annotations
+
+import math
+from fnmatch import fnmatch
+
+import numpy as np
+
+from phasewatch.analysis.changepoints import Transition, find_transitions
+
+SATURATED = 0.99  # train accuracy is saturated from the first step at 99 % of its maximum ...
+SATURATED_LEVEL = 0.9  # ... provided that maximum is at least 0.9
+GROKKING_JUMP = 0.5  # test accuracy must rise by at least this much
+GROKKING_DELAY = 2.0  # its midpoint at least this many times the saturation step
+PLATEAU_SHARE = 0.15  # a plateau spans at least this share of the run's log-step range
+PLATEAU_BAND = 0.1  # a plateau stays within this share of its cliff's size of the cliff's level
+NEAR = 2.0  # events are related when their midpoints are within this factor
+
+
+def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure_metrics=()) -> list[dict]:
+    """Every transition of every curve, named; sorted by step. The naming rules, first match wins:
+
+    - `crystallisation` / `collapse`: a rise / fall of a metric matching a `structure_metrics`
+      pattern (fnmatch, e.g. "fourier_sparsity/*").
+    - `grokking`: a rise of an `*/accuracy` metric not under `train/`, by at least 0.5, that
+      starts after the matching `train/accuracy` saturated and is half done at least twice as
+      late. Saturated: the first step at which train accuracy reaches 99 % of its maximum, where
+      that maximum is at least 0.9 (a run that never memorises cannot grok). On the log-step
+      axis "twice as late" is 0.3 decades: the memorise-then-generalise delay, not the lag of a
+      test curve that simply follows its train curve.
+    - `loss_cliff`: a fall of a metric whose name contains "loss". Each cliff also yields a
+      `plateau` when, before its onset, the curve stayed within max(10 % of the cliff's size,
+      3 noise sd) of the cliff's `before` level for at least 15 % of the log-step range: its
+      step is where that flat span began (step_low the sample before), its end the cliff's
+      onset, before = after = the span's median, and its score the cliff's.
+    - `transition`: any other detected change.
+    """
+    structure = tuple(structure_metrics)
+    events = []
+    for metric, (steps, values) in sorted(curves.items()):
+        steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+        for t in find_transitions(steps, values):
+            kind = _kind(metric, t, structure, curves)
+            events.append(_event(kind, metric, t))
+            if kind == "loss_cliff":
+                events.extend(_plateau(metric, steps, values, t))
+    return sorted(events, key=lambda e: (e["step"], e["metric"]))
+
+
+def relate_events(events: list[dict]) -> list[dict]:
+    """Lead/lag between events on different metrics that overlap or are near.
+
+    Two events are related when their [onset, end] spans overlap or their midpoints are within a
+    factor of 2 (0.3 decades on the log-step axis). Plateaus are spans, not changes: left out.
+    `first` is the event with the earlier midpoint: lead_steps = second.step - first.step >= 0,
+    onset_lead_steps = second.onset - first.onset (negative if the later one started first).
+    """
+    changes = sorted((e for e in events if e["kind"] != "plateau"), key=lambda e: (e["step"], e["metric"]))
+    relations = []
+    for i, first in enumerate(changes):
+        for second in changes[i + 1 :]:
+            if first["metric"] == second["metric"] or not _near(first, second):
+                continue
+            lead = int(second["step"] - first["step"])
+            when = f"{lead:,} steps before" if lead else "at the same step as"
+            relations.append({
+                "first_metric": first["metric"], "first_kind": first["kind"],
+                "second_metric": second["metric"], "second_kind": second["kind"],
+                "lead_steps": lead, "onset_lead_steps": int(second["onset"] - first["onset"]),
+                "text": f"{first['metric']} {_verb(first)} {when} {second['metric']} {_verb(second)}",
+            })
+    return relations
+
+
+def _kind(metric: str, t: Transition, structure: tuple[str, ...], curves: dict) -> str:
+    if any(fnmatch(metric, pattern) for pattern in structure):
+        return "crystallisation" if t.direction > 0 else "collapse"
+    if _is_grokking(metric, t, curves):
+        return "grokking"
+    if "loss" in metric and t.direction < 0:
+        return "loss_cliff"
+    return "transition"
+
+
+def _is_grokking(metric: str, t: Transition, curves: dict) -> bool:
+    split, _, name = metric.partition("/")
+    train = curves.get(f"train/{name}")
+    if name != "accuracy" or split == "train" or train is None or t.after - t.before < GROKKING_JUMP:
+        return False
+    saturated = _saturation_step(*train)
+    return saturated is not None and t.onset >= saturated and t.step >= GROKKING_DELAY * max(saturated, 1)
+
+
+def _saturation_step(steps, values) -> float | None:
+    """First step at which `values` reach 99 % of their maximum; None if that maximum is < 0.9."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    ok = np.isfinite(values)
+    if not ok.any() or values[ok].max() < SATURATED_LEVEL:
+        return None
+    order = np.argsort(steps[ok], kind="stable")
+    steps, values = steps[ok][order], values[ok][order]
+    return float(steps[np.argmax(values >= SATURATED * values.max())])
+
+
+def _plateau(metric: str, steps: np.ndarray, values: np.ndarray, cliff: Transition) -> list[dict]:
+    """The flat span before a loss cliff, if it is long enough (detect_events: the rule)."""
+    ok = np.isfinite(steps) & np.isfinite(values)
+    order = np.argsort(steps[ok], kind="stable")
+    steps, values = steps[ok][order], values[ok][order]
+    noise = 1.4826 * float(np.median(np.abs(np.diff(values) - np.median(np.diff(values))))) / math.sqrt(2)
+    band = max(PLATEAU_BAND * abs(cliff.after - cliff.before), 3 * noise)
+    before = steps < cliff.onset
+    if not before.any():
+        return []
+    outside = np.flatnonzero(before & (np.abs(values - cliff.before) > band))
+    first = outside[-1] + 1 if len(outside) else 0  # the span runs from here up to the onset
+    x = np.log10(steps + 1.0)
+    if first >= np.count_nonzero(before) or np.log10(cliff.onset + 1.0) - x[first] < PLATEAU_SHARE * np.ptp(x):
+        return []
+    level = float(np.median(values[first : np.count_nonzero(before)]))
+    start = int(steps[first])
+    return [{
+        "kind": "plateau", "metric": metric, "step": start, "step_low": int(steps[max(first - 1, 0)]),
+        "step_high": start, "onset": start, "end": round(cliff.onset), "before": level, "after": level,
+        "width": round(cliff.onset) - start, "score": float(cliff.score),
+    }]
+
+
+def _event(kind: str, metric: str, t: Transition) -> dict:
+    onset, end = round(t.onset), round(t.end)
+    return {
+        "kind": kind, "metric": metric, "step": round(t.step), "step_low": math.floor(t.step_low),
+        "step_high": math.ceil(t.step_high), "onset": onset, "end": end, "before": float(t.before),
+        "after": float(t.after), "width": end - onset, "score": float(t.score),
+    }
+
+
+def _near(a: dict, b: dict) -> bool:
+    overlap = a["onset"] <= b["end"] and b["onset"] <= a["end"]
+    low, high = sorted((a["step"], b["step"]))
+    return overlap or (high + 1) <= NEAR * (low + 1)
+
+
+def _verb(event: dict) -> str:
+    return "rose" if event["after"] > event["before"] else "fell"
