@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/phasewatch run grokking --name demo --overwrite
+	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2
 	@echo "Report: runs/demo/report.html"
 
 test: setup

@@ -13,7 +13,8 @@ Null curves (no transition), noise sd = r × the curve's total change (or × 1 f
 each once with white noise and once with AR(1) noise (coefficient 0.6 along the grid: "+ar").
 Planted curves: one logistic step in log-step, midpoint u0 ∈ [0.3, 0.9] of the log-step range,
 10-90 % width ∈ [0.01, 0.15] of that range (log-uniform), up or down, amplitude/noise ∈ [2, 50]
-(log-uniform), on a flat baseline (half) or on a power-law decay half the step's size (half).
+(log-uniform), on a flat baseline (half) or on a power-law decay half the step's size (half);
+400 with white noise, 200 with the AR(1) noise ("+ar"; amplitude/noise uses its marginal sd).
 A planted step counts as found when a detected transition's [onset, end] or [step_low, step_high]
 holds the true midpoint, or its midpoint lies in the true [onset, end].
 """
@@ -69,8 +70,8 @@ def null_curve(family: str, rng: np.random.Generator, rho: float = 0.0) -> tuple
     return t, y + r * np.ptp(y) * noise(len(t), rng, rho)
 
 
-def planted_curve(rng: np.random.Generator, rho: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, float, float]:
-    """(steps, values, true midpoint, true onset, true end)."""
+def planted_curve(rng: np.random.Generator, rho: float = 0.0) -> tuple:
+    """(steps, values, true midpoint, true onset, true end, amplitude/noise)."""
     t = grid(rng)
     span = np.log10(t[-1] + 1)
     u0 = rng.uniform(0.3, 0.9) * span

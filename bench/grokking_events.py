@@ -1,5 +1,7 @@
 """Is grokking found, and dated inside the jump, across primes, operations and seeds — and never
-in the no-weight-decay control? One line per run.
+in the no-weight-decay control? One line per run; then, per run, when each hidden progress measure
+had done 10 % and 50 % of its change after memorisation, against test accuracy's 50 % step.
+Finished runs already in --store are re-analysed, not retrained.
 
     .venv/bin/python bench/grokking_events.py [--store DIR] [--threads 2]
 """
@@ -11,6 +13,9 @@ import tempfile
 import numpy as np
 
 from phasewatch import pipeline
+from phasewatch.config import validate
+from phasewatch.errors import UserError
+from phasewatch.store import Run
 
 RUNS = [
     ("grokking", []),
@@ -30,6 +35,31 @@ def first_step(run, metric: str, threshold: float) -> float:
     return float(steps[above[0]]) if len(above) else float("nan")
 
 
+PROGRESS = ["restricted_loss/logits", "excluded_loss/logits", "fourier_sparsity/embed", "fourier_ipr/embed", "weight_norm/total"]
+
+
+def share_done(run, metric: str, start: float, share: float) -> float:
+    """First step ≥ `start` by which `metric` has made `share` of its change from `start` to the end."""
+    steps, values = run.metric(metric)
+    after = steps >= start
+    steps, values = steps[after], values[after]
+    target = values[0] + share * (values[-1] - values[0])
+    crossed = (values - target) * np.sign(values[-1] - values[0]) >= 0
+    return float(steps[np.argmax(crossed)])
+
+
+def trained(experiment: str, settings: list[str], store: str, threads: int):
+    name = f"{experiment}-{'-'.join(settings) or 'default'}".replace("=", "")
+    try:
+        run = Run.open(store, name)
+        if run.status == "finished":
+            pipeline.find_events(run, validate(run.config))
+            return run
+    except UserError:
+        pass
+    return pipeline.run(experiment, assignments=[*settings, f"threads={threads}"], store=store, name=name, overwrite=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", default=None)
@@ -39,9 +69,9 @@ def main() -> None:
     print(f"store: {store}")
     print("| experiment | settings | train acc ≥ 99 % | test acc ≥ 50 % | ≥ 95 % | grokking event: step [interval] | inside the jump (test acc 30 %…95 %) | other events (first 4) |")
     print("|---|---|---|---|---|---|---|---|")
+    leads = []
     for experiment, settings in RUNS:
-        run = pipeline.run(experiment, assignments=[*settings, f"threads={args.threads}"], store=store,
-                           name=f"{experiment}-{'-'.join(settings) or 'default'}".replace("=", ""), overwrite=True)
+        run = trained(experiment, settings, store, args.threads)
         half, most = first_step(run, "test/accuracy", 0.5), first_step(run, "test/accuracy", 0.95)
         grokking = [e for e in run.events if e["kind"] == "grokking"]
         dated = "; ".join(f"{e['step']:.0f} [{e['step_low']:.0f}, {e['step_high']:.0f}]" for e in grokking) or "none"
@@ -50,6 +80,14 @@ def main() -> None:
         others = ", ".join(f"{e['kind']}@{e['metric']}:{e['step']:.0f}" for e in run.events if e["kind"] != "grokking")
         print(f"| {experiment} | {' '.join(settings) or 'default'} | {first_step(run, 'train/accuracy', 0.99):.0f} | "
               f"{half:.0f} | {most:.0f} | {dated} | {inside} | {others[:160]} |", flush=True)
+        memorised = first_step(run, "train/accuracy", 0.99)
+        cells = [f"{share_done(run, m, memorised, 0.1):.0f} / {share_done(run, m, memorised, 0.5):.0f}"
+                 if m in run.metric_names() else "-" for m in PROGRESS]
+        leads.append(f"| {experiment} {' '.join(settings)} | {half:.0f} | " + " | ".join(cells) + " |")
+    print("\nStep at which each measure has made 10 % / 50 % of its change after memorisation (train acc ≥ 99 %):")
+    print("| run | test acc ≥ 50 % | " + " | ".join(PROGRESS) + " |")
+    print("|---" * (len(PROGRESS) + 2) + "|")
+    print("\n".join(leads))
 
 
 if __name__ == "__main__":

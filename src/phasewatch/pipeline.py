@@ -50,11 +50,11 @@ def _execute(run: Run, config: configuration.ExperimentConfig, *, resume: bool, 
     try:
         train(run, config, resume=resume, show_progress=progress)
         find_events(run, config)
-        write_report(run)
     except BaseException as error:  # a Ctrl-C or crash leaves the run resumable and says why
         run.set_status("failed", error=f"{type(error).__name__}: {error}")
         raise
     run.set_status("finished")
+    write_report(run)  # after the status, which the report shows; `phasewatch report` rewrites it
     return run
 
 

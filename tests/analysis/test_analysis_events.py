@@ -74,9 +74,11 @@ def test_loss_cliff_after_a_plateau():
     assert cliff["step_low"] <= 800 <= cliff["step_high"] and cliff["after"] == pytest.approx(0.2, abs=0.05)
 
 
-def test_no_plateau_when_the_loss_is_still_falling_before_its_cliff():
-    loss = noisy(5.0 - np.log10(STEPS + 1.0) + step_curve(STEPS, 1000, 0.2, 0.0, -1.5), 0.02, 0)
-    assert [e["kind"] for e in detect_events({"test/loss": (STEPS, loss)})] == ["loss_cliff"]
+def test_no_plateau_when_the_loss_is_still_falling_or_has_not_moved_before_its_cliff():
+    falling = noisy(5.0 - np.log10(STEPS + 1.0) + step_curve(STEPS, 1000, 0.2, 0.0, -1.5), 0.02, 0)
+    unmoved = noisy(4.6 + step_curve(STEPS, 800, 0.2, 0.0, -4.4), 0.02, 0)  # at its initial level until the cliff
+    assert [e["kind"] for e in detect_events({"test/loss": (STEPS, falling)})] == ["loss_cliff"]
+    assert [e["kind"] for e in detect_events({"train/loss": (STEPS, unmoved)})] == ["loss_cliff"]
 
 
 def test_structure_metrics_crystallise_and_collapse_other_changes_are_transitions():
@@ -95,11 +97,12 @@ def test_structure_metrics_crystallise_and_collapse_other_changes_are_transition
 
 
 def test_events_are_plain_sorted_and_json_ready():
-    loss = noisy(4.6 + step_curve(STEPS, 800, 0.2, 0.0, -4.4), 0.02, 0)
+    loss = noisy(4.6 + 3.4 * np.exp(-STEPS / 5.0) + step_curve(STEPS, 800, 0.2, 0.0, -4.4), 0.02, 0)
     test = noisy(step_curve(STEPS, 1000, 0.3, 0.03, 0.98), 0.02, 0)
     events = detect_events({"train/loss": (STEPS, loss), "train/accuracy": (STEPS, train_accuracy()),
                             "test/accuracy": (STEPS, test)})
-    assert len(events) == 4 and [e["step"] for e in events] == sorted(e["step"] for e in events)
+    assert sorted(e["kind"] for e in events) == ["grokking", "loss_cliff", "plateau", "transition"]
+    assert [e["step"] for e in events] == sorted(e["step"] for e in events)
     for e in events:
         assert set(e) == KEYS
         assert all(type(e[k]) is int for k in ("step", "step_low", "step_high", "onset", "end", "width"))
@@ -114,7 +117,8 @@ def test_progress_measure_leads_the_grokking_jump():
         "test/accuracy": (STEPS, noisy(step_curve(STEPS, 1000, 0.3, 0.03, 0.98), 0.02, 0)),
         "restricted_loss/logits": (STEPS, noisy(step_curve(STEPS, 700, 0.3, 4.0, 0.5), 0.03, 1)),
     }
-    (relation,) = relate_events(detect_events(curves))
+    relations = relate_events(detect_events(curves))
+    (relation,) = [r for r in relations if r["first_metric"] == "restricted_loss/logits"]
     assert (relation["first_metric"], relation["second_metric"]) == ("restricted_loss/logits", "test/accuracy")
     assert (relation["first_kind"], relation["second_kind"]) == ("loss_cliff", "grokking")
     assert 250 <= relation["lead_steps"] <= 350 and relation["onset_lead_steps"] > 0
@@ -130,20 +134,39 @@ def test_relate_events_lead_sign_text_and_what_is_left_out():
     grok = event("test/accuracy", "grokking", 10000, 9000, 11000, 0.01, 0.99)
     restricted = event("restricted_loss/logits", "loss_cliff", 7900, 6000, 9500, 4.0, 0.5)
     norm = event("weight_norm/total", "transition", 10000, 9500, 10500, 60.0, 40.0)
-    early = event("train/accuracy", "transition", 60, 30, 110, 0.0, 1.0)  # far from everything
+    early = event("train/accuracy", "transition", 60, 30, 110, 0.0, 1.0)  # far from all but the grokking
     again = event("test/accuracy", "transition", 12000, 11500, 12500, 0.99, 0.9)  # same metric as grok
     plateau = event("train/loss", "plateau", 20, 20, 6000, 4.6, 4.6)
     relations = relate_events([grok, norm, plateau, again, early, restricted])
     assert [(r["first_metric"], r["second_metric"]) for r in relations] == [
+        ("train/accuracy", "test/accuracy"),  # every earlier event is a precursor of grokking
         ("restricted_loss/logits", "test/accuracy"),
         ("restricted_loss/logits", "weight_norm/total"),
         ("restricted_loss/logits", "test/accuracy"),
         ("test/accuracy", "weight_norm/total"),
         ("weight_norm/total", "test/accuracy"),
     ]
-    first = relations[0]
+    assert relations[0]["lead_steps"] == 9940
+    first = relations[1]
     assert first["lead_steps"] == 2100 and first["onset_lead_steps"] == 3000
     assert first["text"] == "restricted_loss/logits fell 2,100 steps before test/accuracy rose"
-    assert relations[3]["text"] == "test/accuracy rose at the same step as weight_norm/total fell"
-    assert relations[4]["lead_steps"] == 2000 and relations[4]["onset_lead_steps"] == 2000
-    assert relate_events([grok]) == [] and relate_events([early, grok]) == []
+    assert relations[4]["text"] == "test/accuracy rose at the same step as weight_norm/total fell"
+    assert relations[5]["lead_steps"] == 2000 and relations[5]["onset_lead_steps"] == 2000
+    assert relate_events([grok]) == [] and relate_events([early, again]) == []
+    one_step = relate_events([event("a/loss", "loss_cliff", 10, 8, 12, 1.0, 0.0),
+                              event("b/accuracy", "transition", 11, 9, 13, 0.0, 1.0)])
+    assert one_step[0]["text"] == "a/loss fell 1 step before b/accuracy rose"
+
+
+def test_every_earlier_event_is_related_to_grokking_however_far_before():
+    def event(kind, metric, step, before, after):
+        return {"kind": kind, "metric": metric, "step": step, "step_low": step - 5, "step_high": step + 5,
+                "onset": step - 10, "end": step + 10, "before": before, "after": after, "width": 20, "score": 10.0}
+
+    events = [event("loss_cliff", "restricted_loss/logits", 400, 2.0, 0.01),
+              event("grokking", "test/accuracy", 3100, 0.3, 1.0),
+              event("loss_cliff", "train/loss", 70, 4.0, 0.0)]
+    texts = [r["text"] for r in relate_events(events)]
+    assert "restricted_loss/logits fell 2,700 steps before test/accuracy rose" in texts
+    assert "train/loss fell 3,030 steps before test/accuracy rose" in texts
+    assert not any("train/loss" in t and "restricted_loss" in t for t in texts)  # far apart, neither is grokking

@@ -1,34 +1,39 @@
 """Date the moments a (step, value) curve changes regime.
 
-Model. On x = log10(step + 1) (or x = step), rescaled to u in [0, 1], a transition is a logistic
-
-    y = before + (after - before) * sigmoid((u - u0) / s)
-
-with midpoint u0 and scale s; 10 % of the change is done at u0 - s·ln 9 (the onset) and 90 % at
-u0 + s·ln 9 (the end). The alternative is "no change": the best of polynomials of degree 1-3 in
-u, chosen by BIC, which absorbs smooth power-law decay and slow drift.
+Model. A transition is a logistic step, y = before + (after - before) * sigmoid((x - x0) / s),
+in x = log10(step + 1) or, for changes that are symmetric in time rather than in log-time (late
+in training, on the linear part of the probe grid), in x = step: both shapes are tried and the
+better kept. 10 % of the change is done at x0 - s·ln 9 (the onset), 90 % at x0 + s·ln 9 (the end).
+The alternative, "no change", is the BIC-best polynomial of degree 1-3 in the detection axis u
+(log-step, or step with `log_axis=False`, rescaled to [0, 1]): it absorbs smooth power-law decay
+and slow drift.
 
 Rule. Optimal segmentation (ruptures KernelCPD, linear kernel: least-squares mean shifts) proposes
-candidates; around each, on a window of ±WINDOW of the range, the logistic is fitted (a (u0, s)
-grid with before/after solved in closed form, then scipy least_squares) and the window is
-re-centred on u0 once. A fit is kept only if
-  - its BIC beats the no-change model's by at least `min_score` (Gaussian likelihood),
-  - it is sharp: its 10-90 % width is at most `max_width` of the curve's u-range,
+CANDIDATES points. Around each, the logistic is fitted on a window of ±WINDOW of u, again
+re-centred on the change if it lay off-centre, and again on a window of ±1.5 of its widths (so a
+sharp change is judged against the levels beside it, not against the curve's other trends).
+Each fit is a (x0, s) grid with before/after solved in closed form, polished by scipy's
+Levenberg-Marquardt. A fit is kept only if
+  - score = BIC(no change) - BIC(logistic) >= `min_score`, with the likelihood ratio discounted
+    for correlated noise (`_margin`),
+  - it is sharp: its 10-90 % width is at most `max_width` of the u-range,
   - it is large: |after - before| >= `min_snr` × the noise (1.4826 × MAD of its residuals),
   - both levels are seen: at least MIN_SIDE points before the onset and after the end.
-Fits of one change found from two candidates are merged (the higher score stays).
+Fits of one change reached from several candidates are merged (the highest score stays). The
+defaults are tuned on bench/detector.py (false alarms <= 2 % on transition-free curves).
 
 Interval. A moving-block bootstrap of the window's residuals (N_BOOT series, fixed seed) is
-refitted on a fine (u0, s) grid around the estimate, all replicates in one matrix product (the
-cheap equivalent of warm-started refits); step_low/high are the 5-95 % quantiles of u0, widened
-to the neighbouring samples, since a change cannot be dated more finely than the grid it was seen on.
+refitted on a fine (x0, s) grid around the estimate, all replicates in one matrix product: the
+cheap equivalent of warm-started refits (a few ms, not N_BOOT optimiser runs). step_low/high are
+the 5-95 % quantiles of the midpoint, widened to the samples either side of it, since a change
+cannot be dated more finely than the grid it was seen on.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-import ruptures as rpt
 from scipy.optimize import least_squares
 from scipy.special import expit
 
@@ -37,9 +42,9 @@ MIN_POINTS = 12  # fewer points cannot show two levels and a change between them
 MIN_SIDE = 3  # points needed beyond the onset and beyond the end
 MAX_POINTS = 300  # longer curves are averaged into this many bins of equal width in u
 CANDIDATES = 5  # change points proposed by the segmentation
-WINDOW = 0.25  # half-width of the fitting window, as a share of the u-range
-S_MIN = 2e-4  # narrowest logistic scale: below any probe grid's spacing, i.e. a step
-S_MAX = 2 * WINDOW  # widest: wide shapes must be fitted as wide, and then rejected
+WINDOW = 0.25  # half-width of a candidate's fitting window, as a share of the u-range
+MIN_WINDOW = 0.1  # the narrowest window sized to a change
+S_MIN, S_MAX = 1e-3, 1.0  # logistic scale, as a share of the window: from a step to its whole span
 N_BOOT = 150
 BOOT_X0, BOOT_S = 61, 5  # bootstrap grid: midpoints × scales
 
@@ -57,19 +62,51 @@ class Transition:
     after: float
     width: float
     direction: int  # +1 rise, -1 fall
-    score: float  # BIC(no change) - BIC(logistic)
+    score: float  # BIC(no change) - BIC(logistic), discounted for correlated noise
 
 
 @dataclass(frozen=True)
+class _Axis:
+    """x = log10(step + 1) or step, rescaled so the curve spans u in [0, 1]."""
+
+    log: bool
+    first: float
+    span: float
+
+    @classmethod
+    def of(cls, steps: np.ndarray, log: bool) -> "_Axis":
+        x = np.log10(steps + 1.0) if log else steps
+        return cls(log, float(x[0]), float(np.ptp(x)))
+
+    def u(self, steps):
+        x = np.log10(np.maximum(steps, 0.0) + 1.0) if self.log else steps
+        return (x - self.first) / self.span
+
+    def step(self, u: float) -> float:
+        x = self.first + u * self.span
+        return float(10.0**x - 1.0) if self.log else float(x)
+
+
+@dataclass(frozen=True, eq=False)
 class _Fit:
-    lo: int  # window: points lo..hi-1
-    hi: int
-    level: float  # `before`
-    jump: float  # after - before
-    u0: float
-    s: float
+    """A logistic on one window, in the window's own coordinate t in [0, 1] (t = 0 at its first
+    point, 1 at its last) along `axis`."""
+
+    axis: _Axis
+    origin: float  # u of t = 0
+    span: float  # u-span of t in [0, 1]
+    t: np.ndarray
+    y: np.ndarray
+    p: np.ndarray  # before, after - before, t0, log s
     score: float
     noise: float
+
+    def at(self, t: float) -> float:
+        return self.axis.step(self.origin + t * self.span)
+
+    def when(self, done: float) -> float:
+        """The step by which the share `done` of the change is done (0.5: the midpoint)."""
+        return self.at(self.p[2] + _scale(self.p[3]) * math.log(done / (1 - done)))
 
 
 def find_transitions(
@@ -89,70 +126,68 @@ def find_transitions(
     if log_axis and np.any(steps < 0):
         raise ValueError("find_transitions: steps must be >= 0 on a log axis")
     order = np.argsort(steps, kind="stable")
-    x = np.log10(steps[order] + 1.0) if log_axis else steps[order]
-    y = values[order]
-    if len(x) < MIN_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
+    steps, y = steps[order], values[order]
+    if len(steps) < MIN_POINTS or np.ptp(steps) == 0 or np.ptp(y) == 0:
         return []
-    x_first, x_span = x[0], np.ptp(x)
-    u, y = _binned((x - x_first) / x_span, y)
+    axis = _Axis.of(steps, log_axis)
+    steps, y = _binned(axis.u(steps), steps, y)
+    u = axis.u(steps)
+    shapes = [axis, _Axis.of(steps, False)] if log_axis else [axis]  # the logistic's x
 
-    fitted: list[_Fit] = []
+    found: list[_Fit] = []
+    sharp: list[_Fit] = []  # kept or not: a candidate inside one of these would only repeat it
     for index in _candidates(y):
-        if any(abs(u[index] - f.u0) <= LN9 * f.s for f in fitted):
-            continue  # inside a change already fitted
-        fit = _fit(u, y, u[index])
-        fit = fit and _fit(u, y, fit.u0)  # re-centre the window on the change
-        if fit:
-            fitted.append(fit)
-    found = [f for f in fitted if _accepted(u, f, min_score, max_width, min_snr)]
+        if any(f.when(0.1) <= steps[index] <= f.when(0.9) for f in sharp):
+            continue
+        fits = [f for shape in shapes for f in _fits_around(u, shape.u(steps), y, u[index], shape, axis)
+                if axis.u(f.when(0.9)) - axis.u(f.when(0.1)) <= max_width]
+        sharp += fits
+        kept = [f for f in fits if _accepted(f, min_score, min_snr)]
+        if kept:
+            found.append(max(kept, key=lambda f: f.score))
 
-    kept: list[tuple[_Fit, float, float]] = []
+    out: list[Transition] = []
     for fit in sorted(found, key=lambda f: -f.score):
-        if any(low <= fit.u0 <= high or abs(fit.u0 - k.u0) <= LN9 * max(fit.s, k.s) for k, low, high in kept):
+        onset, mid, end = fit.when(0.1), fit.when(0.5), fit.when(0.9)
+        if any(t.onset <= mid <= t.end or t.step_low <= mid <= t.step_high for t in out):
             continue  # the same change, reached from another candidate
-        kept.append((fit, *_interval(u, y, fit, seed)))
-
-    def to_step(v: float) -> float:
-        x_value = x_first + v * x_span
-        return float(10.0**x_value - 1.0) if log_axis else float(x_value)
-
-    out = []
-    for fit, low, high in kept:
-        onset, end = to_step(fit.u0 - LN9 * fit.s), to_step(fit.u0 + LN9 * fit.s)
+        low, high = _interval(fit, seed)
+        before, jump = float(fit.p[0]), float(fit.p[1])
         out.append(Transition(
-            step=to_step(fit.u0), step_low=to_step(low), step_high=to_step(high), onset=onset, end=end,
-            before=fit.level, after=fit.level + fit.jump, width=end - onset,
-            direction=1 if fit.jump > 0 else -1, score=fit.score,
+            step=mid, step_low=low, step_high=high, onset=onset, end=end, before=before, after=before + jump,
+            width=end - onset, direction=1 if jump > 0 else -1, score=fit.score,
         ))
     return sorted(out, key=lambda t: t.step)
 
 
-def _binned(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _binned(u: np.ndarray, steps: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Long curves (train metrics logged every step) as means over MAX_POINTS equal bins in u:
     the cost stays flat and a dense linear tail does not outweigh the log-spaced start."""
     if len(u) <= MAX_POINTS:
-        return u, y
+        return steps, y
     bins = np.minimum((u * MAX_POINTS).astype(int), MAX_POINTS - 1)
     counts = np.bincount(bins, minlength=MAX_POINTS)
     full = counts > 0
-    return (np.bincount(bins, u, MAX_POINTS)[full] / counts[full],
+    return (np.bincount(bins, steps, MAX_POINTS)[full] / counts[full],
             np.bincount(bins, y, MAX_POINTS)[full] / counts[full])
 
 
 def _candidates(y: np.ndarray) -> list[int]:
     """Where the best piecewise-constant fit with CANDIDATES breaks changes level, largest shift first."""
     n_bkps = min(CANDIDATES, len(y) // MIN_SIDE - 1)
-    bkps = rpt.KernelCPD(kernel="linear", min_size=MIN_SIDE).fit(y).predict(n_bkps=n_bkps)
+    import ruptures  # here, not at the top: it costs 1.5 s to import and the CLI starts often
+
+    bkps = ruptures.KernelCPD(kernel="linear", min_size=MIN_SIDE).fit(y).predict(n_bkps=n_bkps)
     edges = [0, *bkps]
     means = [y[a:b].mean() for a, b in zip(edges[:-1], edges[1:])]
     shifts = np.abs(np.diff(means))
     return [bkps[i] for i in np.argsort(-shifts, kind="stable")]
 
 
-def _profile(u: np.ndarray, ys: np.ndarray, u0: np.ndarray, s: np.ndarray):
-    """Best (u0, s) of the grid for each row of `ys`, with before/after solved in closed form
+def _profile(t: np.ndarray, ys: np.ndarray, t0: np.ndarray, s: np.ndarray):
+    """Best (t0, s) of the grid for each row of `ys`, with before/after solved in closed form
     (variable projection: for a fixed sigmoid the model is linear in its two levels)."""
-    phi = expit((u[None, :] - u0[:, None]) / s[:, None])  # grid × points
+    phi = expit((t[None, :] - t0[:, None]) / s[:, None])  # grid × points
     centred = phi - phi.mean(axis=1, keepdims=True)
     power = np.einsum("gn,gn->g", centred, centred)
     cov = ys @ centred.T  # replicates × grid
@@ -160,43 +195,57 @@ def _profile(u: np.ndarray, ys: np.ndarray, u0: np.ndarray, s: np.ndarray):
     best = gain.argmax(axis=1)
     jump = cov[np.arange(len(ys)), best] / power[best]
     level = ys.mean(axis=1) - jump * phi[best].mean(axis=1)
-    return level, jump, u0[best], s[best]
+    return level, jump, t0[best], s[best]
 
 
 def _scale(log_s: float) -> float:
-    return float(np.exp(np.clip(log_s, np.log(S_MIN), np.log(S_MAX))))
+    return math.exp(min(max(log_s, math.log(S_MIN)), math.log(S_MAX)))
 
 
-def _logistic(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """p = (before, after - before, u0, log s)."""
-    return p[0] + p[1] * expit((u - p[2]) / _scale(p[3]))
+def _logistic(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """p = (before, after - before, t0, log s)."""
+    return p[0] + p[1] * expit((t - p[2]) / _scale(p[3]))
 
 
-def _jacobian(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _jacobian(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     s = _scale(p[3])
-    sig = expit((u - p[2]) / s)
+    sig = expit((t - p[2]) / s)
     slope = p[1] * sig * (1.0 - sig) / s
     free = S_MIN < s < S_MAX  # a clipped scale does not move
-    return np.column_stack([np.ones_like(u), sig, -slope, -slope * (u - p[2]) * free])
+    return np.column_stack([np.ones_like(t), sig, -slope, -slope * (t - p[2]) * free])
 
 
-def _fit(u: np.ndarray, y: np.ndarray, centre: float) -> _Fit | None:
-    """The logistic on the window around `centre`, and its BIC margin over no change."""
-    lo, hi = np.searchsorted(u, [centre - WINDOW, centre + WINDOW])
-    uw, yw = u[lo:hi], y[lo:hi]
-    n = len(uw)
-    if n < MIN_POINTS:
+def _fits_around(u: np.ndarray, c: np.ndarray, y: np.ndarray, centre: float, shape: _Axis, axis: _Axis) -> list[_Fit]:
+    """The logistic in `c` on the candidate's window, re-centred, and sized to the change."""
+    first = _fit(u, c, y, centre, WINDOW, shape)
+    if first is None:
+        return []
+    fits, mid = [first], axis.u(first.when(0.5))
+    half = max(1.5 * (axis.u(first.when(0.9)) - axis.u(first.when(0.1))), MIN_WINDOW)
+    if abs(mid - centre) > WINDOW / 4:
+        fits.append(_fit(u, c, y, mid, WINDOW, shape))
+    if half < 0.75 * WINDOW:
+        fits.append(_fit(u, c, y, mid, half, shape))
+    return [f for f in fits if f is not None]
+
+
+def _fit(u: np.ndarray, c: np.ndarray, y: np.ndarray, centre: float, half: float, shape: _Axis) -> _Fit | None:
+    """The logistic in coordinate `c` (on `shape`) over the window centre ± half of u."""
+    lo, hi = np.searchsorted(u, [centre - half, centre + half])
+    if hi - lo < MIN_POINTS:
         return None
-    u0s, ss = np.meshgrid(np.linspace(uw[0], uw[-1], 40), np.geomspace(S_MIN, S_MAX, 10))
-    level, jump, u0, s = (v[0] for v in _profile(uw, yw[None, :], u0s.ravel(), ss.ravel()))
+    origin, span = c[lo], c[hi - 1] - c[lo]
+    t, yw = (c[lo:hi] - origin) / span, y[lo:hi]
+    t0s, ss = np.meshgrid(np.linspace(0, 1, 40), np.geomspace(S_MIN, S_MAX, 10))
+    level, jump, t0, s = (v[0] for v in _profile(t, yw[None, :], t0s.ravel(), ss.ravel()))
     # Levenberg-Marquardt (MINPACK) polishes the grid's best; log s keeps the scale positive.
     # A few dozen evaluations suffice from there; more only chase a misfit's scale to its limit.
-    p = least_squares(lambda q: _logistic(q, uw) - yw, [level, jump, u0, np.log(s)],
-                      jac=lambda q: _jacobian(q, uw), method="lm", max_nfev=40).x
-    residual = yw - _logistic(p, uw)
+    p = least_squares(lambda q: _logistic(q, t) - yw, [level, jump, t0, np.log(s)],
+                      jac=lambda q: _jacobian(q, t), method="lm", max_nfev=25).x
+    residual = yw - _logistic(p, t)
     noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
-    return _Fit(int(lo), int(hi), float(p[0]), float(p[1]), float(p[2]), _scale(p[3]),
-                _margin(uw, yw, residual), noise)
+    # The no-change model lives on the detection axis u, whatever the logistic's shape.
+    return _Fit(shape, float(origin), float(span), t, yw, p, _margin(u[lo:hi], yw, residual), noise)
 
 
 def _margin(u: np.ndarray, y: np.ndarray, residual: np.ndarray) -> float:
@@ -221,40 +270,36 @@ def _rss(residual: np.ndarray) -> float:
     return max(float(residual @ residual), 1e-300)
 
 
-def _accepted(u: np.ndarray, fit: _Fit, min_score: float, max_width: float, min_snr: float) -> bool:
-    onset, end = fit.u0 - LN9 * fit.s, fit.u0 + LN9 * fit.s
-    uw = u[fit.lo : fit.hi]
+def _accepted(fit: _Fit, min_score: float, min_snr: float) -> bool:
+    onset, end = fit.p[2] - LN9 * _scale(fit.p[3]), fit.p[2] + LN9 * _scale(fit.p[3])
     return (
         fit.score >= min_score
-        and end - onset <= max_width
-        and abs(fit.jump) >= min_snr * fit.noise
-        and np.count_nonzero(uw < onset) >= MIN_SIDE
-        and np.count_nonzero(uw > end) >= MIN_SIDE
+        and abs(fit.p[1]) >= min_snr * fit.noise
+        and np.count_nonzero(fit.t < onset) >= MIN_SIDE
+        and np.count_nonzero(fit.t > end) >= MIN_SIDE
     )
 
 
-def _interval(u: np.ndarray, y: np.ndarray, fit: _Fit, seed: int) -> tuple[float, float]:
-    """5-95 % interval of the midpoint (in u) by moving-block bootstrap of the residuals."""
-    uw, yw = u[fit.lo : fit.hi], y[fit.lo : fit.hi]
-    n = len(uw)
-    p = np.array([fit.level, fit.jump, fit.u0, np.log(fit.s)])
-    fitted = _logistic(p, uw)
-    residual = yw - fitted
+def _interval(fit: _Fit, seed: int) -> tuple[float, float]:
+    """5-95 % interval of the midpoint, in steps, by moving-block bootstrap of the residuals."""
+    t, n = fit.t, len(fit.t)
+    fitted = _logistic(fit.p, t)
+    residual = fit.y - fitted
     block = max(2, round(n ** (1 / 3)))  # long enough to keep short-range correlation
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, n - block + 1, size=(N_BOOT, -(-n // block)))
     index = (starts[:, :, None] + np.arange(block)).reshape(N_BOOT, -1)[:, :n]
     replicates = fitted + residual[index]
 
-    # The refit grid spans ±6 asymptotic standard errors of u0 (or 3 sample gaps, if wider),
+    # The refit grid spans ±6 asymptotic standard errors of t0 (or 3 sample gaps, if wider),
     # so that its spacing resolves the bootstrap spread instead of quantising it.
-    right = np.searchsorted(uw, fit.u0)  # the samples either side of the midpoint
-    left_u, right_u = uw[max(right - 1, 0)], uw[min(right, n - 1)]
-    jac = _jacobian(p, uw)
+    t0 = fit.p[2]
+    right = np.searchsorted(t, t0)  # the samples either side of the midpoint
+    left_t, right_t = t[max(right - 1, 0)], t[min(right, n - 1)]
+    jac = _jacobian(fit.p, t)
     spread = np.sqrt(max(np.linalg.pinv(jac.T @ jac)[2, 2], 0.0) * (residual @ residual) / (n - 4))
-    reach = min(max(6 * spread, 3 * (right_u - left_u)), WINDOW)
-    u0s, ss = np.meshgrid(np.linspace(fit.u0 - reach, fit.u0 + reach, BOOT_X0),
-                          np.clip(fit.s * np.geomspace(0.5, 2.0, BOOT_S), S_MIN, S_MAX))
-    u0_star = _profile(uw, replicates, u0s.ravel(), ss.ravel())[2]
-    low, high = np.quantile(u0_star, [0.05, 0.95])
-    return float(min(low, left_u)), float(max(high, right_u))
+    reach = min(max(6 * spread, 3 * (right_t - left_t)), 0.5)
+    t0s, ss = np.meshgrid(np.linspace(t0 - reach, t0 + reach, BOOT_X0),
+                          np.clip(_scale(fit.p[3]) * np.geomspace(0.5, 2.0, BOOT_S), S_MIN, S_MAX))
+    low, high = np.quantile(_profile(t, replicates, t0s.ravel(), ss.ravel())[2], [0.05, 0.95])
+    return fit.at(min(low, left_t)), fit.at(max(high, right_t))

@@ -36,10 +36,11 @@ def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure
       axis "twice as late" is 0.3 decades: the memorise-then-generalise delay, not the lag of a
       test curve that simply follows its train curve.
     - `loss_cliff`: a fall of a metric whose name contains "loss". Each cliff also yields a
-      `plateau` when, before its onset, the curve stayed within max(10 % of the cliff's size,
-      3 noise sd) of the cliff's `before` level for at least 15 % of the log-step range: its
-      step is where that flat span began (step_low the sample before), its end the cliff's
-      onset, before = after = the span's median, and its score the cliff's.
+      `plateau` when the curve, having moved, settled within max(10 % of the cliff's size,
+      3 noise sd) of the cliff's `before` level and stayed there up to the cliff's onset, for at
+      least 15 % of the log-step range (an initial flat stretch, before anything moved, is not
+      one). Its step is where that span began (step_low: the last sample outside the band), its
+      end the cliff's onset, before = after = the span's median, and its score the cliff's.
     - `transition`: any other detected change.
     """
     structure = tuple(structure_metrics)
@@ -58,7 +59,9 @@ def relate_events(events: list[dict]) -> list[dict]:
     """Lead/lag between events on different metrics that overlap or are near.
 
     Two events are related when their [onset, end] spans overlap or their midpoints are within a
-    factor of 2 (0.3 decades on the log-step axis). Plateaus are spans, not changes: left out.
+    factor of 2 (0.3 decades on the log-step axis), and every earlier event on another metric is
+    related to a `grokking` event however far before it: grokking is late by definition, and the
+    question is which hidden measures moved first. Plateaus are spans, not changes: left out.
     `first` is the event with the earlier midpoint: lead_steps = second.step - first.step >= 0,
     onset_lead_steps = second.onset - first.onset (negative if the later one started first).
     """
@@ -66,10 +69,11 @@ def relate_events(events: list[dict]) -> list[dict]:
     relations = []
     for i, first in enumerate(changes):
         for second in changes[i + 1 :]:
-            if first["metric"] == second["metric"] or not _near(first, second):
+            precursor = second["kind"] == "grokking" and first["step"] < second["step"]
+            if first["metric"] == second["metric"] or not (_near(first, second) or precursor):
                 continue
             lead = int(second["step"] - first["step"])
-            when = f"{lead:,} steps before" if lead else "at the same step as"
+            when = f"{lead:,} step{'s' * (lead != 1)} before" if lead else "at the same step as"
             relations.append({
                 "first_metric": first["metric"], "first_kind": first["kind"],
                 "second_metric": second["metric"], "second_kind": second["kind"],
@@ -120,14 +124,16 @@ def _plateau(metric: str, steps: np.ndarray, values: np.ndarray, cliff: Transiti
     if not before.any():
         return []
     outside = np.flatnonzero(before & (np.abs(values - cliff.before) > band))
-    first = outside[-1] + 1 if len(outside) else 0  # the span runs from here up to the onset
+    if not len(outside):
+        return []  # flat from the first step: the curve never settled, it had not moved yet
+    first = outside[-1] + 1  # the span runs from here up to the onset
     x = np.log10(steps + 1.0)
     if first >= np.count_nonzero(before) or np.log10(cliff.onset + 1.0) - x[first] < PLATEAU_SHARE * np.ptp(x):
         return []
     level = float(np.median(values[first : np.count_nonzero(before)]))
     start = int(steps[first])
     return [{
-        "kind": "plateau", "metric": metric, "step": start, "step_low": int(steps[max(first - 1, 0)]),
+        "kind": "plateau", "metric": metric, "step": start, "step_low": int(steps[first - 1]),
         "step_high": start, "onset": start, "end": round(cliff.onset), "before": level, "after": level,
         "width": round(cliff.onset) - start, "score": float(cliff.score),
     }]
