@@ -20,7 +20,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="phasewatch", description="Watch structure form inside a network while it trains.")
+    parser = _Parser(
+        prog="phasewatch", description="Watch structure form inside a network while it trains.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="start here:\n  phasewatch experiments          what is built in\n"
+               "  phasewatch run grokking         train, detect transitions, write runs/<run>/report.html\n"
+               "  phasewatch run --help           settings, resume, devices",
+    )
     parser.add_argument("--store", help="store directory (default: $PHASEWATCH_STORE, else ./runs)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

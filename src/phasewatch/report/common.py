@@ -103,9 +103,14 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
 
 
 def lead_lag_lines(events: list[dict]) -> list[str]:
-    """The analysis' sentences on which event led which, e.g. "restricted loss fell … before …";
-    first those that end on a behaviour metric (what a hidden measure foretold), then the rest."""
-    relations = sorted(relate_events(events), key=lambda r: not is_behaviour(r["second_metric"]))
+    """The analysis' sentences on which event led which, e.g. "restricted loss fell … before …":
+    first a hidden measure leading a behaviour change (what it foretold), then any event leading a
+    behaviour change, then the rest."""
+    def rank(relation: dict) -> tuple[bool, bool]:
+        leads_behaviour = is_behaviour(relation["second_metric"])
+        return not (leads_behaviour and not is_behaviour(relation["first_metric"])), not leads_behaviour
+
+    relations = sorted(relate_events(events), key=rank)
     return [str(r["text"]) for r in relations]
 
 
