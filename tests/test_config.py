@@ -51,6 +51,8 @@ def test_config_file_merges_over_preset(tmp_path):
         resolve("grokking", str(path))
     with pytest.raises(UserError, match="does not exist"):
         resolve("grokking", str(tmp_path / "missing.toml"))
+    with pytest.raises(UserError, match="cannot be read"):
+        resolve("grokking", str(tmp_path))
 
 
 def test_model_kind_decides_the_settable_keys():

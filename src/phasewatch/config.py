@@ -106,6 +106,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise UserError(f"--config: file {str(path)!r} does not exist") from None
+    except OSError as error:  # a directory, no permission, ...
+        raise UserError(f"--config: {str(path)!r} cannot be read ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"--config: {str(path)!r} is not valid TOML ({error})") from None
 
