@@ -109,6 +109,14 @@ class _Fit:
         return self.at(self.p[2] + _scale(self.p[3]) * math.log(done / (1 - done)))
 
 
+def finite_sorted(steps, values) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays, points with a non-finite step or value dropped, sorted by step."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    ok = np.isfinite(steps) & np.isfinite(values)
+    order = np.argsort(steps[ok], kind="stable")
+    return steps[ok][order], values[ok][order]
+
+
 def find_transitions(
     steps,
     values,
@@ -120,13 +128,9 @@ def find_transitions(
     seed: int = 0,
 ) -> list[Transition]:
     """Sharp, significant regime changes of one curve, sorted by step (module docstring: the rule)."""
-    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    ok = np.isfinite(steps) & np.isfinite(values)
-    steps, values = steps[ok], values[ok]
+    steps, y = finite_sorted(steps, values)
     if log_axis and np.any(steps < 0):
         raise ValueError("find_transitions: steps must be >= 0 on a log axis")
-    order = np.argsort(steps, kind="stable")
-    steps, y = steps[order], values[order]
     if len(steps) < MIN_POINTS or np.ptp(steps) == 0 or np.ptp(y) == 0:
         return []
     axis = _Axis.of(steps, log_axis)

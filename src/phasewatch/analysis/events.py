@@ -13,7 +13,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 
-from phasewatch.analysis.changepoints import Transition, find_transitions
+from phasewatch.analysis.changepoints import Transition, find_transitions, finite_sorted
 
 SATURATED = 0.99  # train accuracy is saturated from the first step at 99 % of its maximum ...
 SATURATED_LEVEL = 0.9  # ... provided that maximum is at least 0.9
@@ -44,9 +44,9 @@ def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure
     - `transition`: any other detected change.
     """
     structure = tuple(structure_metrics)
+    curves = {metric: finite_sorted(*curve) for metric, curve in curves.items()}
     events = []
     for metric, (steps, values) in sorted(curves.items()):
-        steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
         for t in find_transitions(steps, values):
             kind = _kind(metric, t, structure, curves)
             events.append(_event(kind, metric, t))
@@ -103,21 +103,16 @@ def _is_grokking(metric: str, t: Transition, curves: dict) -> bool:
 
 
 def _saturation_step(steps, values) -> float | None:
-    """First step at which `values` reach 99 % of their maximum; None if that maximum is < 0.9."""
-    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    ok = np.isfinite(values)
-    if not ok.any() or values[ok].max() < SATURATED_LEVEL:
+    """First step at which `values` reach 99 % of their maximum; None if that maximum is < 0.9.
+    `steps`, `values`: a curve cleaned by `finite_sorted`."""
+    if not len(values) or values.max() < SATURATED_LEVEL:
         return None
-    order = np.argsort(steps[ok], kind="stable")
-    steps, values = steps[ok][order], values[ok][order]
     return float(steps[np.argmax(values >= SATURATED * values.max())])
 
 
 def _plateau(metric: str, steps: np.ndarray, values: np.ndarray, cliff: Transition) -> list[dict]:
-    """The flat span before a loss cliff, if it is long enough (detect_events: the rule)."""
-    ok = np.isfinite(steps) & np.isfinite(values)
-    order = np.argsort(steps[ok], kind="stable")
-    steps, values = steps[ok][order], values[ok][order]
+    """The flat span before a loss cliff, if it is long enough (detect_events: the rule).
+    `steps`, `values`: a curve cleaned by `finite_sorted`."""
     noise = 1.4826 * float(np.median(np.abs(np.diff(values) - np.median(np.diff(values))))) / math.sqrt(2)
     band = max(PLATEAU_BAND * abs(cliff.after - cliff.before), 3 * noise)
     before = steps < cliff.onset

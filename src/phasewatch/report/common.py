@@ -107,8 +107,9 @@ def lead_lag_lines(events: list[dict]) -> list[str]:
     first a hidden measure leading a behaviour change (what it foretold), then any event leading a
     behaviour change, then the rest."""
     def rank(relation: dict) -> tuple[bool, bool]:
-        leads_behaviour = is_behaviour(relation["second_metric"])
-        return not (leads_behaviour and not is_behaviour(relation["first_metric"])), not leads_behaviour
+        behaviour_follows = is_behaviour(relation["second_metric"])
+        hidden_leads = not is_behaviour(relation["first_metric"])
+        return not (behaviour_follows and hidden_leads), not behaviour_follows  # False sorts first
 
     relations = sorted(relate_events(events), key=rank)
     return [str(r["text"]) for r in relations]

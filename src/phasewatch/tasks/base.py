@@ -16,11 +16,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        """Where `split`'s rows sit in the probe set, in the split's order (None: not inside it).
-        Lets probes reuse one forward pass over the probe set."""
-        return None
-
     def to(self, device: torch.device | str) -> "Split":
         return Split(self.inputs.to(device), self.targets.to(device))
 
