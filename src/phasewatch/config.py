@@ -37,6 +37,32 @@ class ModularTaskConfig(Section):
         return p
 
 
+class ItemsTaskConfig(Section):
+    """One class per item with latent attributes: the task of the unconstrained-features model."""
+    name: Literal["items"] = "items"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    items_per_combination: int = Field(4, ge=1)
+
+
+class HierarchicalTaskConfig(Section):
+    """Setting 1: Gaussian classes whose centroids sum attribute prototypes and a class direction."""
+    name: Literal["hierarchical"] = "hierarchical"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    classes_per_combination: int = Field(4, ge=1)
+    samples_per_class: int = Field(20, ge=1)
+    dim: int = Field(64, ge=2)
+    class_scale: float = Field(2.0, ge=0, description="τ, the weight of the class-specific direction")
+    noise: float = Field(0.5, ge=0, description="σ")
+    separate: bool = Field(True, description="class directions and attribute prototypes in separate coordinates")
+
+
+class SelectionalTaskConfig(Section):
+    """Setting 2: (subject, verb) → a unique object noun that satisfies the verb's selection."""
+    name: Literal["selectional"] = "selectional"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    subjects: int = Field(8, ge=1)
+
+
 class TransformerConfig(Section):
     name: Literal["transformer"] = "transformer"
     d_model: int = Field(128, ge=1)
@@ -52,10 +78,29 @@ class MLPConfig(Section):
     width: int = Field(512, ge=1)
 
 
+class UFMConfig(Section):
+    name: Literal["ufm"] = "ufm"
+    d_model: int = Field(64, ge=1)
+    init: float = Field(1e-3, gt=0, description="std of the free features and classifier at step 0")
+    plain: bool = Field(False, description="no shared attribute embeddings (the standard UFM)")
+
+
+class FeatureMLPConfig(Section):
+    name: Literal["feature_mlp"] = "feature_mlp"
+    d_embed: int = Field(32, ge=1, description="per-token embedding width (token inputs)")
+    width: int = Field(128, ge=1)
+    depth: int = Field(2, ge=1)
+    item_pathway: Literal["none", "input", "context"] = "none"
+    init_scale: float = Field(1.0, gt=0, description="multiplies the shared pathway's default init")
+
+
 class TrainConfig(Section):
     steps: int = Field(2000, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(1.0, ge=0)
+    decay_ratio: float = Field(1.0, ge=0, description="weight decay of the model's shared pathway ÷ weight_decay")
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = Field(10, ge=0)
     batch_size: int = Field(0, ge=0, description="0 = full batch")
@@ -77,14 +122,15 @@ class EventConfig(Section):
     expect: list[str] = Field([], description="events this experiment is expected to show")
 
 
-TASKS = {"modular": ModularTaskConfig}
-MODELS = {"transformer": TransformerConfig, "mlp": MLPConfig}
+TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig)}
+MODELS = {c.model_fields["name"].default: c for c in (TransformerConfig, MLPConfig, UFMConfig, FeatureMLPConfig)}
 
 
 class ExperimentConfig(Section):
     description: str = ""
     seed: int = Field(0, ge=0)
-    task: ModularTaskConfig = ModularTaskConfig()  # a discriminated union, like `model`, once there are more
+    setting: str = Field("", description="the preset's variant (its [settings.NAME] table), if it has any")
+    task: Annotated[Union[tuple(TASKS.values())], Field(discriminator="name")] = ModularTaskConfig()  # type: ignore[valid-type]
     model: Annotated[Union[tuple(MODELS.values())], Field(discriminator="name")] = TransformerConfig()  # type: ignore[valid-type]
     train: TrainConfig = TrainConfig()
     probes: ProbeConfig = ProbeConfig()
@@ -128,7 +174,7 @@ def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
         "probes": ProbeConfig,
         "events": EventConfig,
     }
-    return [("description",), ("seed",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
+    return [("description",), ("seed",), ("setting",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
 
 
 def _parse_value(text: str) -> Any:
@@ -188,4 +234,22 @@ def resolve(experiment: str | None, config_file: str | None = None, assignments:
     if config_file:
         raw = _merge(raw, load_toml(config_file))
     name = experiment or Path(config_file or "custom").stem
-    return name, validate(apply_overrides(raw, list(assignments)))
+    raw, assignments = choose_setting(raw, list(assignments))
+    return name, validate(apply_overrides(raw, assignments))
+
+
+def choose_setting(raw: dict[str, Any], assignments: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Merge the chosen `[settings.NAME]` table (from `--set setting=NAME`, else the preset's
+    `setting`) over the preset; the other assignments apply after it, to the chosen variant."""
+    chosen = [a.partition("=")[2] for a in assignments if a.partition("=")[0] == "setting"]
+    rest = [a for a in assignments if a.partition("=")[0] != "setting"]
+    raw = copy.deepcopy(raw)
+    variants = raw.pop("settings", {})
+    setting = chosen[-1] if chosen else raw.get("setting", "")
+    if not variants:
+        if setting:
+            raise UserError(f"setting: {setting!r} is not allowed (this experiment has no settings)")
+        return raw, rest
+    if setting not in variants:
+        raise UserError(f"setting: {setting!r} is not allowed (choose from: {', '.join(variants)})")
+    return _merge(raw, {**variants[setting], "setting": setting}), rest

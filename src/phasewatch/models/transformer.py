@@ -123,8 +123,10 @@ class Transformer(Hookable):
         d_head: int = 32,
         d_mlp: int = 512,
         layernorm: bool = False,
+        last_only: bool = True,
     ):
         super().__init__()
+        self.last_only = last_only
         self.embed = Embed(vocab_size, d_model)
         self.pos_embed = Embed(seq_len, d_model)
         self.blocks = nn.ModuleList(
@@ -134,8 +136,10 @@ class Transformer(Hookable):
         self.unembed = Unembed(d_model, num_classes)
         self.feature_site = f"blocks.{n_layers - 1}.resid_post"
 
-    def forward(self, tokens: torch.Tensor, last_only: bool = True) -> torch.Tensor:
-        """Logits (batch, num_classes) at the last position, or (batch, seq, num_classes)."""
+    def forward(self, tokens: torch.Tensor, last_only: bool | None = None) -> torch.Tensor:
+        """Logits (batch, num_classes) at the last position, or (batch, seq, num_classes) for a
+        language model (`last_only=False`, given here or at construction)."""
+        last_only = self.last_only if last_only is None else last_only
         x = self.embed(tokens) + self.pos_embed.W[: tokens.shape[1]]
         for i, block in enumerate(self.blocks):
             x = block(x, last_only=last_only and i == len(self.blocks) - 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.tasks.objective import accuracy
 
 
 @probe("behaviour")
@@ -11,8 +12,7 @@ def behaviour(ctx: ProbeContext) -> ProbeResult:
     """`test/loss`, `test/accuracy`: the training loss and argmax accuracy on the held-out split."""
     logits, _ = ctx.forward("test")
     targets = ctx.task.test.targets
-    accuracy = (logits.argmax(-1) == targets).double().mean()
-    return ProbeResult({"test/loss": float(ctx.loss(logits, targets)), "test/accuracy": float(accuracy)})
+    return ProbeResult({"test/loss": float(ctx.loss(logits, targets)), "test/accuracy": float(accuracy(logits, targets))})
 
 
 @probe("weight_norm")

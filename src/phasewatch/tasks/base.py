@@ -8,7 +8,8 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """A labelled set of inputs: `inputs` (N, T) token ids, `targets` (N,) class ids."""
+    """A labelled set of inputs: `inputs` (N, T) token ids or (N, D) real vectors; `targets` (N,)
+    class ids (predicted at the last position), or (N, T) next-token ids with −100 = not scored."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -24,8 +25,11 @@ class Split:
 class Task:
     """A task: train/test splits, the probe set, and its known latent structure.
 
-    `attributes` is the (num_classes × num_attribute_values) one-hot attribute matrix (or None);
-    its kernel A Aᵀ is the reference geometry for structure probes.
+    The latent structure: `attributes` is the (items × attribute values) one-hot matrix (or None);
+    its kernel A Aᵀ is the reference geometry for structure probes. `items` are the class ids
+    the attribute rows describe (None: every class, in order). `probe_labels` gives each probe
+    row's item index (−1: none) and `probe_positions` the position whose representation is its
+    feature (None: the targets of the probe split, at the last position).
     """
 
     name: str
@@ -36,6 +40,10 @@ class Task:
     test: Split
     probe: Split
     attributes: torch.Tensor | None = None
+    items: torch.Tensor | None = None
+    probe_labels: torch.Tensor | None = None
+    probe_positions: torch.Tensor | None = None
+    item_dims: int = 0  # leading input coordinates that name the item (a model's per-item pathway reads them)
 
     def probe_rows(self, split: str) -> torch.Tensor | None:
         """Where `split`'s rows sit in the probe set, in the split's order (None: not inside it).
@@ -49,4 +57,20 @@ class Task:
         return replace(self, **moved)
 
     def attribute_kernel(self) -> torch.Tensor | None:
+        """K = A Aᵀ: how many attribute values two items share."""
         return None if self.attributes is None else self.attributes @ self.attributes.T
+
+    @property
+    def item_ids(self) -> torch.Tensor:
+        """The class ids the attribute rows describe."""
+        return self.items if self.items is not None else torch.arange(self.num_classes, device=self.probe.targets.device)
+
+    @property
+    def item_labels(self) -> torch.Tensor:
+        """Each probe row's item index (−1 where the row is about no attributed item)."""
+        return self.probe_labels if self.probe_labels is not None else self.probe.targets
+
+    @property
+    def sequence_targets(self) -> bool:
+        """True for language modelling (a target at every position)."""
+        return self.train.targets.dim() == 2

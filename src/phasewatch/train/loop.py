@@ -1,6 +1,6 @@
 """The deterministic training loop.
 
-Full-batch or seeded mini-batch AdamW with linear warm-up. Step s means "the parameters after s
+Full-batch or seeded mini-batch AdamW or SGD with linear warm-up. Step s means "the parameters after s
 updates": at each step the loop records the training loss, runs the probes when the schedule
 says so, then updates. Every `checkpoint_every` steps it flushes the metrics and writes a
 checkpoint (model, optimiser, RNG); `resume=True` restarts from the newest one, drops metrics
@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from phasewatch.config import ExperimentConfig
@@ -21,6 +20,8 @@ from phasewatch.models import build_model
 from phasewatch.probes import run_probes
 from phasewatch.store import Run
 from phasewatch.tasks import Split, build_task
+from phasewatch.tasks.objective import accuracy, loss_function
+from phasewatch.train.optim import build_optimizer
 from phasewatch.train.schedule import probe_steps
 from phasewatch.train.state import load_training_state, training_state
 
@@ -29,13 +30,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device: 'cuda' is not available on this machine (use auto or cpu)")
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
-
-
-def loss_function(kind: str, num_classes: int):
-    """Cross-entropy, or the MSE to one-hot targets used by the quadratic MLP (Gromov 2023)."""
-    if kind == "mse":
-        return lambda logits, targets: F.mse_loss(logits, F.one_hot(targets, num_classes).to(logits.dtype))
-    return F.cross_entropy
 
 
 def batch_at(split: Split, step: int, batch_size: int, seed: int) -> Split:
@@ -62,7 +56,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
     task = build_task(config.task, config.seed).to(device)
     model = build_model(config.model, task).to(device)
     settings = config.train
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=settings.betas, weight_decay=settings.weight_decay)
+    optimizer = build_optimizer(model, settings)
     loss_of = loss_function(settings.loss, task.num_classes)
     schedule = set(probe_steps(settings.steps, config.probes.every, config.probes.log_points))
     writer = run.writer()
@@ -86,7 +80,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
             logits = model(batch.inputs)
             loss = loss_of(logits, batch.targets)
             # Kept on the device until the next probe: no host sync in the hot loop.
-            pending.append((step, torch.stack([loss.detach(), (logits.argmax(-1) == batch.targets).float().mean()])))
+            pending.append((step, torch.stack([loss.detach(), accuracy(logits, batch.targets).float()])))
             if step in schedule:
                 probe_began = time.perf_counter()
                 _record_train(writer, pending)

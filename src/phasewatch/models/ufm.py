@@ -1,0 +1,42 @@
+"""The unconstrained-features model (Mixon et al. 2020; Zhu et al. 2021) and its
+attribute-coupled form (structure_before_collapse.md).
+
+Plain UFM: each item i has a free feature vector h_i (the rows of `item_embed.W`); logits are
+h_i W_U. Its regularised minimisers are simplex ETFs. Coupled UFM: h_i = B a_i + F_i, where
+B (`attribute_embed.W`, one row per attribute value) is shared by every item carrying that value.
+With weight decay λ_B on B and λ_F on F, eliminating B gives the regulariser
+λ_F tr(H (I + K/r)⁻¹ Hᵀ), r = λ_B/λ_F: attribute-aligned directions are cheaper, and B's gradient
+sums over all items sharing a value, so shared directions grow ≈ (1 + eig K) times faster.
+`shared_parameters` names B, so `train.decay_ratio` is r.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from phasewatch.models.hooks import Hookable, HookPoint
+
+
+class UFM(Hookable):
+    def __init__(self, attributes: torch.Tensor, d_model: int = 64, init: float = 1e-3, plain: bool = False):
+        super().__init__()
+        n_items, n_values = attributes.shape
+        self.register_buffer("attributes", attributes.float(), persistent=False)
+        self.item_embed = nn.Module()
+        self.item_embed.W = nn.Parameter(torch.randn(n_items, d_model) * init)
+        self.attribute_embed = None
+        if not plain:  # B starts at zero: structure must be learned, not inherited from the init
+            self.attribute_embed = nn.Module()
+            self.attribute_embed.W = nn.Parameter(torch.zeros(n_values, d_model))
+        self.unembed = nn.Module()
+        self.unembed.W = nn.Parameter(torch.randn(d_model, n_items) * init)
+        self.features = HookPoint()
+        self.feature_site = "features"
+        self.shared_parameters = [] if plain else ["attribute_embed."]
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        items = items[:, 0]
+        h = self.item_embed.W[items]
+        if self.attribute_embed is not None:
+            h = h + self.attributes[items] @ self.attribute_embed.W
+        return self.features(h) @ self.unembed.W

@@ -1,0 +1,56 @@
+"""Setting 1 of Structure Before Collapse: hierarchical classification with latent attributes.
+
+Class centroid μ_c = Σ_f P_f[a_cf] + τ·u_c (attribute prototypes P_f plus a class-specific
+direction u_c); samples x = μ_c + σ ε / √D. Labels are one-hot classes; the attributes are latent.
+With `separate=True` (the split-decay form) the u_c are orthonormal in the first C coordinates
+and the prototypes live in the remaining D − C, so a model can read the two through separate
+weights (`item_dims` = C). Otherwise both are random Gaussian directions in all D coordinates.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from phasewatch.tasks.attributes import combinations, one_hot_attributes
+from phasewatch.tasks.base import Split, Task
+
+
+def hierarchical_task(
+    factor_sizes: tuple[int, ...],
+    classes_per_combination: int,
+    samples_per_class: int,
+    dim: int,
+    class_scale: float,
+    noise: float,
+    separate: bool,
+    seed: int,
+) -> Task:
+    generator = torch.Generator().manual_seed(seed)
+    values = combinations(factor_sizes).repeat_interleave(classes_per_combination, dim=0)
+    attributes = one_hot_attributes(values, factor_sizes)
+    n_classes, n_values = attributes.shape
+    if separate:
+        if dim < n_classes + n_values:
+            raise ValueError(f"dim {dim} < classes + attribute values ({n_classes + n_values})")
+        class_directions = torch.eye(n_classes, dim)
+        prototypes = torch.zeros(n_values, dim)
+        prototypes[:, n_classes:] = torch.randn(n_values, dim - n_classes, generator=generator) / math.sqrt(dim - n_classes)
+    else:
+        class_directions = torch.randn(n_classes, dim, generator=generator) / math.sqrt(dim)
+        prototypes = torch.randn(n_values, dim, generator=generator) / math.sqrt(dim)
+    prototypes = prototypes / prototypes.norm(dim=1, keepdim=True)
+    centroids = attributes @ prototypes + class_scale * class_directions
+
+    def sample() -> Split:
+        labels = torch.arange(n_classes).repeat_interleave(samples_per_class)
+        inputs = centroids[labels] + noise * torch.randn(len(labels), dim, generator=generator) / math.sqrt(dim)
+        return Split(inputs, labels)
+
+    train, test = sample(), sample()
+    return Task(
+        name=f"hierarchical(factors={list(factor_sizes)}, classes={n_classes}, D={dim})",
+        vocab_size=0, seq_len=0, num_classes=n_classes,
+        train=train, test=test, probe=train, attributes=attributes,
+        item_dims=n_classes if separate else 0,
+    )

@@ -1,0 +1,25 @@
+"""What training minimises and how a prediction is scored, for class targets (N,) and next-token targets
+(N, T) alike (−100 marks positions that are not scored)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def loss_function(kind: str, num_classes: int) -> Loss:
+    """Cross-entropy, or the MSE to one-hot targets used by the quadratic MLP (Gromov 2023)."""
+    if kind == "mse":
+        return lambda logits, targets: F.mse_loss(logits, F.one_hot(targets, num_classes).to(logits.dtype))
+    return lambda logits, targets: F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Share of scored positions whose argmax is the target (a 0-d tensor, on the device)."""
+    scored = targets != IGNORE
+    return ((logits.argmax(-1) == targets) & scored).sum() / scored.sum().clamp(min=1)
