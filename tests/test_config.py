@@ -60,3 +60,22 @@ def test_model_kind_decides_the_settable_keys():
     assert raw["model"]["width"] == 64
     with pytest.raises(UserError, match="'d_model' is not a known key"):
         apply_overrides(load_preset("grokking-mlp"), ["d_model=64"])
+
+
+def test_every_setting_of_every_preset_validates():
+    for name in experiment_names():
+        for setting in load_preset(name).get("settings", {}):
+            _, config = resolve(name, assignments=[f"setting={setting}"])
+            assert config.setting == setting
+
+
+def test_a_setting_applies_before_the_other_overrides():
+    _, config = resolve("structure-before-collapse", assignments=["decay_ratio=1", "setting=hierarchical", "seed=2"])
+    assert (config.task.name, config.model.item_pathway, config.train.decay_ratio, config.seed) == ("hierarchical", "input", 1.0, 2)
+
+
+def test_an_unknown_setting_names_the_choices():
+    with pytest.raises(UserError, match="setting: 'nope' is not allowed \\(choose from: .*selectional"):
+        resolve("structure-before-collapse", assignments=["setting=nope"])
+    with pytest.raises(UserError, match="setting: 'x' is not allowed \\(this experiment has no settings\\)"):
+        resolve("grokking", assignments=["setting=x"])

@@ -7,9 +7,12 @@ The public surface:
     list_runs(), query(sql)                every run in the store, through DuckDB
     find_transitions, detect_events        phase detection on any (step, value) curve
     write_report(run), print_summary(run)  the HTML report and the terminal summary
+    Watcher(model, probe_inputs, ...)      watch any PyTorch training loop (and HF/Lightning callbacks)
+    analyze(directory, probe_data, ...)    probe a saved checkpoint series into a run
 """
 from phasewatch.analysis import detect_events, find_transitions, relate_events
 from phasewatch.errors import UserError
+from phasewatch.integrations import Watcher, analyze
 from phasewatch.pipeline import resume, run
 from phasewatch.report import print_summary, write_report
 from phasewatch.store import Run, list_runs, query, store_root
@@ -19,6 +22,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Run",
     "UserError",
+    "Watcher",
+    "analyze",
     "detect_events",
     "find_transitions",
     "list_runs",

@@ -10,6 +10,7 @@ from rich.table import Table
 from phasewatch import config as configuration
 from phasewatch import pipeline
 from phasewatch.errors import UserError
+from phasewatch.integrations import PROBES, analyze
 from phasewatch.report import print_summary, write_report
 from phasewatch.store import Run, list_runs, query, store_root
 
@@ -45,6 +46,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    series = commands.add_parser("analyze", help="probe a saved checkpoint series into a run, as if watched live",
+                                 description="Example: phasewatch analyze out/ --probe-data probes.jsonl  "
+                                             "(out/ holds checkpoint-500/, checkpoint-1000/, ... or step_500.safetensors, ...)")
+    series.add_argument("directory", metavar="DIR", help="folder of *.safetensors files or save_pretrained "
+                        "directories (checkpoint-500/, step1000/): the step is the last number in the name")
+    series.add_argument("--probe-data", required=True, metavar="FILE",
+                        help='JSONL, one {"tokens": [ids...], "label": int, "attributes": [...]} per line '
+                             "(label, attributes optional); or a text file with --tokenizer")
+    series.add_argument("--factory", metavar="MODULE:FUNCTION",
+                        help="a function that builds the model (default: each checkpoint's config.json, via transformers)")
+    series.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer directory, for a text probe file")
+    series.add_argument("--site", dest="sites", action="append", metavar="MODULE",
+                        help="a module whose output to probe (repeatable; default: every transformer block)")
+    series.add_argument("--probe", dest="probes", action="append", choices=PROBES,
+                        help="a probe to run (repeatable; default: every one the probe data allows)")
+    series.add_argument("--batch-size", type=int, default=64, help="probe items per forward pass (default: 64)")
+    series.add_argument("--name", help="run id (default: analyze-<folder name>); an existing one is resumed")
+    series.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
+    series.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run the model (default: cpu)")
+    series.add_argument("--no-progress", action="store_true", help="no line per checkpoint")
+
     commands.add_parser("runs", help="table of the runs in the store")
     for name, text in (("show", "summary of a run: config, final metrics, events"), ("report", "(re)write RUN/report.html")):
         commands.add_parser(name, help=text).add_argument("run", help="run id")
@@ -78,6 +100,16 @@ def _run(args: argparse.Namespace, console: Console) -> None:
     console.print(f"report: {finished.path / 'report.html'}")
 
 
+def _analyze(args: argparse.Namespace, console: Console) -> None:
+    progress = not args.no_progress and console.is_terminal
+    finished = analyze(args.directory, args.probe_data, store=args.store, name=args.name, factory=args.factory,
+                       tokenizer=args.tokenizer, sites=args.sites, probes=args.probes, batch_size=args.batch_size,
+                       device=args.device, overwrite=args.overwrite,
+                       on_checkpoint=(lambda step: console.print(f"step {step:,}: recorded")) if progress else None)
+    print_summary(finished, console)
+    console.print(f"report: {finished.path / 'report.html'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
@@ -91,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(table)
         elif args.command == "run":
             _run(args, console)
+        elif args.command == "analyze":
+            _analyze(args, console)
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
         elif args.command == "show":

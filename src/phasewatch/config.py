@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from phasewatch.errors import UserError
 from phasewatch.tasks.modular import OPERATIONS, is_prime
+from phasewatch.tasks.text import EXCLUDE as TEXT_EXCLUDE, LEXNAMES as TEXT_LEXNAMES
+from phasewatch.tasks.wordnet import LEXNAMES as WORDNET_LEXNAMES
 
 
 class Section(BaseModel):
@@ -61,6 +63,43 @@ class SelectionalTaskConfig(Section):
     name: Literal["selectional"] = "selectional"
     factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
     subjects: int = Field(8, ge=1)
+
+
+class LanguageTaskConfig(Section):
+    """Setting 3: a generated language, `BOS subject verb det_k adj×(k+1) noun .`, one fixed noun
+    per context among the nouns of the verb's attribute combination (tasks/language.py)."""
+    name: Literal["language"] = "language"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    subjects: int = Field(8, ge=1, description="names that can be the subject")
+    determiners: int = Field(3, ge=1, description="determiner k announces k + 1 adjectives")
+    adjectives: int = Field(8, ge=1)
+    nouns_per_combination: int = Field(4, ge=1)
+    contexts_per_pair: int = Field(4, ge=1, description="training sentences per (subject, verb) pair")
+    held_out_per_pair: int = Field(0, ge=0, description="held-out test sentences per pair (0: test = train)")
+
+
+class TextTaskConfig(Section):
+    """Setting 4: a word-level language model on the packaged King James Bible, nouns labelled by
+    their WordNet class (tasks/text.py)."""
+    name: Literal["text"] = "text"
+    vocab: int = Field(2000, ge=10, description="most frequent training tokens kept (plus <unk>)")
+    seq_len: int = Field(32, ge=2)
+    classes: int = Field(6, ge=2, description="the largest WordNet classes kept")
+    nouns_per_class: int = Field(6, ge=1)
+    min_count: int = Field(40, ge=1, description="least count of a labelled noun in the training text")
+    contexts_per_noun: int = Field(8, ge=1, description="probe windows whose next token is the noun")
+    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
+    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
+    lexnames: list[str] = Field(list(TEXT_LEXNAMES), min_length=2, description="candidate WordNet noun classes")
+    exclude: list[str] = Field(list(TEXT_EXCLUDE), description="words never labelled")
+
+    @field_validator("lexnames")
+    @classmethod
+    def _noun_classes(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in WORDNET_LEXNAMES or not n.startswith("noun.")]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a WordNet noun class (lexnames(5WN): noun.animal, noun.person, ...)")
+        return names
 
 
 class TransformerConfig(Section):
@@ -119,10 +158,23 @@ class ProbeConfig(Section):
 class EventConfig(Section):
     watch: list[str] = ["train/*", "test/*"]
     structure_metrics: list[str] = []
+    structure_windows: list[str] = Field([], description="alignment metrics whose rise and fall (the structure window) are dated")
+    fit_ufm: bool = Field(False, description="fit the coupled UFM's alignment curve to the first structure window metric")
     expect: list[str] = Field([], description="events this experiment is expected to show")
 
 
-TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig)}
+class InterventionConfig(Section):
+    """Acting on training from what the probes see (structure_before_collapse.md, "Keeping the
+    structure"). Everything off by default."""
+    keep_peak: str = Field("", description="metric whose peak is kept (its model state saved), decided live")
+    patience: int = Field(5, ge=1, description="probes past the peak before keep-peak decides")
+    stop_at_peak: bool = Field(False, description="stop training once keep-peak has decided")
+    structure_penalty: float = Field(0.0, ge=0, description="μ in μ·max(0, target − alignment)² on the features")
+    structure_target: float = Field(0.5, description="the alignment the penalty holds the features to")
+    attribute_smoothing: float = Field(0.0, ge=0, lt=1, description="ε: target mass moved to items sharing attributes")
+
+
+TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig, LanguageTaskConfig, TextTaskConfig)}
 MODELS = {c.model_fields["name"].default: c for c in (TransformerConfig, MLPConfig, UFMConfig, FeatureMLPConfig)}
 
 
@@ -135,6 +187,7 @@ class ExperimentConfig(Section):
     train: TrainConfig = TrainConfig()
     probes: ProbeConfig = ProbeConfig()
     events: EventConfig = EventConfig()
+    interventions: InterventionConfig = InterventionConfig()
 
 
 def experiment_names() -> list[str]:
@@ -173,6 +226,7 @@ def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
         "train": TrainConfig,
         "probes": ProbeConfig,
         "events": EventConfig,
+        "interventions": InterventionConfig,
     }
     return [("description",), ("seed",), ("setting",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
 

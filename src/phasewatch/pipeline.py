@@ -7,7 +7,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from phasewatch import config as configuration
-from phasewatch.analysis import detect_events
+from phasewatch.analysis import detect_events, fit_ufm, structure_events
 from phasewatch.errors import UserError
 from phasewatch.report import write_report
 from phasewatch.store import Run, store_root
@@ -59,10 +59,25 @@ def _execute(run: Run, config: configuration.ExperimentConfig, *, resume: bool, 
 
 
 def find_events(run: Run, config: configuration.ExperimentConfig) -> list[dict]:
-    """Detect and name transitions on the watched metrics; saved to events.json."""
-    watched = [m for m in run.metric_names() if any(fnmatch(m, pattern) for pattern in config.events.watch)]
+    """Detect and name transitions; saved to events.json. The `events.structure_windows` metrics
+    (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
+    with `etf_distance/<site>` where it was recorded); the other `events.watch` metrics the
+    generic detector. With `events.fit_ufm`, the first windowed metric is also fitted with the
+    coupled UFM's curve and saved as analysis/ufm_fit.json."""
+    names = run.metric_names()
+    windowed = [m for pattern in config.events.structure_windows for m in names if fnmatch(m, pattern)]
+    windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
+    watched = [m for m in names if any(fnmatch(m, p) for p in config.events.watch) and m not in windowed]
     events = detect_events({m: run.metric(m) for m in watched}, structure_metrics=config.events.structure_metrics)
+    for metric in windowed:
+        etf = f"etf_distance/{metric.partition('/')[2]}"
+        events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
+    events.sort(key=lambda e: (e["step"], e["metric"]))
     run.save_events(events)
+    if config.events.fit_ufm and windowed:
+        fit = fit_ufm(*run.metric(windowed[0]), metric=windowed[0])
+        if fit is not None:
+            run.save_analysis("ufm_fit", fit)
     return events
 
 

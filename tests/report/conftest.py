@@ -1,6 +1,7 @@
 """A synthetic grokking run: train accuracy saturates at ~150 steps, test accuracy jumps at ~1,600,
 progress measures move before it, a class-mean Gram matrix turns circulant; three events, the
-last two near enough for the analysis to relate them (lead/lag)."""
+last two near enough for the analysis to relate them (lead/lag). The Structure-Before-Collapse
+run is in report_fakes.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,18 +11,10 @@ import pytest
 import torch
 
 from phasewatch.store import Run
+from report_fakes import HOSTILE, make_structure_run, probe_schedule, sigmoid_in_log_step
 
 STEPS = 3000
 P = 11
-HOSTILE = "<script>alert(1)</script>"
-
-
-def sigmoid_in_log_step(steps: np.ndarray, midpoint: float, width: float = 0.08) -> np.ndarray:
-    return 1 / (1 + np.exp(-(np.log10(steps + 1) - np.log10(midpoint)) / width))
-
-
-def probe_schedule(steps: int) -> np.ndarray:
-    return np.unique(np.concatenate([np.arange(0, steps + 1, 25), np.geomspace(1, steps, 30).astype(int), [0]]))
 
 
 def circulant_gram(step: int, rng: np.random.Generator) -> torch.Tensor:
@@ -92,3 +85,8 @@ def make_run_fixture():
 @pytest.fixture
 def grokking_run(tmp_path):
     return make_run(tmp_path)
+
+
+@pytest.fixture(name="make_structure_run")
+def make_structure_run_fixture():
+    return make_structure_run

@@ -1,5 +1,12 @@
-"""Phase detection: change points in metric curves, named events, lead/lag between them."""
+"""Phase detection: change points in metric curves, named events, lead/lag between them; the
+structure window of alignment curves, live peak tracking, and the coupled-UFM fit."""
 from phasewatch.analysis.changepoints import Transition, find_transitions
 from phasewatch.analysis.events import detect_events, relate_events
+from phasewatch.analysis.peak import PeakTracker
+from phasewatch.analysis.structure import structure_events, structure_window
+from phasewatch.analysis.ufm_fit import fit_ufm, simulate_alignment, ufm_library
 
-__all__ = ["Transition", "detect_events", "find_transitions", "relate_events"]
+__all__ = [
+    "PeakTracker", "Transition", "detect_events", "find_transitions", "fit_ufm", "relate_events",
+    "simulate_alignment", "structure_events", "structure_window", "ufm_library",
+]

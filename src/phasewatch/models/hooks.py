@@ -19,15 +19,16 @@ class Hookable(nn.Module):
         return [name for name, module in self.named_modules() if isinstance(module, HookPoint)]
 
     def run_with_cache(
-        self, *args, names: Iterable[str], **kwargs
+        self, *args, names: Iterable[str], keep_grad: bool = False, **kwargs
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The output and the named activations (detached unless `keep_grad`, for a loss term)."""
         modules = dict(self.named_modules())
         cache: dict[str, torch.Tensor] = {}
         handles = []
         for name in names:
             if not isinstance(modules.get(name), HookPoint):
                 raise KeyError(f"no activation named {name!r}; known: {', '.join(self.hook_names())}")
-            handles.append(modules[name].register_forward_hook(_saver(cache, name)))
+            handles.append(modules[name].register_forward_hook(_saver(cache, name, keep_grad)))
         try:
             output = self(*args, **kwargs)
         finally:
@@ -36,8 +37,8 @@ class Hookable(nn.Module):
         return output, cache
 
 
-def _saver(cache: dict[str, torch.Tensor], name: str):
+def _saver(cache: dict[str, torch.Tensor], name: str, keep_grad: bool):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        cache[name] = output.detach()
+        cache[name] = output if keep_grad else output.detach()
 
     return hook

@@ -197,10 +197,21 @@ def semantic_alignment(vectors: Tensor, kernel: Tensor) -> float:
     strength of attribute clustering (structure_before_collapse.md; Zhao, Papadimitriou &
     Thrampoulidis 2026). NaN when the kernel's off-diagonal is constant.
     """
-    k, g = _semantic_pairs(vectors, kernel)
+    v, k = _f64(vectors), _f64(kernel).to(vectors.device)
+    keep = _present(v)
+    if _off_diagonal(k[keep][:, keep]).var(correction=0) == 0:
+        return math.nan
+    return alignment_slope(v[keep], k[keep][:, keep]).item()
+
+
+def alignment_slope(vectors: Tensor, kernel: Tensor) -> Tensor:
+    """`semantic_alignment` as a differentiable tensor in the vectors' dtype (no NaN rows, a
+    non-constant kernel): what the structure penalty in train/ differentiates."""
+    v = vectors - vectors.mean(dim=0, keepdim=True)
+    v = v / v.norm(dim=1, keepdim=True).clamp(min=torch.finfo(v.dtype).tiny)
+    k, g = _off_diagonal(kernel.to(v)), _off_diagonal(v @ v.T)
     k = k - k.mean()
-    var = k.pow(2).sum()
-    return (k @ (g - g.mean()) / var).item() if var > 0 else math.nan
+    return k @ (g - g.mean()) / k.pow(2).sum()
 
 
 def semantic_correlation(vectors: Tensor, kernel: Tensor) -> float:

@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from phasewatch.analysis import relate_events
 
@@ -75,6 +76,20 @@ def fmt_seconds(seconds: float) -> str:
     return f"{hours}h {m:02d}m {s:02d}s" if hours else f"{m}m {s:02d}s"
 
 
+def mean_interval(values: list[float] | np.ndarray, confidence: float = 0.9) -> tuple[float, float, float]:
+    """(mean, low, high): the t confidence interval of the mean, mean ± t_{(1+c)/2, n−1} · s/√n
+    with s the sample standard deviation (ddof 1); low = high = nan for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf((1 + confidence) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
 def interval(event: dict) -> tuple[int, int]:
     """The event's confidence interval; a detector that gave none is shown as a point."""
     low, high = event.get("step_low"), event.get("step_high")
@@ -134,3 +149,88 @@ def run_facts(run, steps: int | None) -> list[tuple[str, str]]:
 def wall_time(info: dict) -> str | None:
     seconds = info.get("train_seconds")  # set by the training loop when it finishes
     return None if seconds is None else fmt_seconds(seconds)
+
+
+# ---- Structure Before Collapse: the structure window and the UFM fit -----------------------------
+
+ALIGNMENT = "semantic_alignment"
+ETF_DISTANCE = "etf_distance"
+SITE_ORDER = ("features", "classifier")  # representations before the classifier that reads them
+
+
+def structure_windows(events: list[dict], data: Curves) -> list[dict]:
+    """Each rise-then-fall of one metric: a `crystallisation` event and the first `collapse` after
+    it on the same metric (science/structure_before_collapse.md: the span between their midpoints).
+
+    A window is {metric, start, end, peak_step, peak_value, before, after}: start/end the two
+    events' steps, before the level the rise left, after the level the fall reached. The peak is
+    the events' own (`peak_step`, `peak_value`) when the detector gave one, else the curve's
+    maximum between start and end. Sorted primary first: the window whose peak the matrices
+    open at (alignment of the features, then other alignment sites, then the rest).
+    """
+    windows = []
+    for metric in sorted({e["metric"] for e in events}):
+        rise = None
+        for event in sorted((e for e in events if e["metric"] == metric), key=lambda e: e["step"]):
+            if event["kind"] == "crystallisation" and rise is None:
+                rise = event  # a second rise before the fall belongs to the same window
+            elif event["kind"] == "collapse" and rise is not None:
+                windows.append(_window(metric, rise, event, data))
+                rise = None
+    return sorted(windows, key=_window_rank)
+
+
+def _window(metric: str, rise: dict, fall: dict, data: Curves) -> dict:
+    peak_step = fall.get("peak_step", rise.get("peak_step"))
+    peak_value = fall.get("peak_value", rise.get("peak_value"))
+    if peak_step is None and metric in data:
+        steps, values = data[metric]
+        inside = (steps >= rise["step"]) & (steps <= fall["step"]) & np.isfinite(values)
+        if inside.any():
+            k = np.flatnonzero(inside)[values[inside].argmax()]
+            peak_step, peak_value = int(steps[k]), float(values[k])
+    return {"metric": metric, "start": int(rise["step"]), "end": int(fall["step"]), "peak_step": peak_step,
+            "peak_value": peak_value, "before": rise.get("before"), "after": fall.get("after")}
+
+
+def _window_rank(window: dict) -> tuple[bool, bool, int, str]:
+    # the spec's primary scalar first
+    metric = window["metric"]
+    return family(metric) != ALIGNMENT, metric != f"{ALIGNMENT}/features", window["start"], metric
+
+
+def value_at(data: Curves, metric: str, step: int) -> float | None:
+    """The metric's value at the recorded step nearest `step`; None if it was never recorded."""
+    if metric not in data or not len(data[metric][0]):
+        return None
+    steps, values = data[metric]
+    return float(values[np.abs(steps - step).argmin()])
+
+
+def fmt_level(x: float | None) -> str:
+    """A level in a sentence: three significant digits are what the eye compares."""
+    return "–" if x is None else f"{x:.3g}"
+
+
+def window_lines(windows: list[dict], data: Curves) -> list[str]:
+    """One sentence per window, e.g. "structure window on semantic_alignment/features: rose from
+    0.00318 to 0.681 (peak at step 249), collapsed to 0.0555 by step 760 (ETF distance 1.25 → 0.363)".
+    The ETF distance of the same site, at the peak and at the end, says whether the fall is a collapse."""
+    lines = []
+    for w in windows:
+        peak = "" if w["peak_step"] is None else f" (peak at step {fmt_number(w['peak_step'])})"
+        line = (f"structure window on {w['metric']}: rose from {fmt_level(w['before'])} to {fmt_level(w['peak_value'])}"
+                f"{peak}, collapsed to {fmt_level(w['after'])} by step {fmt_number(w['end'])}")
+        etf = f"{ETF_DISTANCE}/{w['metric'].split('/', 1)[-1]}"
+        if etf != w["metric"] and etf in data and w["peak_step"] is not None:
+            line += f" (ETF distance {fmt_level(value_at(data, etf, w['peak_step']))} → {fmt_level(float(data[etf][1][-1]))})"
+        lines.append(line)
+    return lines
+
+
+UFM_FIT = "ufm_fit"  # the analysis result of the coupled-UFM fit: {metric, r, time_scale, amplitude, offset, r2, steps, predicted}
+
+
+def fit_label(fit: dict) -> str:
+    """The fit's legend entry, e.g. "coupled UFM fit (r = 100, R² = 0.93)"."""
+    return f"coupled UFM fit (r = {fmt_number(float(fit['r']))}, R² = {float(fit['r2']):.2f})"

@@ -58,7 +58,8 @@ def log_x(steps: np.ndarray | int) -> np.ndarray | int:
     return steps + 1
 
 
-def _trace(name: str, steps: np.ndarray, values: np.ndarray, colour: str, group: str) -> go.Scatter:
+def line_trace(name: str, steps: np.ndarray, values: np.ndarray, colour: str, group: str, dash: str = "solid") -> go.Scatter:
+    """One curve on the log-step axis, thinned for display, hover giving the true step."""
     steps, values = display_points(steps, values)
     return go.Scatter(
         x=log_x(steps),
@@ -68,7 +69,7 @@ def _trace(name: str, steps: np.ndarray, values: np.ndarray, colour: str, group:
         legendgroup=escape(group),
         mode="lines+markers" if len(steps) <= 60 else "lines",
         marker=dict(size=4),
-        line=dict(color=colour, width=1.6),
+        line=dict(color=colour, width=1.6, dash=dash),
         hovertemplate="%{y:.4g}  (step %{customdata})",
     )
 
@@ -89,7 +90,7 @@ def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dic
     for row, title in enumerate(titles, start=1):
         for i, name in enumerate(groups[title]):
             colour = SPLIT_COLOURS.get(name.split("/", 1)[0], PALETTE[i % len(PALETTE)]) if by_split else PALETTE[i % len(PALETTE)]
-            trace = _trace(name, *curves[name], colour=colour, group=title)
+            trace = line_trace(name, *curves[name], colour=colour, group=title)
             if i == 0:
                 trace.legendgrouptitle = dict(text=escape(title))
             fig.add_trace(trace, row=row, col=1)
@@ -129,24 +130,41 @@ def select_steps(steps: list[int], max_frames: int = MAX_FRAMES) -> list[int]:
     return sorted({steps[int(np.abs(x - t).argmin())] for t in targets})
 
 
-def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) -> go.Figure:
+AxisGroups = list[tuple[int, int, str, int]]  # (first row, end row, label, level of the coarsest change)
+MAX_GROUP_LABELS = 30  # more groups than this get boundary lines only
+BOUNDARY_WIDTHS = (2.2, 1.2)  # by level: the first factor's boundaries thickest, the rest 0.6
+
+
+def matrices_figure(
+    frames: list[int],
+    matrices: dict[str, list[np.ndarray]],
+    *,
+    frame_labels: dict[int, str] | None = None,
+    active: int | None = None,
+    groups: AxisGroups | None = None,
+) -> go.Figure:
     """Heat maps (label → one matrix per frame step) driven by one step slider, so every matrix
     shows the same moment. Each has a fixed colour scale symmetric about 0 across all frames, so
-    a change of colour is a change of value and the sign reads at a glance."""
+    a change of colour is a change of value and the sign reads at a glance.
+
+    `frame_labels` names special frames on the slider (step → e.g. "peak"); `active` is the step
+    it opens at (default the last); `groups` marks row/column groups (e.g. items sharing an
+    attribute combination) with lines and tick labels on every matrix of that size."""
     labels = list(matrices)
+    frame_labels = frame_labels or {}
     cols = min(3, len(labels))
     rows = math.ceil(len(labels) / cols)
     fig = make_subplots(
         rows=rows, cols=cols, subplot_titles=[escape(l) for l in labels], horizontal_spacing=0.12, vertical_spacing=0.16
     )
-    last = len(frames) - 1  # open on the final state; the slider and Play go back through training
+    shown = frames.index(active) if active in frames else len(frames) - 1
     for i, label in enumerate(labels):
         row, col = divmod(i, cols)
         axis = "" if i == 0 else str(i + 1)
         finite = [np.abs(m[np.isfinite(m)]) for m in matrices[label]]
         bound = max((float(a.max()) for a in finite if a.size), default=0.0) or 1.0
         fig.add_trace(
-            go.Heatmap(z=matrices[label][last], coloraxis=f"coloraxis{axis}",
+            go.Heatmap(z=matrices[label][shown], coloraxis=f"coloraxis{axis}",
                        hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
             row=row + 1, col=col + 1,
         )
@@ -157,6 +175,8 @@ def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) ->
             colorbar=dict(x=x_domain[1] + 0.01, y=sum(y_domain) / 2, len=y_domain[1] - y_domain[0], thickness=12),
         )
         fig.update_yaxes(autorange="reversed", row=row + 1, col=col + 1)  # row 0 on top, as a matrix is read
+        if groups and matrices[label][shown].shape == (groups[-1][1], groups[-1][1]):
+            _mark_groups(fig, groups, axis, row + 1, col + 1)
     fig.frames = [
         go.Frame(name=str(step), data=[go.Heatmap(z=matrices[label][k]) for label in labels], traces=list(range(len(labels))))
         for k, step in enumerate(frames)
@@ -167,8 +187,9 @@ def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) ->
         template="plotly_white", margin=dict(l=50, r=60, t=60, b=20),
         width=140 + 400 * cols, height=150 + 380 * rows,
         sliders=[dict(
-            active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
-            steps=[dict(label=str(step), method="animate", args=[[str(step)], jump]) for step in frames],
+            active=shown, currentvalue=dict(prefix="step "), pad=dict(t=40),
+            steps=[dict(label=f"{step} ({frame_labels[step]})" if step in frame_labels else str(step),
+                        method="animate", args=[[str(step)], jump]) for step in frames],
         )],
         updatemenus=[dict(
             type="buttons", direction="left", x=0, y=0, xanchor="right", yanchor="top", pad=dict(t=48, r=10),
@@ -177,3 +198,19 @@ def matrices_figure(frames: list[int], matrices: dict[str, list[np.ndarray]]) ->
         )],
     )
     return fig
+
+
+def _mark_groups(fig: go.Figure, groups: AxisGroups, axis: str, row: int, col: int) -> None:
+    """Thin lines between groups (thicker where a coarser factor changes) and, when they fit, one
+    tick label per group at its centre."""
+    size = groups[-1][1]
+    for first, _, _, level in groups[1:]:
+        edge = first - 0.5
+        line = dict(color="rgba(20,20,20,0.75)", width=BOUNDARY_WIDTHS[level] if level < len(BOUNDARY_WIDTHS) else 0.6)
+        fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=size - 0.5, xref=f"x{axis}", yref=f"y{axis}", line=line)
+        fig.add_shape(type="line", y0=edge, y1=edge, x0=-0.5, x1=size - 0.5, xref=f"x{axis}", yref=f"y{axis}", line=line)
+    if len(groups) <= MAX_GROUP_LABELS:
+        ticks = dict(tickmode="array", tickvals=[(first + end - 1) / 2 for first, end, _, _ in groups],
+                     ticktext=[escape(text) for _, _, text, _ in groups], tickfont=dict(size=9), showgrid=False)
+        fig.update_xaxes(**ticks, row=row, col=col)
+        fig.update_yaxes(**ticks, row=row, col=col)

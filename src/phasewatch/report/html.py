@@ -9,15 +9,16 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from phasewatch.report import figures
 from phasewatch.report.common import (
-    BEHAVIOUR_SPLITS, EVENT_COLUMNS, curves, event_rows, family, fmt_config_value, is_behaviour, last_step,
-    lead_lag_lines, quantity, run_facts,
+    BEHAVIOUR_SPLITS, EVENT_COLUMNS, UFM_FIT, curves, event_rows, family, fit_label, fmt_config_value, is_behaviour,
+    last_step, lead_lag_lines, quantity, run_facts, structure_windows, window_lines,
 )
+from phasewatch.report.matrices import matrices_figure
+from phasewatch.report.structure import structure_figure
 from phasewatch.store.atomic import atomic_write_bytes
 
 CSS = """
@@ -27,16 +28,22 @@ h1 { font-size: 1.6rem; margin-bottom: .3rem; } h2 { font-size: 1.25rem; margin-
      border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
 p.hint { color: #555; margin: .3rem 0 .8rem; max-width: 60rem; }
 .facts span { display: inline-block; margin: 0 1.4rem .3rem 0; } .facts b { color: #666; font-weight: 500; }
-.config { display: flex; flex-wrap: wrap; gap: .8rem; margin-top: .8rem; }
+.config { display: flex; flex-wrap: wrap; align-items: flex-start; gap: .8rem; margin-top: .8rem; }
 table { border-collapse: collapse; font-size: .9rem; }
 th, td { padding: .2rem .6rem; text-align: left; border-bottom: 1px solid #eee; }
 th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .config table caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 .versions, .empty { color: #666; font-size: .9rem; }
-ul.leadlag li { margin: .2rem 0; }
+.ci { color: #777; font-size: .8rem; white-space: nowrap; } .scroll { overflow-x: auto; }
+ul.leadlag li, ul.windows li { margin: .2rem 0; }
 """
 
 HINTS = {
+    "structure": "Semantic alignment (solid: the slope of cosine on shared attributes), ETF distance (dashed: 0 is "
+                 "neural collapse) and accuracy (dotted) against log-step. The shaded span is the structure window, "
+                 "from the midpoint of the alignment's rise to that of its fall; the star is its peak; a wide grey "
+                 "band is the coupled UFM's fitted curve, when the run has one. A rise then a fall of alignment "
+                 "while the ETF distance falls is structure before collapse.",
     "behaviour": "Loss (log scale) and accuracy on train and test against log-step. Look for the gap: "
                  "train accuracy saturating long before test accuracy jumps is grokking. Shaded bands are "
                  "detected events (their confidence interval), dashed lines their steps.",
@@ -45,7 +52,10 @@ HINTS = {
                 "norm falling) should move before the behavioural jump: compare them with the bands.",
     "matrices": "Saved matrices over training (e.g. the Gram matrix of class means), one slider for all. "
                 "Colour is symmetric about 0. Drag the slider and look for structure appearing, such as "
-                "the circulant bands of a Fourier solution, or collapsing.",
+                "the circulant bands of a Fourier solution or blocks of items sharing attributes, or collapsing. "
+                "Items in attribute order are labelled by their factor values (0·2·1), with lines between "
+                "combinations, thicker where a coarser factor changes; the slider opens at the structure peak "
+                "when there is one.",
     "events": "Regime changes found in the curves: where (with an interval), the level before and after, "
               "and how many steps the change took; then which change led which.",
 }
@@ -62,20 +72,31 @@ def render(run) -> str:
     """The report page as a string: header, then one section per kind of data the run has."""
     data = curves(run)
     events = run.events
+    windows = structure_windows(events, data)
     behaviour = _groups(sorted((m for m in data if is_behaviour(m)), key=_train_first), key=quantity, first=("loss", "accuracy"))
     progress = _groups(sorted(m for m in data if not is_behaviour(m)), key=family, first=())
     sections = [_header(run, last_step(data))]
+    fit = run.analysis(UFM_FIT)
+    structure = structure_figure(data, windows, fit)
+    if structure is not None:
+        lines = window_lines(windows, data) + ([fit_label(fit) + f" on {fit['metric']}"] if fit else [])
+        sections.append(section("Structure", "structure", HINTS["structure"], structure, lines))
     if behaviour:
-        sections.append(_section("Behaviour", "behaviour", figures.curves_figure(behaviour, data, events, by_split=True)))
+        sections.append(section("Behaviour", "behaviour", HINTS["behaviour"], figures.curves_figure(behaviour, data, events, by_split=True)))
     if progress:
-        sections.append(_section("Progress measures", "progress", figures.curves_figure(progress, data, events, by_split=False)))
-    matrices = _matrices_figure(run)
+        sections.append(section("Progress measures", "progress", HINTS["progress"], figures.curves_figure(progress, data, events, by_split=False)))
+    matrices = matrices_figure(run, windows[0]["peak_step"] if windows else None)
     if matrices is not None:
-        sections.append(_section("Matrices over time", "matrices", matrices))
+        sections.append(section("Matrices over time", "matrices", HINTS["matrices"], matrices))
     sections.append(_events(events))
+    return page(f"phasewatch · {run.id}", sections)
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A complete offline page: the style, plotly.js inlined once, then the sections (HTML)."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>phasewatch · {escape(run.id)}</title><style>{CSS}</style>"
+        f"<title>{escape(title)}</title><style>{CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head>\n<body>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
 
@@ -100,8 +121,11 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def _section(title: str, name: str, fig: go.Figure) -> str:
-    return f"<section id=\"{name}\"><h2>{title}</h2><p class=\"hint\">{HINTS[name]}</p>{_figure_html(fig, f'fig-{name}')}</section>"
+def section(title: str, name: str, hint: str, fig: go.Figure, lines: list[str] = ()) -> str:
+    """A titled figure with its reading hint, and any sentences about it (escaped) below."""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return (f"<section id=\"{name}\"><h2>{title}</h2><p class=\"hint\">{hint}</p>{_figure_html(fig, f'fig-{name}')}"
+            + (f"<ul class=\"windows\">{items}</ul>" if items else "") + "</section>")
 
 
 def _header(run, steps: int | None) -> str:
@@ -124,32 +148,6 @@ def _header(run, steps: int | None) -> str:
 def _kv_table(caption: str, values: dict) -> str:
     rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(fmt_config_value(v))}</td></tr>" for k, v in values.items())
     return f"<table><caption>{escape(caption)}</caption>{rows}</table>"
-
-
-def _array_probes(run) -> list[str]:
-    """Array probes saved in the run, found from the store layout `arrays/<probe>/step_N.safetensors`
-    (a probe name may hold a slash, e.g. `gram/class_means`)."""
-    root = Path(run.path) / "arrays"
-    return sorted({p.parent.relative_to(root).as_posix() for p in root.rglob("step_*.safetensors")}) if root.is_dir() else []
-
-
-def _matrices_figure(run) -> go.Figure | None:
-    """Load only the frames shown: for each probe the latest saved step at or before each frame."""
-    saved = {probe: run.array_steps(probe) for probe in _array_probes(run)}
-    saved = {probe: steps for probe, steps in saved.items() if steps}
-    if not saved:
-        return None
-    frames = figures.select_steps(sorted(set().union(*saved.values())))
-    matrices: dict[str, list[np.ndarray]] = {}
-    for probe, steps in saved.items():
-        shown = [max([s for s in steps if s <= f], default=steps[0]) for f in frames]
-        loaded = {step: run.load_array(probe, step) for step in sorted(set(shown))}
-        for key, tensor in loaded[shown[0]].items():
-            if tensor.ndim != 2:
-                continue  # a heat map needs a matrix; stacks (e.g. one attention pattern per head) are skipped
-            label = probe if len(loaded[shown[0]]) == 1 else f"{probe} · {key}"
-            matrices[label] = [loaded[s][key].float().numpy() for s in shown]
-    return figures.matrices_figure(frames, matrices) if matrices else None
 
 
 def _events(events: list[dict]) -> str:

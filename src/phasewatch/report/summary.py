@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from phasewatch.report.common import (
-    EVENT_COLUMNS, curves, event_rows, fmt_number, is_behaviour, last_step, lead_lag_lines, run_facts,
+    EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_label, fmt_number, is_behaviour, last_step, lead_lag_lines,
+    run_facts, structure_windows, window_lines,
 )
 
 KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
@@ -31,7 +32,8 @@ def key_metrics(names: list[str]) -> list[str]:
 
 
 def print_summary(run, console: Console | None = None) -> None:
-    """Print the run's facts, first → final value of its key metrics, one events table, lead/lag."""
+    """Print the run's facts, first → final value of its key metrics, one events table, lead/lag,
+    then a sentence per structure window and the coupled UFM fit, when the run has them."""
     console = console or Console()
     data = curves(run)
     for line in _pack([f"{label} {value}" for label, value in run_facts(run, last_step(data))], console.width):
@@ -47,9 +49,18 @@ def print_summary(run, console: Console | None = None) -> None:
         console.print(metrics)
 
     events = run.events
-    if not events:
+    if events:
+        _print_events(events, console)
+    else:
         console.print("no events detected")
-        return
+    for line in window_lines(structure_windows(events, data), data):
+        console.print(line, highlight=False, markup=False)
+    fit = run.analysis(UFM_FIT)
+    if fit is not None:
+        console.print(f"{fit_label(fit)} on {fit['metric']}", highlight=False, markup=False)
+
+
+def _print_events(events: list[dict], console: Console) -> None:
     table = Table(title="events", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in EVENT_COLUMNS[:-1]:  # width is in the report; the terminal keeps to one screen
         table.add_column(column, justify="right" if column == "step" else "left", no_wrap=column != "before → after")

@@ -5,6 +5,7 @@
                 arrays/        probe arrays (artifacts.py)
                 checkpoints/   checkpoints + manifest.json (artifacts.py)
                 events.json    detected transitions
+                analysis/      named analysis results, <name>.json (e.g. ufm_fit)
 """
 from __future__ import annotations
 
@@ -219,3 +220,22 @@ class Run:
 
     def save_events(self, events: list[dict]) -> None:
         atomic_write_json(self.path / "events.json", list(events))
+
+    # ---- analysis results ---------------------------------------------------------------------------
+
+    def save_analysis(self, name: str, data: dict) -> None:
+        """Write a JSON-ready dict as analysis/<name>.json, atomically (e.g. "ufm_fit")."""
+        atomic_write_json(self.path / "analysis" / f"{artifacts.check_name(name, 'analysis name')}.json", data)
+
+    def analysis(self, name: str) -> dict | None:
+        """The dict saved under `name`, or None if there is none."""
+        path = self.path / "analysis" / f"{artifacts.check_name(name, 'analysis name')}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            raise UserError(f"{path} is not readable JSON") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return data

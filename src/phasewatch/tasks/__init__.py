@@ -3,8 +3,10 @@ section for it in `phasewatch.config` (added to `TASKS`), then dispatching on it
 from phasewatch.tasks.base import Split, Task
 from phasewatch.tasks.hierarchical import hierarchical_task
 from phasewatch.tasks.items import items_task
+from phasewatch.tasks.language import LanguageTask, language_task
 from phasewatch.tasks.modular import ModularTask, modular_task
 from phasewatch.tasks.selectional import selectional_task
+from phasewatch.tasks.text import text_task
 
 
 def build_task(config, seed: int) -> Task:
@@ -18,7 +20,12 @@ def build_task(config, seed: int) -> Task:
         return hierarchical_task(**settings, seed=seed)
     if config.name == "selectional":
         return selectional_task(**settings, seed=seed)
+    if config.name == "language":
+        return language_task(**settings, seed=seed)
+    if config.name == "text":
+        return text_task(**settings)
     return modular_task(**settings, seed=seed)
 
 
-__all__ = ["ModularTask", "Split", "Task", "build_task", "hierarchical_task", "items_task", "modular_task", "selectional_task"]
+__all__ = ["LanguageTask", "ModularTask", "Split", "Task", "build_task", "hierarchical_task", "items_task", "language_task",
+           "modular_task", "selectional_task", "text_task"]

@@ -2,8 +2,8 @@
 
 Class centroid μ_c = Σ_f P_f[a_cf] + τ·u_c (attribute prototypes P_f plus a class-specific
 direction u_c); samples x = μ_c + σ ε / √D. Labels are one-hot classes; the attributes are latent.
-With `separate=True` (the split-decay form) the u_c are orthonormal in the first C coordinates
-and the prototypes live in the remaining D − C, so a model can read the two through separate
+Prototypes are N(0, I/D) draws. With `separate=True` (the split-decay form) the u_c are
+orthonormal in the first C coordinates and the prototypes live in the remaining D − C, so a model can read the two through separate
 weights (`item_dims` = C). Otherwise both are random Gaussian directions in all D coordinates.
 """
 from __future__ import annotations
@@ -35,11 +35,10 @@ def hierarchical_task(
             raise ValueError(f"dim {dim} < classes + attribute values ({n_classes + n_values})")
         class_directions = torch.eye(n_classes, dim)
         prototypes = torch.zeros(n_values, dim)
-        prototypes[:, n_classes:] = torch.randn(n_values, dim - n_classes, generator=generator) / math.sqrt(dim - n_classes)
+        prototypes[:, n_classes:] = torch.randn(n_values, dim - n_classes, generator=generator) / math.sqrt(dim)
     else:
         class_directions = torch.randn(n_classes, dim, generator=generator) / math.sqrt(dim)
         prototypes = torch.randn(n_values, dim, generator=generator) / math.sqrt(dim)
-    prototypes = prototypes / prototypes.norm(dim=1, keepdim=True)
     centroids = attributes @ prototypes + class_scale * class_directions
 
     def sample() -> Split:

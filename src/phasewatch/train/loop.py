@@ -21,6 +21,7 @@ from phasewatch.probes import run_probes
 from phasewatch.store import Run
 from phasewatch.tasks import Split, build_task
 from phasewatch.tasks.objective import accuracy, loss_function
+from phasewatch.train.interventions import KeepPeak, Objective
 from phasewatch.train.optim import build_optimizer
 from phasewatch.train.schedule import probe_steps
 from phasewatch.train.state import load_training_state, training_state
@@ -58,6 +59,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
     settings = config.train
     optimizer = build_optimizer(model, settings)
     loss_of = loss_function(settings.loss, task.num_classes)
+    objective = Objective(config, task, model, loss_of)
     schedule = set(probe_steps(settings.steps, config.probes.every, config.probes.log_points))
     writer = run.writer()
 
@@ -67,8 +69,9 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
         tensors, _ = run.load_checkpoint(start)
         load_training_state(tensors, model, optimizer)
     writer.truncate_after(start - 1)
+    keep_peak = KeepPeak(config, run, start) if config.interventions.keep_peak else None
 
-    began, probe_seconds, pending = time.perf_counter(), 0.0, []
+    began, probe_seconds, pending, stop = time.perf_counter(), 0.0, [], False
     with _progress(show_progress) as progress:
         bar = progress.add_task(run.id, total=settings.steps, completed=start, status="")
         for step in range(start, settings.steps + 1):
@@ -77,8 +80,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
                 writer.flush()
                 run.save_checkpoint(step, training_state(model, optimizer), {"step": step})
             batch = batch_at(task.train, step, settings.batch_size, config.seed)
-            logits = model(batch.inputs)
-            loss = loss_of(logits, batch.targets)
+            loss, logits = objective(batch.inputs, batch.targets)
             # Kept on the device until the next probe: no host sync in the hot loop.
             pending.append((step, torch.stack([loss.detach(), accuracy(logits, batch.targets).float()])))
             if step in schedule:
@@ -88,9 +90,10 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
                 writer.log(step, result.scalars)
                 for name, tensors in result.arrays.items():
                     run.save_array(name, step, tensors)
+                stop = keep_peak is not None and keep_peak.observe(step, result.scalars, model, writer)
                 probe_seconds += time.perf_counter() - probe_began
                 progress.update(bar, status=_status(result.scalars))
-            if step == settings.steps:
+            if step == settings.steps or stop:
                 break
             for group in optimizer.param_groups:
                 group["lr"] = settings.lr * min(1.0, (step + 1) / settings.warmup_steps) if settings.warmup_steps else settings.lr
@@ -99,11 +102,12 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
             optimizer.step()
             progress.update(bar, completed=step + 1)
     _record_train(writer, pending)
-    if settings.steps not in run.checkpoint_steps():
-        run.save_checkpoint(settings.steps, training_state(model, optimizer), {"step": settings.steps})
+    if step not in run.checkpoint_steps():
+        run.save_checkpoint(step, training_state(model, optimizer), {"step": step})
     writer.close()
     elapsed = time.perf_counter() - began
-    run.set_status("running", train_seconds=elapsed, probe_seconds=probe_seconds, device=str(device), resumed_from=start)
+    run.set_status("running", train_seconds=elapsed, probe_seconds=probe_seconds, device=str(device), resumed_from=start,
+                   stopped_at=step)
 
 
 def _record_train(writer, pending: list[tuple[int, torch.Tensor]]) -> None:

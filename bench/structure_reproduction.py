@@ -1,0 +1,120 @@
+"""Structure Before Collapse, reproduced: every setting × seed the spec's criteria name, the
+decay-ratio law, and the interventions. Runs are idempotent (a finished run is skipped), two at a
+time with one thread each (DESIGN §7), into one store; then one table per criterion.
+
+    .venv/bin/python bench/structure_reproduction.py [--store bench_runs/structure] [--only ufm,selectional,...]
+
+Prints the measured numbers and writes <store>/comparison.html (trade-off table, decay-ratio law).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import phasewatch as pw
+from phasewatch.config import validate
+from phasewatch.tasks import build_task
+from phasewatch.train.steering import peak_model, steering_curve
+
+SEEDS = (0, 1, 2)
+# (group, experiment, assignments, seeds)
+PLAN = [
+    ("ufm r=100", "ufm", [], SEEDS),
+    ("ufm plain", "ufm", ["plain=true"], SEEDS),
+    *[(f"ufm r={r}", "ufm", [f"decay_ratio={r}"], (0,)) for r in (1, 10, 30, 300, 1000)],
+    ("selectional ratio=30", "structure-before-collapse", ["setting=selectional"], SEEDS),
+    ("selectional ratio=1", "structure-before-collapse", ["setting=selectional", "decay_ratio=1"], SEEDS),
+    ("selectional plain", "structure-before-collapse", ["setting=selectional-plain"], (0,)),
+    *[(f"selectional ratio={r}", "structure-before-collapse", ["setting=selectional", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
+    ("hierarchical ratio=50", "structure-before-collapse", ["setting=hierarchical"], SEEDS),
+    ("hierarchical uniform 1e-4", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1"], SEEDS),
+    ("hierarchical uniform 5e-3", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1", "weight_decay=5e-3"], (0,)),
+    ("hierarchical plain", "structure-before-collapse", ["setting=hierarchical-plain"], (0,)),
+    *[(f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
+    *[(f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS) for s in ("baseline", "keep-peak", "penalty", "smoothing")],
+]
+
+
+def run_id(group: str, seed: int) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in f"{group}-s{seed}")
+
+
+def launch(store: Path, group: str, experiment: str, assignments: list[str], seed: int) -> str:
+    name = run_id(group, seed)
+    try:
+        if pw.Run.open(store, name).status == "finished":
+            return name
+    except pw.UserError:
+        pass
+    sets = [x for a in [*assignments, f"seed={seed}"] for x in ("--set", a)]
+    command = [sys.executable, "-m", "phasewatch.cli", "--store", str(store), "run", experiment, "--name", name,
+               "--overwrite", "--no-progress", *sets]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return name
+
+
+def summary(run: pw.Run) -> dict[str, float]:
+    """Initial, peak and final alignment, ETF distance at peak and end, and the losses."""
+    out = {}
+    for site in ("features", "classifier"):
+        steps, b = run.metric(f"semantic_alignment/{site}")
+        _, etf = run.metric(f"etf_distance/{site}")
+        k = int(np.nanargmax(b))
+        out |= {f"{site} b0": b[0], f"{site} peak": b[k], f"{site} peak step": steps[k], f"{site} final": b[-1],
+                f"{site} etf@peak": etf[k], f"{site} etf final": etf[-1]}
+    config = validate(run.config)
+    classes = build_task(config.task, config.seed).num_classes
+    out["loss@peak/logC"] = float(np.interp(out["features peak step"], *run.metric("test/loss"))) / math.log(classes)
+    out["final loss"], out["final accuracy"] = run.metric("test/loss")[1][-1], run.metric("test/accuracy")[1][-1]
+    if "nc1/features" in run.metric_names():
+        nc1 = run.metric("nc1/features")[1]
+        out["nc1 final/initial"] = nc1[-1] / nc1[0]
+    kinds = {e["kind"] for e in run.events}
+    out["events"] = ",".join(sorted(k for k in kinds if k in ("crystallisation", "collapse"))) or "-"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--store", default="bench_runs/structure")
+    parser.add_argument("--only", default="", help="comma-separated group prefixes")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    store = Path(args.store)
+    plan = [p for p in PLAN if not args.only or any(p[0].startswith(o) for o in args.only.split(","))]
+    jobs = [(group, experiment, assignments, seed) for group, experiment, assignments, seeds in plan for seed in seeds]
+    with ThreadPoolExecutor(args.workers) as pool:
+        names = list(pool.map(lambda job: launch(store, *job), jobs))
+    runs: dict[str, list[pw.Run]] = {}
+    for (group, *_), name in zip(jobs, names):
+        runs.setdefault(group, []).append(pw.Run.open(store, name))
+    columns = ["features b0", "features peak", "features peak step", "features final", "features etf@peak", "features etf final",
+               "classifier peak", "classifier final", "classifier etf final", "loss@peak/logC", "final loss", "final accuracy",
+               "nc1 final/initial", "events"]
+    print("| group | seed | " + " | ".join(columns) + " |")
+    print("|" + "---|" * (len(columns) + 2))
+    for group, members in runs.items():
+        for run in members:
+            row = summary(run)
+            cells = [row.get(c, "") for c in columns]
+            print(f"| {group} | {run.config['seed']} | " + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in cells) + " |")
+    for run in runs.get("keep-structure keep-peak", []):
+        model, task, step = peak_model(run)
+        curve = steering_curve(model, task, [0.25, 0.5, 1.0, 2.0, 4.0])
+        print(f"steering {run.id} at step {step}: " + ", ".join(f"α={c['alpha']}: {c['mass_shift']:+.3f}" for c in curve))
+    try:
+        from phasewatch.report.compare import write_comparison
+        path = write_comparison([r for members in runs.values() for r in members], store / "comparison.html")
+        print(f"comparison: {path}")
+    except ImportError as error:
+        print(f"(no comparison page: {error})")
+
+
+if __name__ == "__main__":
+    main()

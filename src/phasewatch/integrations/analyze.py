@@ -1,0 +1,106 @@
+"""`analyze`: probe a saved checkpoint series into a run, as if it had been watched live.
+
+Streams one checkpoint at a time (build or reuse the model, load the weights in place, probe,
+record, flush), so memory does not grow with the series, and a checkpoint's metrics are on disk
+before the next one is read. Run again, it resumes: steps already recorded are skipped, and new
+checkpoints in the folder are added. The run has the same layout as a live one, so reports,
+`phasewatch sql` and detection work unchanged.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.compute as pc
+from torch import nn
+
+from phasewatch.errors import UserError
+from phasewatch.integrations.checkpoints import ModelBuilder, find_checkpoints, load_weights
+from phasewatch.integrations.probe_data import load_probe_data
+from phasewatch.integrations.probes import check_batch_size, check_fits, choose_probes, probe_model
+from phasewatch.integrations.recording import EVENTS, finish_run, record_result
+from phasewatch.integrations.sites import find_sites
+from phasewatch.store import Run, store_root
+from phasewatch.store.metrics import read_metrics
+
+
+def analyze(
+    directory: str | Path,
+    probe_data: str | Path,
+    *,
+    store: str | Path | None = None,
+    name: str | None = None,
+    factory: str | Callable[[], nn.Module] | None = None,
+    tokenizer: str | Path | None = None,
+    sites: list[str] | None = None,
+    probes: list[str] | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    overwrite: bool = False,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> Run:
+    """Probe every checkpoint in `directory` (layouts: `phasewatch.integrations.checkpoints`) on
+    the probe set in `probe_data` (JSONL, or text with `tokenizer`: `...integrations.probe_data`)
+    and return the finished run (default id `analyze-<folder name>`).
+
+    factory: "module:function" or a callable returning the model (default: each checkpoint's
+    config.json, through transformers). sites/probes/batch_size: as for `Watcher` — keep them
+    equal to the live run's to compare the two. on_checkpoint(step) is called after each
+    checkpoint is recorded. Bad input is a one-line `UserError`; checkpoints recorded before it
+    stay recorded and the run is marked failed.
+    """
+    batch_size = check_batch_size(batch_size)
+    series = find_checkpoints(directory)
+    data = load_probe_data(probe_data, tokenizer)
+    builder = ModelBuilder(factory, device)
+    model = builder.build(series[0])
+    sites = find_sites(model, sites)
+    probes = choose_probes(probes, data)
+    check_fits(model, data, batch_size)
+    config = {
+        "description": f"checkpoint series {Path(directory).resolve()}, analysed by phasewatch analyze",
+        "source": {"directory": str(Path(directory).resolve()), "model": builder.describe(series[0])},
+        "probes": {"names": probes, "sites": sites, "batch_size": batch_size},
+        "probe_data": data.describe(),
+        "events": EVENTS,
+    }
+    run = _open_or_create(store_root(store), name or _default_name(directory), config, overwrite)
+    done = set(pc.unique(read_metrics(run.path / "metrics")["step"]).to_pylist())
+    writer = run.writer(flush_seconds=float("inf"))  # flushed after each checkpoint, below
+    try:
+        for checkpoint in series:
+            if checkpoint.step in done:
+                continue
+            model = builder.build(checkpoint)
+            load_weights(model, checkpoint)
+            record_result(run, writer, checkpoint.step, probe_model(model, data, sites, probes, batch_size))
+            writer.flush()
+            if on_checkpoint is not None:
+                on_checkpoint(checkpoint.step)
+    except BaseException as error:
+        writer.close()
+        run.set_status("failed", error=f"{type(error).__name__}: {error}")
+        raise
+    writer.close()
+    finish_run(run, checkpoints=len(series))
+    return run
+
+
+def _default_name(directory: str | Path) -> str:
+    """`analyze-<folder name>`, made a safe run id."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(directory).resolve().name).strip("-.") or "series"
+    return f"analyze-{stem}"
+
+
+def _open_or_create(root: Path, run_id: str, config: dict, overwrite: bool) -> Run:
+    """The run to record into: a new one, or the same analysis begun before (resume)."""
+    if overwrite or not (root / run_id / "run.json").is_file():
+        return Run.create(root, run_id, experiment="analyze", config=config, seed=0, overwrite=overwrite)
+    run = Run.open(root, run_id)
+    if run.info["experiment"] != "analyze" or run.config != json.loads(json.dumps(config)):
+        raise UserError(f"--name: run '{run_id}' exists with other settings (another series, probe data, sites or "
+                        "probes); give another --name, or --overwrite to replace it")
+    run.set_status("running")
+    return run

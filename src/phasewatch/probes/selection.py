@@ -1,0 +1,49 @@
+"""Syntax and semantics of a generated language's predictions (tasks/language.py; setting 3 of
+structure_before_collapse.md, the syntax/semantics scores of science/language.md)."""
+from __future__ import annotations
+
+import torch
+
+from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.tasks.language import LanguageTask
+
+
+def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, mass) over the positions with sets[n, t] ≥ 0: the share whose argmax token lies in
+    token set sets[n, t], and the mean softmax probability on that set. NaN with no such position."""
+    scored = sets >= 0
+    if not scored.any():
+        return float("nan"), float("nan")
+    logits, members = logits[scored], token_sets[sets[scored]]  # (P, V) each
+    hit = members.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)
+    mass = (logits.softmax(-1) * members).sum(-1)
+    return float(hit.float().mean()), float(mass.double().mean())
+
+
+@probe("selection")
+def selection(ctx: ProbeContext) -> ProbeResult:
+    """Scores of the probe set's next-token predictions against the generator's annotations.
+
+    - `selection/syntactic_accuracy`, `selection/syntactic_mass`: over every scored position, the
+      share whose argmax is a grammatical token there, and the mean probability on those tokens.
+    - `selection/semantic_accuracy`, `selection/semantic_mass`: over the semantic argument slots
+      (the position before a selected noun), the share whose argmax satisfies the selection — in
+      setting 3, a noun of the verb's attribute combination — and the mean probability on them.
+    - `selection/noun_accuracy`: over the same slots, the share whose argmax is the context's noun.
+    Setting 3's spec: the unembedding's alignment peaks after semantic accuracy reaches 1 while
+    noun accuracy is still ≤ 0.48 (structure_before_collapse.md).
+    """
+    task = ctx.task
+    if not isinstance(task, LanguageTask):
+        raise TypeError("the selection probe needs a generated-language task (task.name = 'language')")
+    logits, _ = ctx.forward("probe")
+    notes = task.annotations["probe"]
+    syntactic = set_scores(logits, notes.grammatical, task.token_sets)
+    semantic = set_scores(logits, notes.selected, task.token_sets)
+    slots = notes.argument_slots
+    nouns = (logits[slots].argmax(-1) == task.probe.targets[slots]).float().mean()
+    return ProbeResult({
+        "selection/syntactic_accuracy": syntactic[0], "selection/syntactic_mass": syntactic[1],
+        "selection/semantic_accuracy": semantic[0], "selection/semantic_mass": semantic[1],
+        "selection/noun_accuracy": float(nouns),
+    })

@@ -1,0 +1,96 @@
+"""Acting on training from what the probes see: keeping the semantic structure that one-hot
+training forms and then collapses (structure_before_collapse.md, "Keeping the structure").
+
+- `Objective` — the training loss, changed by two levers the spec names:
+  a structure penalty μ·max(0, target − b)², b the semantic alignment of the batch's class-mean
+  features (differentiable: `geometry.alignment_slope`), and attribute smoothing: targets
+  q = (1 − ε)·onehot(y) + ε·K̃_y, K̃ the attribute kernel with its diagonal zeroed and rows
+  normalised (label smoothing toward items that share attributes; Szegedy et al. 2016's label
+  smoothing with a semantic prior).
+- `KeepPeak` — keep the model state at the peak of a metric, decided live from the probes with
+  `analysis.PeakTracker` (only values seen so far), and optionally stop there.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from phasewatch.analysis.peak import PeakTracker
+from phasewatch.config import ExperimentConfig
+from phasewatch.errors import UserError
+from phasewatch.probes import geometry
+from phasewatch.tasks.base import Task
+from phasewatch.tasks.objective import Loss
+
+
+class Objective:
+    """loss(inputs, targets) → (loss, logits): the task's loss plus any configured lever."""
+
+    def __init__(self, config: ExperimentConfig, task: Task, model: torch.nn.Module, loss_of: Loss):
+        settings = config.interventions
+        self.model, self.loss_of = model, loss_of
+        self.penalty, self.target = settings.structure_penalty, settings.structure_target
+        self.smoothing = settings.attribute_smoothing
+        needs_attributes = self.penalty > 0 or self.smoothing > 0
+        if needs_attributes and (task.attributes is None or task.items is not None or task.sequence_targets):
+            lever = "structure_penalty" if self.penalty > 0 else "attribute_smoothing"
+            raise UserError(f"interventions.{lever}: needs a classification task whose classes carry attributes "
+                            f"(task {task.name!r} has none)")
+        if self.smoothing > 0 and config.train.loss != "cross_entropy":
+            raise UserError(f"interventions.attribute_smoothing: needs train.loss = 'cross_entropy', not {config.train.loss!r}")
+        self.kernel = task.attribute_kernel()
+        if self.kernel is not None and self.smoothing > 0:
+            shared = self.kernel.float().fill_diagonal_(0)
+            self.soft = shared / shared.sum(1, keepdim=True).clamp(min=1)
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.penalty == 0:
+            logits = self.model(inputs)
+            return self._loss(logits, targets), logits
+        site = self.model.feature_site
+        logits, cache = self.model.run_with_cache(inputs, names=[site], keep_grad=True)
+        return self._loss(logits, targets) + self.penalty * self._shortfall(cache[site], targets), logits
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.smoothing == 0:
+            return self.loss_of(logits, targets)
+        hard = F.one_hot(targets, logits.shape[-1]).to(logits.dtype)
+        soft = (1 - self.smoothing) * hard + self.smoothing * self.soft[targets].to(logits.dtype)
+        return -(soft * logits.log_softmax(-1)).sum(-1).mean()
+
+    def _shortfall(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """max(0, target − b)² for the class means of the batch's features."""
+        present = torch.unique(targets)
+        means = torch.zeros(len(self.kernel), features.shape[-1], dtype=features.dtype, device=features.device)
+        means = means.index_add(0, targets, features) / torch.bincount(targets, minlength=len(self.kernel)).clamp(min=1)[:, None]
+        kernel = self.kernel[present][:, present]
+        return (self.target - geometry.alignment_slope(means[present], kernel)).clamp(min=0).square()
+
+
+class KeepPeak:
+    """Saves the model's tensors as array `keep_peak` at each new peak of `metric` and records
+    `keep_peak/step` and `keep_peak/value` once the tracker says the peak is past."""
+
+    def __init__(self, config: ExperimentConfig, run, start: int):
+        settings = config.interventions
+        self.metric, self.stop, self.run = settings.keep_peak, settings.stop_at_peak, run
+        self.tracker = PeakTracker(patience=settings.patience)
+        self.decided = False
+        if self.metric in run.metric_names():  # a resumed run replays what it had seen
+            for step, value in zip(*run.metric(self.metric)):
+                if step < start:
+                    self.decided |= self.tracker.update(int(step), float(value)) == "past_peak"
+
+    def observe(self, step: int, scalars: dict[str, float], model: torch.nn.Module, writer) -> bool:
+        """Feed one probe step; True when training should stop here."""
+        if self.metric not in scalars:
+            raise UserError(f"interventions.keep_peak: {self.metric!r} is not recorded by the probes "
+                            f"(recorded: {', '.join(sorted(scalars))})")
+        if not self.decided:
+            state = self.tracker.update(step, scalars[self.metric])
+            if state == "new_peak":
+                self.run.save_array("keep_peak", step, {k: t.detach().cpu() for k, t in model.state_dict().items()})
+            elif state == "past_peak":
+                self.decided = True
+                writer.log(step, {"keep_peak/step": float(self.tracker.peak_step), "keep_peak/value": float(self.tracker.peak_value)})
+        return self.decided and self.stop

@@ -1,0 +1,88 @@
+"""Steering along probe directions at peak structure (structure_before_collapse.md, "Keeping the
+structure").
+
+At the kept peak (`interventions.keep_peak`), fit one direction per attribute value with a
+linear probe — closed-form ridge regression of the centred value indicator on the centred
+features, w = (XᵀX + λI)⁻¹ Xᵀ y (Hoerl & Kennard 1970) — then add α·ŵ·rms(X) to the feature of
+every probe row whose item lacks that value, and measure the probability mass the model puts on
+items that have it: shift(α) = mean over rows and values of mass(α) − mass(0). Steering in the
+sense of activation addition (Turner et al. 2023), with the probe's direction.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from phasewatch.config import validate
+from phasewatch.errors import UserError
+from phasewatch.models import build_model
+from phasewatch.probes.semantic import item_features
+from phasewatch.probes.registry import ProbeContext
+from phasewatch.tasks import build_task
+from phasewatch.tasks.objective import loss_function
+
+
+def ridge_directions(features: torch.Tensor, attributes: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """Unit directions (values × d): the ridge probe of each attribute value's indicator."""
+    x = features.double() - features.double().mean(0)
+    y = attributes.double() - attributes.double().mean(0)
+    scale = ridge * x.pow(2).sum() / x.shape[1]
+    w = torch.linalg.solve(x.T @ x + scale * torch.eye(x.shape[1], dtype=x.dtype), x.T @ y).T
+    return w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def peak_model(run) -> tuple[torch.nn.Module, object, int]:
+    """The model at the kept peak of `run` (from its `keep_peak` arrays), its task and the step."""
+    steps = run.array_steps("keep_peak")
+    if not steps:
+        raise UserError(f"steering: run {run.id!r} kept no peak (set interventions.keep_peak)")
+    decided = run.metric("keep_peak/step")[1] if "keep_peak/step" in run.metric_names() else []
+    step = int(decided[-1]) if len(decided) else steps[-1]
+    config = validate(run.config)
+    task = build_task(config.task, config.seed)
+    model = build_model(config.model, task)
+    model.load_state_dict(run.load_array("keep_peak", step))
+    return model.eval(), task, step
+
+
+@torch.no_grad()
+def steering_curve(model: torch.nn.Module, task, alphas: list[float]) -> list[dict]:
+    """Mass shift toward the steered attribute value, per α (averaged over values and rows)."""
+    context = ProbeContext(model, task, loss_function("cross_entropy", task.num_classes), [model.feature_site])
+    features, labels = item_features(context, model.feature_site)
+    attributes = task.attributes.to(features.device)
+    directions = ridge_directions(features, attributes[labels]).to(features.dtype)
+    rms = features.pow(2).sum(1).mean().sqrt()
+    keep = task.item_labels >= 0
+    inputs = task.probe.inputs[keep]
+    positions = None if task.probe_positions is None else task.probe_positions[keep]
+    site = dict(model.named_modules())[model.feature_site]
+    items = task.item_ids.to(features.device)
+    curve = []
+    for alpha in alphas:
+        shifts = []
+        for value in range(attributes.shape[1]):
+            rows = attributes[labels, value] == 0  # rows whose item lacks the value
+            if not rows.any():
+                continue
+            has_value = attributes[:, value] > 0
+            masses = []
+            for a in (0.0, alpha):
+                delta = a * rms * directions[value]
+                handle = site.register_forward_hook(lambda module, args, out, d=delta: _shifted(out, d))
+                try:
+                    probabilities = model(inputs[rows]).softmax(-1)
+                finally:
+                    handle.remove()
+                if probabilities.dim() == 3:  # a language model: read the row's probe position
+                    at = positions[rows] if positions is not None else torch.full((len(probabilities),), -1)
+                    probabilities = probabilities[torch.arange(len(probabilities)), at]
+                masses.append(probabilities[:, items[has_value]].sum(-1).mean())
+            shifts.append(float(masses[1] - masses[0]))
+        curve.append({"alpha": alpha, "mass_shift": float(np.mean(shifts))})
+    return curve
+
+
+def _shifted(output: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Add the steering vector at every position (next-token models) or to the feature."""
+    return output + delta

@@ -1,0 +1,134 @@
+"""Checkpoint series: layouts and steps found, weights loaded in place, bad files refused clearly."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from integration_data import build_modular_model, gpt2_config, save_state, tiny_gpt2
+from safetensors.torch import save_file
+
+from phasewatch.errors import UserError
+from phasewatch.integrations.checkpoints import ModelBuilder, find_checkpoints, load_factory, load_weights
+
+
+def test_loose_files_and_save_pretrained_directories(tmp_path):
+    for name in ("step_00000500.safetensors", "ckpt-20.safetensors", "model.safetensors", "notes.txt", "training_args.bin"):
+        (tmp_path / name).write_bytes(b"")
+    for name in ("checkpoint-1000", "step1500"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"")
+        (tmp_path / name / "optimizer.pt").write_bytes(b"")  # trainer state beside the weights is not read
+    (tmp_path / "step1500" / "config.json").write_text("{}")
+    (tmp_path / "runs").mkdir()  # no step number: not a checkpoint
+    series = find_checkpoints(tmp_path)
+    assert [c.step for c in series] == [20, 500, 1000, 1500]  # the final model.safetensors has no step: skipped
+    assert series[2].files == (tmp_path / "checkpoint-1000" / "model.safetensors",) and series[2].config is None
+    assert series[3].config == tmp_path / "step1500" / "config.json"
+
+
+def test_sharded_directory_and_folder_config(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    shard = tmp_path / "checkpoint-7"
+    shard.mkdir()
+    (shard / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-1.safetensors"}}))
+    [checkpoint] = find_checkpoints(tmp_path)
+    assert checkpoint.files == (shard / "m-1.safetensors", shard / "m-2.safetensors")
+    assert checkpoint.config == tmp_path / "config.json"
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({}, "holds no checkpoints"),
+        ({"model.safetensors": b""}, "holds no checkpoints"),
+        ({"step_5.pt": b""}, "step_5.pt is not read (pickle checkpoints are not read; convert to safetensors)"),
+        ({"checkpoint-5/pytorch_model.bin": b""}, "holds its weights as pickles (pickle checkpoints are not read"),
+        ({"checkpoint-5/config.json": b"{}"}, "checkpoint-5 holds no weights"),
+        ({"checkpoint-5/model.safetensors.index.json": b"[]"}, "is not allowed (a JSON index with a weight_map)"),
+        ({"step_5.safetensors": b"", "checkpoint-5/model.safetensors": b""}, "is step 5, as is"),
+    ],
+)
+def test_bad_folders(tmp_path, layout, message):
+    for name, content in layout.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(UserError) as error:
+        find_checkpoints(tmp_path)
+    assert message in str(error.value)
+    with pytest.raises(UserError, match="is not a directory"):
+        find_checkpoints(tmp_path / "missing")
+
+
+def test_weights_are_loaded_in_place_with_tied_copies(tmp_path):
+    trained, fresh = tiny_gpt2(seed=1), tiny_gpt2(seed=2)
+    save_state(trained, tmp_path / "step_1.safetensors")  # lm_head.weight is stored once, as wte
+    [checkpoint] = find_checkpoints(tmp_path)
+    load_weights(fresh, checkpoint)
+    for (name, a), (_, b) in zip(trained.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert fresh.lm_head.weight.data_ptr() == fresh.transformer.wte.weight.data_ptr()  # still tied
+
+
+def one_checkpoint(tmp_path, tensors=None, raw: bytes | None = None):
+    path = tmp_path / "step_1.safetensors"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        save_file(tensors, str(path))
+    return find_checkpoints(tmp_path)[0]
+
+
+def test_bad_checkpoint_files(tmp_path):
+    model = build_modular_model()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    missing = dict(state)
+    del missing["blocks.1.mlp.W_in"]
+    with pytest.raises(UserError, match="tensor 'blocks.1.mlp.W_in' is missing"):
+        load_weights(model, one_checkpoint(tmp_path, missing))
+    with pytest.raises(UserError, match="tensor 'extra' is not allowed"):
+        load_weights(model, one_checkpoint(tmp_path, {**state, "extra": torch.zeros(1)}))
+    with pytest.raises(UserError, match=r"tensor 'embed.W' of shape \(3, 16\) is not allowed \(the model's is \(8, 16\)\)"):
+        load_weights(model, one_checkpoint(tmp_path, {**state, "embed.W": torch.zeros(3, 16)}))
+    save_file(state, str(tmp_path / "step_1.safetensors"))
+    data = (tmp_path / "step_1.safetensors").read_bytes()
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        load_weights(model, one_checkpoint(tmp_path, raw=data[: len(data) // 2]))
+    torch.save(state, tmp_path / "step_1.safetensors")  # a pickle under a safetensors name
+    with pytest.raises(UserError, match="is a pickle \\(pickle checkpoints are not read; convert to safetensors\\)"):
+        load_weights(model, find_checkpoints(tmp_path)[0])
+    torch.save(state, tmp_path / "step_1.safetensors", _use_new_zipfile_serialization=False)  # the legacy format
+    with pytest.raises(UserError, match="is a pickle"):
+        load_weights(model, find_checkpoints(tmp_path)[0])
+
+
+def test_model_builder_from_config_reuses_the_model_and_needs_an_architecture(tmp_path):
+    gpt2_config().save_pretrained(tmp_path / "checkpoint-1")
+    gpt2_config().save_pretrained(tmp_path / "checkpoint-2")
+    save_state(tiny_gpt2(), tmp_path / "checkpoint-1" / "model.safetensors")
+    save_state(tiny_gpt2(), tmp_path / "checkpoint-2" / "model.safetensors")
+    builder = ModelBuilder()
+    first, second = find_checkpoints(tmp_path)
+    before = torch.get_rng_state()
+    model = builder.build(first)
+    assert type(model).__name__ == "GPT2LMHeadModel" and builder.build(second) is model  # same config: reused
+    assert torch.equal(torch.get_rng_state(), before)  # random init did not move the caller's RNG
+    (tmp_path / "checkpoint-1" / "config.json").unlink()
+    with pytest.raises(UserError, match="--factory: needed, since .*checkpoint-1 has no config.json"):
+        ModelBuilder().build(find_checkpoints(tmp_path)[0])
+    (tmp_path / "checkpoint-1" / "config.json").write_text(json.dumps({"model_type": "no-such-model"}))
+    with pytest.raises(UserError, match="config.json: not allowed \\(a causal LM config transformers can build"):
+        ModelBuilder().build(find_checkpoints(tmp_path)[0])
+
+
+def test_factory_specs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_models.py").write_text("def build():\n    return 42\n")
+    with pytest.raises(UserError, match="--factory: 'my_models' is not allowed \\(module:function"):
+        load_factory("my_models")
+    with pytest.raises(UserError, match="--factory: module 'no_such_module' cannot be imported"):
+        load_factory("no_such_module:build")
+    with pytest.raises(UserError, match="my_models has no function 'make'"):
+        load_factory("my_models:make")
+    with pytest.raises(UserError, match="--factory: my_models:build returned a int"):
+        ModelBuilder("my_models:build").build(None)

@@ -1,0 +1,109 @@
+"""probe_model: the metrics equal the geometry formulas on the captured features, the loss equals
+the model's own, batching does not matter, and the model is left exactly as it was."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from integration_data import attributes_of, sequences, tiny_gpt2
+from torch import nn
+
+from phasewatch.errors import UserError
+from phasewatch.integrations.probe_data import ProbeData, load_probe_data
+from phasewatch.integrations.probes import PROBES, check_fits, choose_probes, probe_model, untouched
+from phasewatch.integrations.sites import capture
+from phasewatch.probes import geometry
+
+SITES = ["transformer.h.0", "transformer.h.1"]
+
+
+def test_every_metric_matches_its_formula(probe_file):
+    model, data = tiny_gpt2(), load_probe_data(probe_file)
+    result = probe_model(model, data, SITES, list(PROBES), batch_size=64)
+    model.eval()  # as the probes see it: no dropout
+    with torch.no_grad(), capture(model, SITES) as cache:
+        output = model(data.inputs, labels=data.inputs)  # Hugging Face's own mean next-token loss
+    assert result.scalars["probe/loss"] == pytest.approx(output.loss.item(), abs=1e-5)
+    positions = [result.scalars[f"position_loss/{k:02d}"] for k in range(11)]
+    assert sum(positions) / 11 == pytest.approx(result.scalars["probe/loss"], abs=1e-12)
+    kernel = attributes_of(data.labels) @ attributes_of(data.labels).T
+    for site in SITES:
+        h = cache[site]
+        means = geometry.class_means(h, data.labels, 4)
+        expected = {
+            f"effective_rank/{site}": geometry.effective_rank(h.double() - h.double().mean(0)),
+            f"etf_distance/{site}": geometry.etf_distance(means),
+            f"nc1/{site}": geometry.nc1(h, data.labels, 4),
+            f"semantic_alignment/{site}": geometry.semantic_alignment(h, kernel),
+            f"semantic_correlation/{site}": geometry.semantic_correlation(h, kernel),
+        }
+        for name, value in expected.items():
+            assert result.scalars[name] == pytest.approx(value, rel=1e-9), name
+        assert torch.allclose(result.arrays[f"gram/{site}"]["gram"], geometry.gram(means, cosine=True).float())
+    norms = {name: p.norm().item() for name, p in model.named_parameters()}
+    assert result.scalars["weight_norm/transformer.wte.weight"] == pytest.approx(norms["transformer.wte.weight"], rel=1e-6)
+    assert result.scalars["weight_norm/total"] == pytest.approx(math.sqrt(sum(n * n for n in norms.values())), rel=1e-6)
+
+
+def test_batching_does_not_change_the_values(probe_file):
+    model, data = tiny_gpt2(), load_probe_data(probe_file)
+    whole = probe_model(model, data, SITES, list(PROBES), batch_size=64).scalars
+    pieces = probe_model(model, data, SITES, list(PROBES), batch_size=5).scalars
+    assert whole.keys() == pieces.keys()
+    assert max(abs(whole[k] - pieces[k]) for k in whole) < 1e-5
+
+
+def test_a_classifier_gets_the_class_loss_and_collapse_at_exact_class_means():
+    class Lookup(nn.Module):
+        """Features = a fixed vector per class, read from the first input coordinate."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Embedding(3, 5)
+            self.head = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.head(self.features(x[:, 0]))
+
+    model = Lookup()
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    data = ProbeData(labels[:, None].repeat(1, 2), labels)
+    result = probe_model(model, data, ["features"], ["loss", "collapse"])
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(model(data.inputs), labels).item()
+    assert result.scalars["probe/loss"] == pytest.approx(expected, rel=1e-6)
+    assert result.scalars["nc1/features"] == pytest.approx(0.0, abs=1e-12)  # features equal their class means
+    assert not any(name.startswith("position_loss/") for name in result.scalars)
+
+
+def test_choose_probes_follows_the_data():
+    tokens, classes = sequences(6, seed=0)
+    assert choose_probes(None, ProbeData(tokens)) == ["loss", "effective_rank", "weight_norm"]
+    assert choose_probes(None, ProbeData(tokens, classes, attributes_of(classes))) == list(PROBES)
+    with pytest.raises(UserError, match="probes: 'collapse' needs probe data with labels"):
+        choose_probes(["collapse"], ProbeData(tokens))
+    with pytest.raises(UserError, match="probes: 'gram' is not allowed"):
+        choose_probes(["gram"], ProbeData(tokens))
+
+
+def test_check_fits_vocabulary_and_context():
+    model = tiny_gpt2()
+    with pytest.raises(UserError, match="token id 64 is not allowed .* vocabulary size, 64"):
+        check_fits(model, ProbeData(torch.tensor([[1, 64], [2, 3]])), 8)
+    with pytest.raises(UserError, match="13 tokens per item is not allowed .* context, 12"):
+        check_fits(model, ProbeData(torch.ones(2, 13, dtype=torch.long)), 8)
+    with pytest.raises(UserError, match=r"inputs of shape \(2, 3\) are not allowed .* it said: "):
+        check_fits(model, ProbeData(torch.ones(2, 3)), 8)  # real vectors for a token model
+
+
+def test_untouched_restores_modes_and_random_state():
+    model = tiny_gpt2()
+    model.train()
+    model.transformer.h[0].eval()  # a user's frozen block stays in eval
+    before = torch.get_rng_state()
+    with untouched(model):
+        assert not model.training and not torch.is_grad_enabled()
+        torch.rand(10)  # anything drawn inside is given back
+    assert model.training and model.transformer.h[1].training and not model.transformer.h[0].training
+    assert torch.equal(torch.get_rng_state(), before) and torch.is_grad_enabled()

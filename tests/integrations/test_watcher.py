@@ -1,0 +1,102 @@
+"""The Watcher: records every step, probes on the schedule, never changes training, finishes a run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from integration_data import sequences, tiny_gpt2
+
+from phasewatch import Run, Watcher
+from phasewatch.errors import UserError
+from phasewatch.integrations.watcher import probe_schedule
+from phasewatch.train.schedule import probe_steps
+
+
+def train(steps: int, watcher_options: dict | None = None) -> torch.nn.Module:
+    """A tiny GPT-2 with dropout, AdamW, `steps` updates; watched when `watcher_options` is given."""
+    tokens, _ = sequences(64, seed=0)
+    model = tiny_gpt2(seed=0)  # dropout 0.1 everywhere: training draws random numbers every step
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    watcher = Watcher(model, tokens[:16], **watcher_options) if watcher_options is not None else None
+    for step in range(1, steps + 1):
+        batch = tokens[torch.randint(0, 64, (8,))]
+        loss = model(batch, labels=batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if watcher:
+            watcher.step(step, loss=loss)
+    if watcher:
+        watcher.close()
+    return model
+
+
+def test_training_with_and_without_the_watcher_is_bit_identical(tmp_path):
+    torch.manual_seed(0)
+    plain = train(12)
+    torch.manual_seed(0)
+    watched = train(12, {"store": tmp_path, "name": "w", "schedule": range(13)})  # a probe after every update
+    for (name, a), (_, b) in zip(plain.named_parameters(), watched.named_parameters()):
+        assert torch.equal(a, b), name
+    assert Run.open(tmp_path, "w").metric("probe/loss")[0].tolist() == list(range(1, 13))
+
+
+def test_scalars_every_step_probes_on_schedule_then_a_finished_run(tmp_path):
+    model, (tokens, classes) = tiny_gpt2(), sequences(16, seed=2)
+    watcher = Watcher(model, tokens, labels=classes, store=tmp_path, name="run", schedule=[0, 3, 10], seed=7)
+    for step in range(13):
+        watcher.step(step, loss=torch.tensor(10.0 - step), lr=0.5, **{"eval/accuracy": step / 12})
+    run = watcher.close()
+    assert run.status == "finished" and run.info["seed"] == 7 and run.info["experiment"] == "watch"
+    assert (run.path / "report.html").is_file() and (run.path / "events.json").is_file()
+    steps, values = run.metric("train/loss")
+    assert steps.tolist() == list(range(13)) and values.tolist() == [10.0 - s for s in range(13)]
+    assert run.metric("train/lr")[1].tolist() == [0.5] * 13 and run.metric("eval/accuracy")[1][-1] == 1.0
+    assert run.metric("probe/loss")[0].tolist() == [0, 3, 10, 12]  # close() adds the last step
+    assert run.array_steps("gram/transformer.h.1") == [0, 3, 10, 12]
+    assert {"nc1/transformer.h.0", "effective_rank/transformer.h.1", "weight_norm/total"} <= set(run.metric_names())
+    config = run.config
+    assert config["probes"]["sites"] == ["transformer.h.0", "transformer.h.1"]
+    assert config["probe_data"]["classes"] == 4 and config["probes"]["schedule"] == {"steps": [0, 3, 10]}
+    assert watcher.close() is run  # closing twice is harmless
+
+
+def test_default_schedules():
+    steps, info = probe_schedule(total_steps=1000)
+    assert sorted(steps) == probe_steps(1000, 25, 30) and info["every"] == 25
+    open_ended, _ = probe_schedule()
+    assert all(s in open_ended for s in (0, 1, 2, 10, 13, 100, 1000, 3000, 10**6))
+    assert 7777 not in open_ended and 47 not in open_ended
+    with pytest.raises(UserError, match="total_steps: -5 is not allowed"):
+        probe_schedule(total_steps=-5)
+
+
+def test_bad_calls_are_user_errors(tmp_path):
+    watcher = Watcher(tiny_gpt2(), sequences(4, seed=0)[0], store=tmp_path, name="bad", schedule=[])
+    watcher.step(5)
+    with pytest.raises(UserError, match="step: 4 is not allowed .* the last was 5"):
+        watcher.step(4)
+    with pytest.raises(UserError, match="step: 2.5 is not allowed"):
+        watcher.step(2.5)
+    with pytest.raises(UserError, match=r"loss: a tensor of shape \(2,\) is not allowed"):
+        watcher.step(6, loss=torch.zeros(2))
+    with pytest.raises(UserError, match="lr: 'fast' is not allowed"):
+        watcher.step(6, lr="fast")
+    with pytest.raises(UserError, match="model: a str is not allowed"):
+        Watcher("gpt2", sequences(4, seed=0)[0], store=tmp_path)
+    with pytest.raises(UserError, match="run 'bad' already exists"):
+        Watcher(tiny_gpt2(), sequences(4, seed=0)[0], store=tmp_path, name="bad")
+
+
+def test_an_error_in_training_keeps_what_was_recorded_and_marks_the_run_failed(tmp_path):
+    with pytest.raises(ValueError, match="diverged"):
+        with Watcher(tiny_gpt2(), sequences(4, seed=0)[0], store=tmp_path, name="crash", schedule=[0]) as watcher:
+            for step in range(5):
+                watcher.step(step, loss=float(step))
+            raise ValueError("diverged")
+    run = Run.open(tmp_path, "crash")
+    assert run.status == "failed" and "diverged" in run.info["error"]
+    assert run.metric("train/loss")[0].tolist() == [0, 1, 2, 3, 4] and run.metric("probe/loss")[0].tolist() == [0]
+    assert json.loads((run.path / "run.json").read_text())["status"] == "failed"

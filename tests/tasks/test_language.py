@@ -1,0 +1,121 @@
+"""The generated language (setting 3): determinism, grammar, selection, and the latent structure."""
+import pytest
+import torch
+
+import phasewatch as pw
+from phasewatch.errors import UserError
+from phasewatch.tasks.attributes import item_attributes
+from phasewatch.tasks.language import BOS, END, WORD_CLASSES, language_task
+from phasewatch.tasks.objective import IGNORE
+
+FACTORS = (2, 3, 2)
+
+
+def setting3(seed: int = 0, contexts_per_pair: int = 4, held_out_per_pair: int = 0):
+    return language_task(FACTORS, subjects=8, determiners=3, adjectives=8, nouns_per_combination=4,
+                         contexts_per_pair=contexts_per_pair, held_out_per_pair=held_out_per_pair, seed=seed)
+
+
+def sentences(split) -> list[list[int]]:
+    """Each row's full token sequence: the inputs, then the last scored target."""
+    out = []
+    for inputs, targets in zip(split.inputs.tolist(), split.targets.tolist()):
+        length = sum(t != IGNORE for t in targets)
+        out.append(inputs[:length] + [targets[length - 1]])
+    return out
+
+
+@pytest.fixture(scope="module")
+def task():
+    return setting3()
+
+
+def test_same_seed_same_language_other_seed_other_assignment():
+    a, b, c = setting3(seed=3), setting3(seed=3), setting3(seed=4)
+    assert torch.equal(a.train.inputs, b.train.inputs) and torch.equal(a.train.targets, b.train.targets)
+    assert not torch.equal(a.train.targets, c.train.targets)
+
+
+def test_sizes_match_the_spec(task):
+    assert task.vocab_size == task.num_classes == 2 + 8 + 12 + 3 + 8 + 48
+    assert len(task.train) == 8 * 12 * 4 and task.seq_len == 8
+    assert task.sequence_targets
+
+
+def test_every_sentence_follows_the_grammar_and_the_determiner_announces_the_adjectives(task):
+    lexicon_start = {c: task.token_sets[i].nonzero().min().item() for i, c in enumerate(WORD_CLASSES)}
+    for tokens in sentences(task.train):
+        bos, name, verb, det, *rest = tokens
+        k = det - lexicon_start["determiner"]
+        assert bos == BOS and task.token_sets[WORD_CLASSES.index("name"), name]
+        assert task.token_sets[WORD_CLASSES.index("verb"), verb]
+        assert 0 <= k < 3 and len(rest) == (k + 1) + 2  # k + 1 adjectives, the noun, the end
+        assert all(task.token_sets[WORD_CLASSES.index("adjective"), a] for a in rest[: k + 1])
+        assert task.token_sets[WORD_CLASSES.index("noun"), rest[-2]] and rest[-1] == END
+
+
+def test_the_noun_satisfies_its_verbs_attribute_combination(task):
+    verbs, nouns = task.token_sets[WORD_CLASSES.index("verb")], task.token_sets[WORD_CLASSES.index("noun")]
+    verb_start, noun_start = verbs.nonzero().min().item(), nouns.nonzero().min().item()
+    combination = item_attributes(FACTORS, 1)  # row v: the one-hot attributes of combination v
+    for tokens in sentences(task.train):
+        verb, noun = tokens[2] - verb_start, tokens[-2] - noun_start
+        assert torch.equal(task.attributes[noun], combination[verb])
+
+
+def test_contexts_are_unique_and_each_noun_has_the_same_number(task):
+    contexts = {tuple(tokens[:-2]) for tokens in sentences(task.train)}
+    assert len(contexts) == len(task.train)
+    assert torch.bincount(task.probe_labels, minlength=48).tolist() == [8] * 48
+
+
+def test_nouns_are_numbered_in_attribute_order(task):
+    assert torch.equal(task.attributes, item_attributes(FACTORS, 4))
+    assert task.items.tolist() == list(range(task.vocab_size - 48, task.vocab_size))
+    assert task.token_sets[WORD_CLASSES.index("noun")].nonzero().view(-1).tolist() == task.items.tolist()
+
+
+def test_probe_positions_point_at_the_token_before_the_noun(task):
+    rows = torch.arange(len(task.probe))
+    before = task.probe.inputs[rows, task.probe_positions]
+    assert task.token_sets[WORD_CLASSES.index("adjective"), before].all()
+    assert torch.equal(task.probe.targets[rows, task.probe_positions], task.items[task.probe_labels])
+    assert (task.probe.targets[rows, task.probe_positions + 1] == END).all()
+
+
+def test_annotations_name_each_targets_class_and_the_argument_slots(task):
+    notes, targets = task.annotations["probe"], task.probe.targets
+    scored = targets != IGNORE
+    assert torch.equal(notes.word_class >= 0, scored) and torch.equal(notes.grammatical >= 0, scored)
+    # the target is always in its grammatical set and of its annotated class
+    assert task.token_sets[notes.grammatical[scored], targets[scored]].all()
+    assert task.token_sets[notes.word_class[scored], targets[scored]].all()
+    slots = notes.argument_slots
+    assert slots.sum(1).tolist() == [1] * len(targets)
+    assert torch.equal(slots.nonzero()[:, 1], task.probe_positions)
+    selected = task.token_sets[notes.selected[slots]]
+    assert selected.sum(1).tolist() == [4] * len(targets) and selected[torch.arange(len(targets)), targets[slots]].all()
+
+
+def test_held_out_contexts_are_new_sentences_of_the_same_grammar():
+    task = setting3(held_out_per_pair=2)
+    train = {tuple(t[:-2]) for t in sentences(task.train)}
+    test = {tuple(t[:-2]) for t in sentences(task.test)}
+    assert len(test) == 8 * 12 * 2 and not train & test
+    assert task.probe_rows("test") is None and task.probe_rows("train").tolist() == list(range(len(task.train)))
+    notes = task.annotations["test"]
+    assert task.token_sets[notes.selected[notes.argument_slots], task.test.targets[notes.argument_slots]].all()
+
+
+def test_asking_for_more_contexts_than_the_grammar_has_is_a_user_error():
+    with pytest.raises(UserError, match="contexts_per_pair"):
+        language_task(FACTORS, 8, determiners=1, adjectives=2, nouns_per_combination=4, contexts_per_pair=3, held_out_per_pair=0, seed=0)
+
+
+def test_a_few_steps_of_the_preset_run_through_the_pipeline(tmp_path):
+    run = pw.run("structure-before-collapse", assignments=["setting=language", "steps=4", "probes.every=2", "log_points=0"],
+                 store=tmp_path, name="lang")
+    assert run.status == "finished" and run.config["task"]["name"] == "language"
+    for metric in ("semantic_alignment/classifier", "semantic_alignment/features", "selection/semantic_accuracy", "test/accuracy"):
+        steps, values = run.metric(metric)
+        assert steps.tolist() == [0, 2, 4] and torch.isfinite(torch.tensor(values)).all(), metric
