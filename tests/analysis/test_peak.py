@@ -92,7 +92,7 @@ def test_a_later_higher_peak_is_taken_and_non_finite_values_are_skipped():
     assert (tracker.peak_step, tracker.peak_value) == (19, 0.9)
 
 
-@pytest.mark.parametrize("bad", [{"patience": 0}, {"smoothing": 0}, {"min_rise": -1.0}, {"drop": 1.0}, {"patience": 2.5}])
+@pytest.mark.parametrize("bad", [{"patience": 0}, {"patience": 2.5}, {"smoothing": 0}, {"min_rise": -1.0}, {"drop": 1.0}])
 def test_bad_settings_are_user_errors(bad):
     with pytest.raises(UserError, match=next(iter(bad))):
         PeakTracker(**bad)

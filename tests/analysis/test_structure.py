@@ -1,5 +1,6 @@
 """The structure window (analysis/structure.py): synthetic rise-then-fall curves with known
-crossings, the rule's refusals (rise only, fall without an ETF fall, noise), and the real UFM."""
+crossings, the rule's refusals (rise only, small fall, fall without an ETF fall, noise), the
+collapse of inherited structure, and the real UFM (coupled and plain) through `find_events`."""
 import json
 
 import numpy as np
@@ -93,6 +94,35 @@ def test_fall_with_no_etf_curve_is_judged_on_alignment_alone():
     assert [e["kind"] for e in structure_events(GRID, transient(GRID), metric="a")] == ["crystallisation", "collapse"]
 
 
+def inherited(steps):
+    """Structure inherited from the inputs (spec, setting 1): 0.14, a small rise to 0.17 around
+    step 30, then a fall to 0.03 around step 150."""
+    return step_curve(steps, 30, 0.3, 0.14, 0.17) - step_curve(steps, 150, 0.5, 0.0, 0.14)
+
+
+def test_inherited_structure_collapses_without_a_crystallisation():
+    events = structure_events(GRID, inherited(GRID), metric="a", etf=(GRID, step_curve(GRID, 150, 0.5, 0.8, 0.4)))
+    assert [e["kind"] for e in events] == ["collapse"]  # the 0.03 rise is below MIN_RISE
+    dense = inherited(DENSE)
+    peak = int(np.argmax(dense))
+    assert events[0]["step_low"] <= true_crossing(dense, (dense[peak] + dense[-1]) / 2, peak) <= events[0]["step_high"]
+    assert structure_window(events) == {"metric": "a", "start": None, "end": events[0]["step"],
+                                        "peak_step": events[0]["peak_step"], "peak_value": events[0]["peak_value"]}
+    assert structure_events(GRID, inherited(GRID), metric="a", etf=(GRID, etf(GRID, fall=0.0))) == []
+
+
+def test_a_curve_that_only_falls_collapses_from_its_first_probe():
+    values = step_curve(GRID, 1000, 0.6, 0.3, 0.02)
+    [fall] = structure_events(GRID, values, metric="a", etf=(GRID, step_curve(GRID, 1000, 0.6, 1.2, 0.5)))
+    assert fall["kind"] == "collapse" and fall["peak_step"] == 0
+    assert fall["step_low"] <= 1000 <= fall["step_high"]
+
+
+def test_a_relaxation_less_than_half_way_to_zero_is_no_collapse():
+    values = step_curve(GRID, 1000, 0.6, 0.3, 0.22)  # falls by 0.08 > MIN_RISE, but 0.22 is far from 0
+    assert structure_events(GRID, values, metric="a", etf=(GRID, etf(GRID))) == []
+
+
 @pytest.mark.parametrize("sigma", [1e-3, 0.01, 0.05, 0.2])
 def test_pure_noise_gives_nothing(sigma):
     rng = np.random.default_rng(int(sigma * 1e4))
@@ -133,7 +163,7 @@ def _ufm_run(root, name: str, *settings: str):
 @pytest.fixture(scope="module")
 def ufm_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    return {"coupled": _ufm_run(root, "coupled"), "plain": _ufm_run(root, "plain", "plain=true")}
+    return {"coupled": _ufm_run(root, "coupled"), "plain": _ufm_run(root, "plain", "plain=true", "steps=2000")}
 
 
 def test_coupled_ufm_crystallises_and_collapses_in_3000_steps(ufm_runs):
@@ -163,9 +193,11 @@ def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm
 
     # a small library keeps this fast; the default one is tested in test_ufm_fit.py
     monkeypatch.setattr(pipeline, "fit_ufm", partial(fit_ufm, ratios=(30.0, 100.0), horizon=3000))
+    def fitting(config, fit: bool):
+        return config.model_copy(update={"events": config.events.model_copy(update={"fit_ufm": fit})})
+
     run, config = ufm_runs["coupled"]
-    config = config.model_copy(update={"events": config.events.model_copy(update={"fit_ufm": True})})
-    events = pipeline.find_events(run, config)
+    events = pipeline.find_events(run, fitting(config, True))
     assert run.events == events
     windowed = [(e["kind"], e["metric"]) for e in events if e["metric"] in WINDOWED]
     assert sorted(windowed) == sorted((k, m) for k in ("crystallisation", "collapse") for m in WINDOWED)
@@ -175,5 +207,5 @@ def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm
     assert fit["metric"] == WINDOWED[0] and fit["r"] == 100.0 and fit["r2"] > 0.99
 
     plain, plain_config = ufm_runs["plain"]
-    assert not [e for e in pipeline.find_events(plain, plain_config) if e["metric"] in WINDOWED]
-    assert plain.analysis("ufm_fit") is None  # fit_ufm is off by default
+    assert not [e for e in pipeline.find_events(plain, fitting(plain_config, False)) if e["metric"] in WINDOWED]
+    assert plain.analysis("ufm_fit") is None

@@ -59,8 +59,10 @@ def build():
 
 def modular_rows() -> list[dict]:
     """Every (a, b) as `a b =` with label (a + b) mod 7 and attributes one-hot(a) ++ one-hot(b)."""
-    return [{"tokens": [a, b, P], "label": (a + b) % P, "attributes": [float(i == a) for i in range(P)] + [float(i == b) for i in range(P)]}
-            for a in range(P) for b in range(P)]
+    def one_hot(x: int) -> list[float]:
+        return [float(i == x) for i in range(P)]
+
+    return [{"tokens": [a, b, P], "label": (a + b) % P, "attributes": one_hot(a) + one_hot(b)} for a in range(P) for b in range(P)]
 
 
 def write_factory(directory) -> str:

@@ -31,7 +31,8 @@ def test_sharded_directory_and_folder_config(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     shard = tmp_path / "checkpoint-7"
     shard.mkdir()
-    (shard / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-1.safetensors"}}))
+    weight_map = {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-1.safetensors"}
+    (shard / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     [checkpoint] = find_checkpoints(tmp_path)
     assert checkpoint.files == (shard / "m-1.safetensors", shard / "m-2.safetensors")
     assert checkpoint.config == tmp_path / "config.json"

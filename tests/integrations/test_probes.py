@@ -90,11 +90,14 @@ def test_choose_probes_follows_the_data():
 def test_check_fits_vocabulary_and_context():
     model = tiny_gpt2()
     with pytest.raises(UserError, match="token id 64 is not allowed .* vocabulary size, 64"):
-        check_fits(model, ProbeData(torch.tensor([[1, 64], [2, 3]])), 8)
+        check_fits(model, ProbeData(torch.tensor([[1, 64], [2, 3]])), SITES, 8)
     with pytest.raises(UserError, match="13 tokens per item is not allowed .* context, 12"):
-        check_fits(model, ProbeData(torch.ones(2, 13, dtype=torch.long)), 8)
+        check_fits(model, ProbeData(torch.ones(2, 13, dtype=torch.long)), SITES, 8)
     with pytest.raises(UserError, match=r"inputs of shape \(2, 3\) are not allowed .* it said: "):
-        check_fits(model, ProbeData(torch.ones(2, 3)), 8)  # real vectors for a token model
+        check_fits(model, ProbeData(torch.ones(2, 3)), SITES, 8)  # real vectors for a token model
+    model.unused = nn.Linear(2, 2)
+    with pytest.raises(UserError, match=r"sites: 'unused' is not allowed \(it did not run in the model's forward"):
+        check_fits(model, ProbeData(torch.ones(2, 3, dtype=torch.long)), ["unused"], 8)
 
 
 def test_untouched_restores_modes_and_random_state():

@@ -65,7 +65,7 @@ def test_scalars_every_step_probes_on_schedule_then_a_finished_run(tmp_path):
 
 def test_default_schedules():
     steps, info = probe_schedule(total_steps=1000)
-    assert sorted(steps) == probe_steps(1000, 25, 30) and info["every"] == 25
+    assert sorted(steps) == probe_steps(1000, 33, 30) and info["every"] == 33
     open_ended, _ = probe_schedule()
     assert all(s in open_ended for s in (0, 1, 2, 10, 13, 100, 1000, 3000, 10**6))
     assert 7777 not in open_ended and 47 not in open_ended

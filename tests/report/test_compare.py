@@ -6,7 +6,7 @@ from plotly.offline import get_plotlyjs
 
 from phasewatch.errors import UserError
 from phasewatch.report.common import mean_interval
-from phasewatch.report.compare import group_runs, tradeoff_table, write_comparison
+from phasewatch.report.compare import final_values, group_runs, tradeoff_table, write_comparison
 from phasewatch.report.compare_figures import decay_ratio_figure, mean_curve
 
 from report_fakes import HOSTILE
@@ -89,3 +89,13 @@ def test_mean_curve_interpolates_onto_shared_steps():
     a, b = (steps, np.array([0.0, 1.0, 2.0, 3.0])), (np.array([0, 100]), np.array([1.0, 1.0]))
     grid, mean = mean_curve([a, b])
     assert list(grid) == [0, 1, 10, 100] and list(mean) == [0.5, 1.0, 1.5, 2.0]
+
+
+def test_final_values_take_the_true_peak_from_the_window_else_the_curve():
+    data = {"semantic_alignment/features": (np.array([0, 10, 100, 1000]), np.array([0.0, 0.4, 0.7, float("nan")])),
+            "keep_peak/step": (np.array([300]), np.array([90.0]))}
+    finals = final_values(data, [])
+    assert finals == {"semantic_alignment/features": 0.7, "keep_peak/step": 90.0, "true peak step": 100.0}
+    events = [{"kind": "crystallisation", "metric": "semantic_alignment/features", "step": 5, "peak_step": 120},
+              {"kind": "collapse", "metric": "semantic_alignment/features", "step": 500, "peak_step": 120}]
+    assert final_values(data, events)["true peak step"] == 120.0

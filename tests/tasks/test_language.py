@@ -5,7 +5,7 @@ import torch
 import phasewatch as pw
 from phasewatch.errors import UserError
 from phasewatch.tasks.attributes import item_attributes
-from phasewatch.tasks.language import BOS, END, WORD_CLASSES, language_task
+from phasewatch.tasks.language import BOS, END, WORD_CLASSES, language_task, satisfying
 from phasewatch.tasks.objective import IGNORE
 
 FACTORS = (2, 3, 2)
@@ -61,6 +61,14 @@ def test_the_noun_satisfies_its_verbs_attribute_combination(task):
     for tokens in sentences(task.train):
         verb, noun = tokens[2] - verb_start, tokens[-2] - noun_start
         assert torch.equal(task.attributes[noun], combination[verb])
+
+
+def test_a_selection_admits_exactly_the_items_with_every_wanted_value():
+    attributes = item_attributes(FACTORS, 4)  # values: factor 0 → columns 0–1, factor 1 → 2–4, factor 2 → 5–6
+    assert satisfying(attributes, item_attributes(FACTORS, 1)[7]) == [28, 29, 30, 31]  # one combination
+    wanted = torch.zeros(7)
+    wanted[[1, 6]] = 1  # factor 0 = 1 and factor 2 = 1, any factor 1: combinations 7, 9, 11
+    assert satisfying(attributes, wanted) == [j for c in (7, 9, 11) for j in range(4 * c, 4 * c + 4)]
 
 
 def test_contexts_are_unique_and_each_noun_has_the_same_number(task):

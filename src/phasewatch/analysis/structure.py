@@ -8,25 +8,30 @@ structure curves rise and fall smoothly over decades of log-step, so they get th
 Rule, for a curve (step, value):
   - smoothed = a running median of 3 probes (removes any single outlier, barely flattens a peak);
     it is used only to locate levels and crossings.
-  - noise σ = 1.4826 × MAD of the residuals from a running median of 5, divided by 0.73 so that
-    σ ≈ the sd of iid Gaussian noise (measured: 200 series of 150 points give 0.73 ± 0.11; a
-    monotone noise-free stretch has residual 0, so a smooth curve has σ ≈ 0).
+  - noise σ = 1.4826 × MAD of the residuals from a running median of 9, divided by 0.87 so that
+    σ ≈ the sd of iid Gaussian noise (measured: 300 series of 150 points give 0.87 ± 0.10; a
+    monotone noise-free stretch has residual 0, so a smooth curve has σ ≈ 0; the wide window
+    also sees some slow, correlated wander, which a window of 5 misses).
   - before = the median of the first 3 values; the peak = the maximum of the smoothed curve (ties
     to the larger raw value); peak_value is the raw value there.
   - `crystallisation` when rise = smoothed peak − before ≥ max(`min_rise`, MIN_SNR·σ).
     MIN_RISE = 0.05 of alignment: the plain UFM's curve stays within |b| ≤ 0.02 (spec control),
     and the weakest transient the spec asks to date rises by ≈ 0.1 (setting 3's unembedding).
     MIN_SNR = 8: a pure-noise curve's smoothed maximum sits ≈ 2–4 σ above its start. Measured on
-    probe grids of 3·10³–10⁵ steps (300 curves each): white Gaussian noise, σ 0.001–0.3: 0
-    events in 1800; Student-t(2) noise: 4/300; AR(1) noise (ρ 0.5 / 0.8): 2/300 / 136/300 —
-    slow correlated wander whose excursions exceed MIN_RISE reads as structure (σ, from
-    probe-to-probe residuals, does not see it).
+    probe grids of 3·10³–10⁵ steps (curves with any event, of 300 each): white Gaussian noise,
+    σ 0.001–0.3: 0 of 1800; Student-t(2) noise: 14; AR(1) noise with innovations 0.02, ρ 0.5 /
+    0.8 / 0.95: 0 / 81 / 237 — slow correlated wander whose excursions exceed MIN_RISE reads
+    as structure (σ, from residuals over 9 probes, sees only part of it).
   - `collapse` when, after the peak, the smoothed curve falls to a minimum `after` with
-    peak − after ≥ FALL_SHARE (50 %) of the rise and ≥ MIN_SNR·σ, AND, if an ETF-distance curve is
-    given, it too falls: its (smoothed, log-step interpolated) value where the alignment reaches
-    `after` is below its value at the peak by ≥ max(ETF_FALL_SHARE (10 %) of that value,
-    MIN_SNR·σ_etf). An alignment fall without an ETF fall (a drift to unstructured, or a dip) is
-    not a collapse. A fall with no significant rise before it is not dated here.
+    fall = peak − after ≥ max(`min_rise`, MIN_SNR·σ) and ≥ FALL_SHARE (50 %) × max(rise, peak):
+    half of the rise, and half-way from the peak to 0 (alignment's symmetric state: ETF or no
+    structure), so a small relaxation of structure inherited from the inputs is not one — AND,
+    if an ETF-distance curve is given, it too falls: its (smoothed, log-step interpolated) value
+    where the alignment reaches `after` is below its value at the peak by ≥ max(ETF_FALL_SHARE
+    (10 %) of that value, MIN_SNR·σ_etf). An alignment fall without an ETF fall (a drift to
+    unstructured, or a dip) is not a collapse. A collapse needs no crystallisation before it:
+    structure inherited from the inputs can collapse (spec, setting 1), and a curve that only
+    falls collapses from its first probe (spec, setting 2 at ratio 100).
 
 Dating (on the smoothed curve, x = log10(step + 1)): step = where the change is half done
 (the first probe past the half level, interpolated linearly in x with the one before), onset/end
@@ -44,8 +49,8 @@ from phasewatch.analysis.changepoints import finite_sorted
 
 MIN_POINTS = 6  # fewer probes cannot show a level, a rise and a peak
 PEAK_WINDOW = 3  # running median that locates the peak and the crossings
-NOISE_WINDOW = 5  # running median whose residuals give the noise
-NOISE_CONSISTENCY = 0.73  # 1.4826·MAD of those residuals ÷ σ for iid Gaussian noise (measured)
+NOISE_WINDOW = 9  # running median whose residuals give the noise (wide: sees slow wander too)
+NOISE_CONSISTENCY = 0.87  # 1.4826·MAD of those residuals ÷ σ for iid Gaussian noise (measured)
 MIN_RISE = 0.05
 MIN_SNR = 8.0
 FALL_SHARE = 0.5
@@ -59,56 +64,63 @@ def structure_events(steps, values, *, metric: str, etf=None, min_rise: float = 
     `etf`: optional (steps, values) of the ETF distance at the same site. Each event is a
     JSON-ready dict {kind, metric, step, step_low, step_high, onset, end, before, after, width,
     peak_step, peak_value} (steps are ints); a collapse judged with `etf` also carries the ETF
-    distance at the peak and where the fall ends, `etf_at_peak` and `etf_after`. Sorted by step;
-    [] when the curve has no significant rise.
+    distance at the peak and where the fall ends, `etf_at_peak` and `etf_after`. Sorted by step.
     """
     steps, values = finite_sorted(steps, values)
     if len(steps) < MIN_POINTS:
         return []
-    x = np.log10(steps + 1.0)
     smooth = running_median(values, PEAK_WINDOW)
     sigma = noise_level(values)
+    significant = max(min_rise, MIN_SNR * sigma)
     before = float(np.median(values[:3]))
     peak = int(np.lexsort((values, smooth))[-1])  # max smoothed, ties to the larger raw value
-    rise = smooth[peak] - before
-    if peak == 0 or rise < max(min_rise, MIN_SNR * sigma):
-        return []
+    rise, top = float(smooth[peak]) - before, float(smooth[peak])
     peak_fields = {"peak_step": int(steps[peak]), "peak_value": float(values[peak])}
-    grown = _date(steps, smooth, sigma, before, float(smooth[peak]), 0, peak)
-    events = [{"kind": "crystallisation", "metric": metric, **grown, **peak_fields}]
+    events = []
+    if peak > 0 and rise >= significant:
+        grown = _date(steps, smooth, sigma, before, top, 0, peak)
+        events.append({"kind": "crystallisation", "metric": metric, **grown, **peak_fields})
 
     bottom = peak + int(np.argmin(smooth[peak:]))
-    fall = smooth[peak] - smooth[bottom]
-    if fall < max(FALL_SHARE * rise, MIN_SNR * sigma):
+    fall = top - float(smooth[bottom])
+    if fall < max(significant, FALL_SHARE * max(rise, top)):
         return events
-    etf_fields = {}
-    if etf is not None:
-        etf_steps, etf_values = finite_sorted(*etf)
-        if len(etf_steps) >= MIN_POINTS:
-            etf_x = np.log10(etf_steps + 1.0)
-            etf_smooth = running_median(etf_values, PEAK_WINDOW)
-            at_peak, after = np.interp([x[peak], x[bottom]], etf_x, etf_smooth)
-            if at_peak - after < max(ETF_FALL_SHARE * at_peak, MIN_SNR * noise_level(etf_values)):
-                return events
-            etf_fields = {"etf_at_peak": float(at_peak), "etf_after": float(after)}
+    etf_fields = {} if etf is None else _etf_fall(*etf, steps[peak], steps[bottom])
+    if etf_fields is None:
+        return events
     # A fall is a rise of the negated curve: date it with the same code.
-    fallen = _date(steps, -smooth, sigma, -float(smooth[peak]), -float(smooth[bottom]), peak, bottom)
+    fallen = _date(steps, -smooth, sigma, -top, -float(smooth[bottom]), peak, bottom)
     fallen["before"], fallen["after"] = -fallen["before"], -fallen["after"]
     events.append({"kind": "collapse", "metric": metric, **fallen, **peak_fields, **etf_fields})
     return events
 
 
+def _etf_fall(steps, values, peak_step: float, bottom_step: float) -> dict | None:
+    """{etf_at_peak, etf_after} if the ETF distance fell between the two steps (module
+    docstring), else None; {} when the curve is too short to judge (the alignment decides)."""
+    steps, values = finite_sorted(steps, values)
+    if len(steps) < MIN_POINTS:
+        return {}
+    x = np.log10(steps + 1.0)
+    at_peak, after = np.interp(np.log10([peak_step + 1.0, bottom_step + 1.0]), x, running_median(values, PEAK_WINDOW))
+    if at_peak - after < max(ETF_FALL_SHARE * at_peak, MIN_SNR * noise_level(values)):
+        return None
+    return {"etf_at_peak": float(at_peak), "etf_after": float(after)}
+
+
 def structure_window(events: list[dict], metric: str | None = None) -> dict | None:
     """{metric, start, end, peak_step, peak_value}: the span between the crystallisation and
-    collapse midpoints of `metric` (default: the first metric with a crystallisation). end is
-    None while the structure has not collapsed; None when nothing crystallised."""
-    rises = [e for e in events if e["kind"] == "crystallisation" and metric in (None, e["metric"])]
-    if not rises:
+    collapse midpoints of `metric` (default: the first metric with either event); start or end
+    is None where that event is missing (end None: not collapsed yet); None without events."""
+    mine = [e for e in events if e["kind"] in ("crystallisation", "collapse") and metric in (None, e["metric"])]
+    if not mine:
         return None
-    rise = min(rises, key=lambda e: e["step"])
-    falls = [e for e in events if e["kind"] == "collapse" and e["metric"] == rise["metric"]]
-    return {"metric": rise["metric"], "start": rise["step"], "end": falls[0]["step"] if falls else None,
-            "peak_step": rise["peak_step"], "peak_value": rise["peak_value"]}
+    metric = min(mine, key=lambda e: e["step"])["metric"]
+    mine = sorted((e for e in mine if e["metric"] == metric), key=lambda e: e["step"])
+    rise = next((e["step"] for e in mine if e["kind"] == "crystallisation"), None)
+    fall = next((e["step"] for e in mine if e["kind"] == "collapse"), None)
+    return {"metric": metric, "start": rise, "end": fall, "peak_step": mine[0]["peak_step"],
+            "peak_value": mine[0]["peak_value"]}
 
 
 def running_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -119,7 +131,7 @@ def running_median(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def noise_level(values: np.ndarray) -> float:
-    """σ̂ = 1.4826·MAD(values − running median of 5) / NOISE_CONSISTENCY (module docstring)."""
+    """σ̂ = 1.4826·MAD(values − running median of 9) / NOISE_CONSISTENCY (module docstring)."""
     residuals = values - running_median(values, NOISE_WINDOW)
     return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))) / NOISE_CONSISTENCY
 

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow.compute as pc
 from torch import nn
 
 from phasewatch.errors import UserError
@@ -23,7 +22,6 @@ from phasewatch.integrations.probes import check_batch_size, check_fits, choose_
 from phasewatch.integrations.recording import EVENTS, finish_run, record_result
 from phasewatch.integrations.sites import find_sites
 from phasewatch.store import Run, store_root
-from phasewatch.store.metrics import read_metrics
 
 
 def analyze(
@@ -58,16 +56,16 @@ def analyze(
     model = builder.build(series[0])
     sites = find_sites(model, sites)
     probes = choose_probes(probes, data)
-    check_fits(model, data, batch_size)
+    check_fits(model, data, sites, batch_size)
     config = {
         "description": f"checkpoint series {Path(directory).resolve()}, analysed by phasewatch analyze",
-        "source": {"directory": str(Path(directory).resolve()), "model": builder.describe(series[0])},
+        "source": {"directory": str(Path(directory).resolve()), "model": builder.describe()},
         "probes": {"names": probes, "sites": sites, "batch_size": batch_size},
         "probe_data": data.describe(),
         "events": EVENTS,
     }
     run = _open_or_create(store_root(store), name or _default_name(directory), config, overwrite)
-    done = set(pc.unique(read_metrics(run.path / "metrics")["step"]).to_pylist())
+    done = set(run.metrics()["step"].tolist())
     writer = run.writer(flush_seconds=float("inf"))  # flushed after each checkpoint, below
     try:
         for checkpoint in series:

@@ -144,12 +144,14 @@ class ModelBuilder:
     def __init__(self, factory: str | Callable[[], nn.Module] | None = None, device: str = "cpu"):
         self.factory = load_factory(factory) if isinstance(factory, str) else factory
         self.source = factory if isinstance(factory, str) else getattr(factory, "__qualname__", None)
+        if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
+            raise UserError(f"--device: {device!r} is not allowed (cpu, or cuda where a GPU is present)")
         self.device = torch.device(device)
         self._key: object = None
         self._model: nn.Module | None = None
 
-    def describe(self, checkpoint: Checkpoint) -> str:
-        return f"factory {self.source}" if self.factory else f"config.json ({checkpoint.config})"
+    def describe(self) -> str:
+        return f"factory {self.source}" if self.factory else "each checkpoint's config.json, via transformers"
 
     def build(self, checkpoint: Checkpoint) -> nn.Module:
         if self.factory is not None:

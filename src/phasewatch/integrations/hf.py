@@ -10,6 +10,8 @@ and, from evaluations, `eval/<name>`. Only the main process records.
 """
 from __future__ import annotations
 
+import numbers
+
 try:
     from transformers import TrainerCallback
 except ImportError as error:  # pragma: no cover - depends on the environment
@@ -21,10 +23,12 @@ TRAIN_LOGS = ("loss", "learning_rate", "grad_norm")
 
 
 def logged_scalars(logs: dict) -> dict[str, float]:
-    """The Trainer's log entries phasewatch keeps, under phasewatch names."""
+    """The Trainer's log entries phasewatch keeps, under phasewatch names: the training loss,
+    learning rate and gradient norm, and evaluation metrics (not evaluation timings)."""
     scalars = {f"train/{key}": logs[key] for key in TRAIN_LOGS if key in logs}
     scalars.update({f"eval/{key.removeprefix('eval_')}": value for key, value in logs.items()
-                    if key.startswith("eval_") and isinstance(value, (int, float)) and not isinstance(value, bool)})
+                    if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second"))
+                    and isinstance(value, numbers.Real) and not isinstance(value, bool)})
     return scalars
 
 
@@ -48,7 +52,7 @@ class PhasewatchCallback(TrainerCallback):
             self.watcher.step(state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.watcher is not None and logs:
+        if self.watcher is not None and not self.watcher.closed and logs:
             self.watcher.record(state.global_step, **logged_scalars(logs))
 
     def on_train_end(self, args, state, control, **kwargs):

@@ -18,6 +18,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("phasewatch.integrations.lightning needs lightning: pip install 'phasewatch[lightning]'") from error
 
+from phasewatch.errors import UserError
 from phasewatch.integrations.watcher import Watcher
 
 
@@ -34,7 +35,11 @@ class PhasewatchCallback(Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        model = pl_module.get_submodule(self.module) if self.module else pl_module
+        try:
+            model = pl_module.get_submodule(self.module) if self.module else pl_module
+        except AttributeError:
+            raise UserError(f"module: {self.module!r} is not allowed (a submodule of {type(pl_module).__name__}, "
+                            "e.g. 'model' for self.model)") from None
         total = trainer.max_steps if trainer.max_steps > 0 else trainer.estimated_stepping_batches
         options = {"total_steps": int(total) if total != float("inf") else None, **self.options}
         self.watcher = Watcher(model, self.probe_inputs, **options)

@@ -48,7 +48,8 @@ class ProbeData:
         n = len(self.inputs)
         if self.labels is not None:
             labels = self.labels
-            if not isinstance(labels, torch.Tensor) or labels.shape != (n,) or labels.is_floating_point() or bool((labels < 0).any()):
+            valid = isinstance(labels, torch.Tensor) and labels.shape == (n,) and not labels.is_floating_point()
+            if not valid or bool((labels < 0).any()):
                 raise UserError(f"probe data: labels {_describe(labels)} are not allowed (a tensor of {n} class ids >= 0)")
         if self.attributes is not None:
             a = self.attributes
@@ -144,7 +145,7 @@ def _read_jsonl(path: Path) -> ProbeData:
         torch.tensor([item["tokens"] for item in rows], dtype=torch.long),
         torch.tensor([item["label"] for item in rows], dtype=torch.long) if "label" in first else None,
         torch.tensor([item["attributes"] for item in rows], dtype=torch.float64) if "attributes" in first else None,
-        source=str(path),
+        source=str(path.resolve()),
     )
 
 
@@ -194,4 +195,4 @@ def _read_text(path: Path, tokenizer_dir: Path) -> ProbeData:
     if len(ids) < 2 or length < 2:
         raise UserError(f"--probe-data: {path} gives {len(ids)} items, the shortest {length} tokens "
                         "(at least 2 items of at least 2 tokens are needed)")
-    return ProbeData(torch.tensor([row[:length] for row in ids], dtype=torch.long), source=str(path))
+    return ProbeData(torch.tensor([row[:length] for row in ids], dtype=torch.long), source=str(path.resolve()))

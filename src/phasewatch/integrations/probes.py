@@ -29,8 +29,8 @@ from phasewatch.errors import UserError
 from phasewatch.integrations.probe_data import ProbeData
 from phasewatch.integrations.sites import capture
 from phasewatch.probes import geometry
-from phasewatch.probes.behaviour import weight_norm
-from phasewatch.probes.registry import ProbeContext, ProbeResult
+from phasewatch.probes.behaviour import weight_norms
+from phasewatch.probes.registry import ProbeResult
 
 PROBES = ("loss", "effective_rank", "collapse", "semantic", "weight_norm")
 NEEDS = {"collapse": "labels", "semantic": "attributes"}
@@ -55,10 +55,11 @@ def check_batch_size(batch_size) -> int:
     return batch_size
 
 
-def check_fits(model: nn.Module, data: ProbeData, batch_size: int) -> None:
+def check_fits(model: nn.Module, data: ProbeData, sites: list[str], batch_size: int) -> None:
     """The model can read the probe set: token ids within its vocabulary (when its first
     nn.Embedding, the token embedding in every decoder we know, or its config says so), items
-    within its context, and a forward pass of the first batch succeeds. UserError otherwise."""
+    within its context, and a forward pass of the first batch succeeds and runs every site.
+    UserError otherwise."""
     if not data.inputs.is_floating_point():
         embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
         largest = int(data.inputs.max())
@@ -70,12 +71,15 @@ def check_fits(model: nn.Module, data: ProbeData, batch_size: int) -> None:
             raise UserError(f"probe data: {data.inputs.shape[1]} tokens per item is not allowed (at most the "
                             f"model's context, {context})")
     try:
-        with untouched(model):
+        with untouched(model), capture(model, sites) as cache:
             model(data.inputs[:batch_size].to(_device(model)))
     except (IndexError, RuntimeError, ValueError, TypeError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:100]
         raise UserError(f"probe data: inputs of shape {tuple(data.inputs.shape)} are not allowed (what the model "
                         f"takes: ids below its vocabulary size, items within its context; it said: {reason})") from None
+    if missing := [site for site in sites if site not in cache]:
+        raise UserError(f"sites: {missing[0]!r} is not allowed (it did not run in the model's forward; watch a "
+                        "module the forward calls)")
 
 
 @contextmanager
@@ -108,25 +112,26 @@ def probe_model(model: nn.Module, data: ProbeData, sites: list[str], probes: lis
     device = _device(model)
     features: dict[str, list[torch.Tensor]] = {site: [] for site in sites}
     losses: list[torch.Tensor] = []
-    with untouched(model), capture(model, sites) as cache:
-        for start in range(0, len(data), batch_size):
-            inputs = data.inputs[start : start + batch_size].to(device)
-            output = model(inputs)
-            if "loss" in probes:
-                labels = None if data.labels is None else data.labels[start : start + batch_size].to(device)
-                item_losses = _item_losses(_logits(output), inputs, labels)
-                if item_losses is not None:
-                    losses.append(item_losses)
-            for site in sites:
-                features[site].append(cache.pop(site))
     result = ProbeResult()
-    if losses:
-        result.scalars.update(_loss_scalars(torch.cat(losses)))
-    kernel = data.attribute_kernel() if "semantic" in probes else None
-    for site in sites:
-        _site_metrics(result, site, torch.cat(features[site]), data, probes, kernel)
-    if "weight_norm" in probes:
-        result.scalars.update(weight_norm(ProbeContext(model, task=None, loss=None, sites=[])).scalars)
+    with untouched(model):
+        with capture(model, sites) as cache:
+            for start in range(0, len(data), batch_size):
+                inputs = data.inputs[start : start + batch_size].to(device)
+                output = model(inputs)
+                if "loss" in probes:
+                    labels = None if data.labels is None else data.labels[start : start + batch_size].to(device)
+                    item_losses = _item_losses(_logits(output), inputs, labels)
+                    if item_losses is not None:
+                        losses.append(item_losses)
+                for site in sites:
+                    features[site].append(cache.pop(site))
+        if losses:
+            result.scalars.update(_loss_scalars(torch.cat(losses)))
+        kernel = data.attribute_kernel() if "semantic" in probes else None
+        for site in sites:
+            _site_metrics(result, site, torch.cat(features[site]), data, probes, kernel)
+        if "weight_norm" in probes:
+            result.scalars.update(weight_norms(model))
     return result
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import operator
 import time
 from collections.abc import Container, Iterable
@@ -30,7 +31,7 @@ from phasewatch.store import Run, store_root
 from phasewatch.train.schedule import probe_steps
 
 LOG_POINTS = 30  # log-spaced probe steps over a run of known length ...
-LINEAR_POINTS = 40  # ... plus this many evenly spaced ones (train/schedule.py `probe_steps`)
+LINEAR_POINTS = 30  # ... plus this many evenly spaced ones (train/schedule.py `probe_steps`)
 OPEN_ENDED_EVERY = 1000  # a run of unknown length: ten log-spaced steps a decade, and every 1,000th
 DRAIN_EVERY = 512  # pending scalars go to the host (one sync) after this many rows ...
 # ... or after the writer's flush interval, whichever comes first
@@ -109,7 +110,7 @@ class Watcher:
         self.sites = find_sites(model, sites)
         self.probes = choose_probes(probes, self.data)
         self.batch_size = check_batch_size(batch_size)
-        check_fits(model, self.data, self.batch_size)
+        check_fits(model, self.data, self.sites, self.batch_size)
         self._schedule, schedule_info = probe_schedule(total_steps, schedule)
         config = {
             "description": f"{type(model).__name__} trained in the user's loop, watched by phasewatch.Watcher",
@@ -127,6 +128,10 @@ class Watcher:
         self._last_probed: int | None = None
         self._closed = False
         self.probe_seconds = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def last_step(self) -> int | None:
@@ -149,6 +154,8 @@ class Watcher:
         a '/' as given; None is skipped. One-element tensors stay on their device until the next
         probe or flush interval, so recording never forces a host sync of its own."""
         step = _check_step(step)
+        if self._closed:
+            raise UserError(f"watcher of run '{self.run.id}' is closed (nothing more can be recorded)")
         for key, value in scalars.items():
             if value is None:
                 continue
@@ -156,7 +163,7 @@ class Watcher:
                 if value.numel() != 1:
                     raise UserError(f"{key}: a tensor of shape {tuple(value.shape)} is not allowed (one number)")
                 value = value.detach()  # never keep the autograd graph alive
-            elif not isinstance(value, (int, float)) or isinstance(value, bool):
+            elif not isinstance(value, numbers.Real) or isinstance(value, bool):
                 raise UserError(f"{key}: {value!r} is not allowed (a number or a one-element tensor)")
             self._pending.append((step, key if "/" in key else f"train/{key}", value))
         if len(self._pending) >= DRAIN_EVERY or time.monotonic() - self._last_drain >= self._writer.flush_seconds:

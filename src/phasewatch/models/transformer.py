@@ -101,9 +101,9 @@ class Embed(nn.Module):
 
 
 class Unembed(nn.Module):
-    def __init__(self, d_model: int, num_classes: int):
+    def __init__(self, d_model: int, num_classes: int, std: float = 0.0):
         super().__init__()
-        self.W = _normal(d_model, num_classes, std=1 / math.sqrt(num_classes))
+        self.W = _normal(d_model, num_classes, std=std or 1 / math.sqrt(num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.W
@@ -123,6 +123,7 @@ class Transformer(Hookable):
         d_head: int = 32,
         d_mlp: int = 512,
         layernorm: bool = False,
+        unembed_init: float = 0.0,
         last_only: bool = True,
     ):
         super().__init__()
@@ -133,7 +134,8 @@ class Transformer(Hookable):
             Block(d_model, n_heads, d_head, d_mlp, layernorm) for _ in range(n_layers)
         )
         self.ln_final = nn.LayerNorm(d_model) if layernorm else nn.Identity()
-        self.unembed = Unembed(d_model, num_classes)
+        # A small unembedding init (GPT-2's 0.02) lets learned structure dominate the rows early on.
+        self.unembed = Unembed(d_model, num_classes, std=unembed_init)
         self.feature_site = f"blocks.{n_layers - 1}.resid_post"
 
     def forward(self, tokens: torch.Tensor, last_only: bool | None = None) -> torch.Tensor:

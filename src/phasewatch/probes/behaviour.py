@@ -15,13 +15,17 @@ def behaviour(ctx: ProbeContext) -> ProbeResult:
     return ProbeResult({"test/loss": float(ctx.loss(logits, targets)), "test/accuracy": float(accuracy(logits, targets))})
 
 
-@probe("weight_norm")
-def weight_norm(ctx: ProbeContext) -> ProbeResult:
+def weight_norms(model: torch.nn.Module) -> dict[str, float]:
     """`weight_norm/total` = ‖θ‖₂ over all parameters, and `weight_norm/<param>` per tensor.
 
     Weight decay drives the norm down through grokking's clean-up (Liu et al. 2023, "Omnigrok").
     """
-    norms = {name: torch.linalg.vector_norm(p.detach()).double() for name, p in ctx.model.named_parameters()}
+    norms = {name: torch.linalg.vector_norm(p.detach()).double() for name, p in model.named_parameters()}
     total = torch.stack(list(norms.values())).square().sum().sqrt()
-    scalars = {f"weight_norm/{name}": float(n) for name, n in norms.items()}
-    return ProbeResult({"weight_norm/total": float(total), **scalars})
+    return {"weight_norm/total": float(total), **{f"weight_norm/{name}": float(n) for name, n in norms.items()}}
+
+
+@probe("weight_norm")
+def weight_norm(ctx: ProbeContext) -> ProbeResult:
+    """The parameter norms of `weight_norms`, as a registered probe."""
+    return ProbeResult(weight_norms(ctx.model))

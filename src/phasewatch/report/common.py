@@ -194,7 +194,7 @@ def _window(metric: str, rise: dict, fall: dict, data: Curves) -> dict:
 
 
 def _window_rank(window: dict) -> tuple[bool, bool, int, str]:
-    # the spec's primary scalar first
+    # the spec's primary scalar (the features' alignment) first, then the other alignment sites
     metric = window["metric"]
     return family(metric) != ALIGNMENT, metric != f"{ALIGNMENT}/features", window["start"], metric
 
@@ -228,9 +228,15 @@ def window_lines(windows: list[dict], data: Curves) -> list[str]:
     return lines
 
 
-UFM_FIT = "ufm_fit"  # the analysis result of the coupled-UFM fit: {metric, r, time_scale, amplitude, offset, r2, steps, predicted}
+# The analysis result of the coupled-UFM fit: {metric, r, time_scale, amplitude, offset, r2, steps, predicted}.
+UFM_FIT = "ufm_fit"
 
 
 def fit_label(fit: dict) -> str:
     """The fit's legend entry, e.g. "coupled UFM fit (r = 100, R² = 0.93)"."""
     return f"coupled UFM fit (r = {fmt_number(float(fit['r']))}, R² = {float(fit['r2']):.2f})"
+
+
+def fit_line(fit: dict) -> str:
+    """The fit as a sentence: its legend entry and the metric it was fitted to."""
+    return f"{fit_label(fit)} on {fit['metric']}"

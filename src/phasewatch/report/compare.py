@@ -117,13 +117,15 @@ def tradeoff_table(finals: dict[str, list[dict[str, float]]]) -> tuple[list[str]
     beside them, only when keep-peak ran."""
     recorded = set().union(*(f for runs in finals.values() for f in runs))
     keep_peak = sorted(m for m in recorded if m.startswith(KEEP_PEAK))
-    metrics = [m for m in FINAL_METRICS if m in recorded] + keep_peak + ([TRUE_PEAK] if keep_peak and TRUE_PEAK in recorded else [])
+    true_peak = [TRUE_PEAK] if keep_peak and TRUE_PEAK in recorded else []
+    metrics = [m for m in FINAL_METRICS if m in recorded] + keep_peak + true_peak
     rows = []
     for label, runs in finals.items():
         cells: list[str | tuple[str, str]] = [label, fmt_number(len(runs))]
         for metric in metrics:
             mean, low, high = mean_interval([f[metric] for f in runs if metric in f])
-            cells.append(("–" if np.isnan(mean) else fmt_number(mean), "" if np.isnan(low) else f"[{fmt_number(low)}, {fmt_number(high)}]"))
+            cells.append(("–" if np.isnan(mean) else fmt_number(mean),
+                          "" if np.isnan(low) else f"[{fmt_number(low)}, {fmt_number(high)}]"))
         rows.append(cells)
     return ["group", "seeds", *metrics], rows
 

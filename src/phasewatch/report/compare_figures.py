@@ -34,7 +34,8 @@ def mean_curve(group: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, 
 def alignment_figure(groups: dict[str, list[Curves]]) -> go.Figure | None:
     """One subplot per alignment site (features, classifier) any run recorded, each group's mean
     curve over its seeds on the log-step axis; None when no run recorded alignment."""
-    metrics = [f"{ALIGNMENT}/{site}" for site in SITE_ORDER if any(f"{ALIGNMENT}/{site}" in c for g in groups.values() for c in g)]
+    recorded = set().union(*(c for group in groups.values() for c in group))
+    metrics = [f"{ALIGNMENT}/{site}" for site in SITE_ORDER if f"{ALIGNMENT}/{site}" in recorded]
     if not metrics:
         return None
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08)
@@ -72,11 +73,12 @@ def decay_ratio_figure(runs: list, metrics: tuple[str, ...] = DECAY_METRICS, dat
             mean, low, high = summary.T
             fig.add_trace(go.Scatter(
                 x=ratios, y=mean, mode="lines+markers", name=escape(family), line=dict(color=PALETTE[(col - 1) % len(PALETTE)]),
-                error_y=dict(type="data", symmetric=False, array=np.nan_to_num(high - mean), arrayminus=np.nan_to_num(mean - low)),
+                error_y=dict(type="data", symmetric=False,  # no bar where one seed gave no interval
+                             array=np.nan_to_num(high - mean), arrayminus=np.nan_to_num(mean - low)),
                 hovertemplate="ratio %{x}: %{y:.4g}<extra></extra>",
             ), row=row, col=col)
             if col == 1:
-                fig.update_yaxes(title_text=f"final {escape(metric)}", row=row, col=col)
+                fig.update_yaxes(title_text=f"final<br>{escape(metric)}", row=row, col=col)
     all_positive = all(r > 0 for by_ratio in families.values() for r in by_ratio)
     fig.update_xaxes(type="log" if all_positive else "linear")
     fig.update_xaxes(title_text="decay ratio (shared ÷ per-item)", row=len(metrics))

@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from phasewatch.report import figures
 from phasewatch.report.common import (
-    BEHAVIOUR_SPLITS, EVENT_COLUMNS, UFM_FIT, curves, event_rows, family, fit_label, fmt_config_value, is_behaviour,
+    BEHAVIOUR_SPLITS, EVENT_COLUMNS, UFM_FIT, curves, event_rows, family, fit_line, fmt_config_value, is_behaviour,
     last_step, lead_lag_lines, quantity, run_facts, structure_windows, window_lines,
 )
 from phasewatch.report.matrices import matrices_figure
@@ -79,12 +79,14 @@ def render(run) -> str:
     fit = run.analysis(UFM_FIT)
     structure = structure_figure(data, windows, fit)
     if structure is not None:
-        lines = window_lines(windows, data) + ([fit_label(fit) + f" on {fit['metric']}"] if fit else [])
+        lines = window_lines(windows, data) + ([fit_line(fit)] if fit else [])
         sections.append(section("Structure", "structure", HINTS["structure"], structure, lines))
     if behaviour:
-        sections.append(section("Behaviour", "behaviour", HINTS["behaviour"], figures.curves_figure(behaviour, data, events, by_split=True)))
+        figure = figures.curves_figure(behaviour, data, events, by_split=True)
+        sections.append(section("Behaviour", "behaviour", HINTS["behaviour"], figure))
     if progress:
-        sections.append(section("Progress measures", "progress", HINTS["progress"], figures.curves_figure(progress, data, events, by_split=False)))
+        figure = figures.curves_figure(progress, data, events, by_split=False)
+        sections.append(section("Progress measures", "progress", HINTS["progress"], figure))
     matrices = matrices_figure(run, windows[0]["peak_step"] if windows else None)
     if matrices is not None:
         sections.append(section("Matrices over time", "matrices", HINTS["matrices"], matrices))

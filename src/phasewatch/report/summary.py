@@ -10,13 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from phasewatch.report.common import (
-    EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_label, fmt_number, is_behaviour, last_step, lead_lag_lines,
+    EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_line, fmt_number, is_behaviour, last_step, lead_lag_lines,
     run_facts, structure_windows, window_lines,
 )
 
 KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
-# The grokking progress measures first (science/grokking.md), then whatever other probes ran.
-KEY_FAMILIES = ("restricted_loss", "excluded_loss", "fourier_sparsity", "weight_norm/total", "effective_rank")
+# The grokking progress measures (science/grokking.md), the structure measures (structure_before_collapse.md),
+# then whatever other probes ran.
+KEY_FAMILIES = ("restricted_loss", "excluded_loss", "fourier_sparsity", "semantic_alignment", "etf_distance",
+                "weight_norm/total", "effective_rank")
 MAX_PROBES = 6
 MAX_LEAD_LAG = 6  # the rest are in the HTML report
 
@@ -57,7 +59,7 @@ def print_summary(run, console: Console | None = None) -> None:
         console.print(line, highlight=False, markup=False)
     fit = run.analysis(UFM_FIT)
     if fit is not None:
-        console.print(f"{fit_label(fit)} on {fit['metric']}", highlight=False, markup=False)
+        console.print(fit_line(fit), highlight=False, markup=False)
 
 
 def _print_events(events: list[dict], console: Console) -> None:

@@ -128,12 +128,18 @@ def _sentence(lexicon: Lexicon, name: int, verb: int, k: int, adjectives: tuple[
     return Sentence(tokens, classes, argument=len(words) - 2, selection=len(WORD_CLASSES) + verb)
 
 
+def satisfying(attributes: torch.Tensor, wanted: torch.Tensor) -> list[int]:
+    """The items (rows of `attributes`) that have every attribute value marked in `wanted` — a
+    verb's selection: a whole combination in setting 3, a few values ("rigid", "inanimate") in richer grammars."""
+    return (attributes @ wanted == wanted.sum()).nonzero().view(-1).tolist()
+
+
 def generate_sentences(
-    lexicon: Lexicon, nouns_per_verb: int, contexts_per_pair: int, held_out_per_pair: int, seed: int
+    lexicon: Lexicon, valid_nouns: list[list[int]], contexts_per_pair: int, held_out_per_pair: int, seed: int
 ) -> tuple[list[Sentence], list[Sentence]]:
     """Training and held-out sentences. Per (name, verb) pair, distinct modifier sequences; per
-    verb, its contexts are shuffled and dealt round-robin to its nouns, so every noun has the same
-    number of contexts (± 1) and every context one noun."""
+    verb, its contexts are shuffled and dealt round-robin to the nouns it selects (`valid_nouns`,
+    noun indices), so each of them has the same number of contexts (± 1) and every context one noun."""
     rng = random.Random(seed)
     determiners, adjectives = lexicon.count("determiner"), lexicon.count("adjective")
     splits: tuple[list[Sentence], list[Sentence]] = ([], [])
@@ -145,8 +151,8 @@ def generate_sentences(
             contexts[1].extend((name, *m) for m in modifiers[contexts_per_pair:])
         for split, chosen in zip(splits, contexts):
             rng.shuffle(chosen)
-            split.extend(_sentence(lexicon, name, verb, k, adj, verb * nouns_per_verb + i % nouns_per_verb)
-                         for i, (name, k, adj) in enumerate(chosen))
+            nouns = valid_nouns[verb]
+            split.extend(_sentence(lexicon, name, verb, k, adj, nouns[i % len(nouns)]) for i, (name, k, adj) in enumerate(chosen))
     return splits
 
 
@@ -183,19 +189,20 @@ def language_task(
     if contexts_per_pair + held_out_per_pair > possible:
         raise UserError(f"task.contexts_per_pair: {contexts_per_pair} (+ {held_out_per_pair} held out) is not allowed "
                         f"(at most {possible} distinct modifier sequences per name and verb)")
-    attributes = item_attributes(factor_sizes, nouns_per_combination)
-    verbs = len(attributes) // nouns_per_combination
-    lexicon = Lexicon((1, 1, subjects, verbs, determiners, adjectives, len(attributes)))
-    train_sentences, test_sentences = generate_sentences(lexicon, nouns_per_combination, contexts_per_pair, held_out_per_pair, seed)
+    attributes = item_attributes(factor_sizes, nouns_per_combination)  # noun j has combination j // m
+    selections = item_attributes(factor_sizes, 1)  # verb v wants combination v, all of it
+    valid_nouns = [satisfying(attributes, wanted) for wanted in selections]
+    lexicon = Lexicon((1, 1, subjects, len(selections), determiners, adjectives, len(attributes)))
+    train_sentences, test_sentences = generate_sentences(lexicon, valid_nouns, contexts_per_pair, held_out_per_pair, seed)
     seq_len = 5 + determiners  # the longest sentence minus its last token
     train, train_notes, positions, nouns = encode(train_sentences, seq_len)
     test, test_notes = encode(test_sentences, seq_len)[:2] if held_out_per_pair else (train, train_notes)
     nouns_block = lexicon.tokens("noun")
-    token_sets = torch.zeros(len(WORD_CLASSES) + verbs, lexicon.size, dtype=torch.bool)
+    token_sets = torch.zeros(len(WORD_CLASSES) + len(selections), lexicon.size, dtype=torch.bool)
     for index, word_class in enumerate(WORD_CLASSES):
         token_sets[index, list(lexicon.tokens(word_class))] = True
-    for verb in range(verbs):
-        token_sets[len(WORD_CLASSES) + verb, list(nouns_block[verb * nouns_per_combination:(verb + 1) * nouns_per_combination])] = True
+    for verb, selected in enumerate(valid_nouns):
+        token_sets[len(WORD_CLASSES) + verb, [nouns_block[j] for j in selected]] = True
     return LanguageTask(
         name=f"language(factors={list(factor_sizes)}, subjects={subjects}, sentences={len(train)})",
         vocab_size=lexicon.size, seq_len=seq_len, num_classes=lexicon.size,

@@ -45,7 +45,8 @@ LEXNAMES = (
     "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
 )
 NOUN_SENSE = "1"  # ss_type of a noun in a sense key
-PLURAL_SUFFIXES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"))  # morphy(7WN)
+# morphy(7WN)'s noun detachment rules: (plural suffix, singular ending)
+PLURAL_SUFFIXES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"))
 PARTS_OF_SPEECH = ("noun", "verb", "adj", "adv")
 
 
@@ -91,14 +92,17 @@ def tag_counts(cntlist_file: Path, words: set[str]) -> dict[str, tuple[int, int]
 
 def inflected_forms(root: Path, words: set[str]) -> set[str]:
     """The `words` that WordNet's exception lists give as irregular inflections of another word."""
-    return set().union(*({f[0] for f in _entries(root / f"{pos}.exc") if f[0] in words and f[1] != f[0]} for pos in PARTS_OF_SPEECH))
+    inflected = set()
+    for pos in PARTS_OF_SPEECH:
+        inflected |= {fields[0] for fields in _entries(root / f"{pos}.exc") if fields[0] in words and fields[1] != fields[0]}
+    return inflected
 
 
 def plural_stems(word: str) -> list[str]:
     """The singular forms morphy's noun rules would try for `word` (none for words in -ss)."""
     if word.endswith("ss"):
         return []
-    return [word[: len(word) - len(suffix)] + ending for suffix, ending in PLURAL_SUFFIXES if word.endswith(suffix) and len(word) > len(suffix)]
+    return [word[: -len(suffix)] + ending for suffix, ending in PLURAL_SUFFIXES if word.endswith(suffix) and len(word) > len(suffix)]
 
 
 def noun_classes(words: Iterable[str], root: Path = WORDNET_DIR, min_noun_share: float = 0.5) -> dict[str, str]:
