@@ -1,4 +1,6 @@
 """The generated language (setting 3): determinism, grammar, selection, and the latent structure."""
+import math
+
 import pytest
 import torch
 
@@ -127,3 +129,31 @@ def test_a_few_steps_of_the_preset_run_through_the_pipeline(tmp_path):
     for metric in ("semantic_alignment/classifier", "semantic_alignment/features", "selection/semantic_accuracy", "test/accuracy"):
         steps, values = run.metric(metric)
         assert steps.tolist() == [0, 2, 4] and torch.isfinite(torch.tensor(values)).all(), metric
+
+
+def test_the_preset_builds_a_language_model_with_a_small_unembedding():
+    from phasewatch.config import resolve
+    from phasewatch.models import build_model
+    from phasewatch.tasks import build_task
+
+    _, config = resolve("structure-before-collapse", assignments=["setting=language"])
+    task = build_task(config.task, config.seed)
+    model = build_model(config.model, task)
+    assert not model.last_only and model.unembed.W.shape == (64, task.vocab_size)
+    assert float(model.unembed.W.detach().std()) == pytest.approx(0.02, rel=0.05)  # 64 × 81 draws: ±2.5 % at 2σ
+    assert model(task.train.inputs[:2]).shape == (2, task.seq_len, task.vocab_size)
+
+
+def test_the_probes_read_a_language_model_on_a_held_out_split():
+    from phasewatch.models import Transformer
+    from phasewatch.probes import run_probes
+    from phasewatch.tasks.objective import loss_function
+
+    task = setting3(contexts_per_pair=1, held_out_per_pair=1)
+    torch.manual_seed(0)
+    model = Transformer(task.vocab_size, task.seq_len, task.num_classes, d_model=16, n_heads=2, d_head=8, d_mlp=32, last_only=False)
+    scalars = run_probes(["behaviour", "semantic", "selection"], model, task, loss_function("cross_entropy", task.num_classes)).scalars
+    with torch.no_grad():  # the held-out split, not the training set, is what `test/loss` reads
+        held_out_loss = loss_function("cross_entropy", task.num_classes)(model(task.test.inputs), task.test.targets)
+    assert scalars["test/loss"] == pytest.approx(float(held_out_loss), rel=1e-5)
+    assert all(math.isfinite(scalars[m]) for m in ("semantic_alignment/features", "semantic_alignment/classifier", "selection/noun_accuracy"))
