@@ -36,6 +36,8 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
         (["run", "--resume", "missing"], "run 'missing' not found"),
         (["run"], "name an experiment"),
         (["frobnicate"], "invalid choice"),
+        (["run", "grokking", "--set", "attribute_smoothing=0.1"], "interventions.attribute_smoothing: needs a classification task"),
+        (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path):

@@ -11,7 +11,9 @@ from phasewatch.analysis import detect_events, fit_ufm, structure_events
 from phasewatch.errors import UserError
 from phasewatch.report import write_report
 from phasewatch.store import Run, store_root
+from phasewatch.tasks import build_task
 from phasewatch.train import train
+from phasewatch.train.interventions import check_levers
 
 
 def run(
@@ -31,6 +33,8 @@ def run(
     """
     assignments = [*assignments, *(f"{key}={_toml(value)}" for key, value in overrides.items())]
     experiment_name, config = configuration.resolve(experiment, config_file, assignments)
+    if config.interventions.structure_penalty or config.interventions.attribute_smoothing:
+        check_levers(config, build_task(config.task, config.seed))  # before any run directory exists
     run_id = name or f"{experiment_name}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     new = Run.create(store_root(store), run_id, experiment=experiment_name, config=config.model_dump(mode="json"),
                      seed=config.seed, overwrite=overwrite)

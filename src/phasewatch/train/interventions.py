@@ -23,6 +23,18 @@ from phasewatch.tasks.base import Task
 from phasewatch.tasks.objective import Loss
 
 
+def check_levers(config: ExperimentConfig, task: Task) -> None:
+    """UserError unless the configured levers suit the task (they need attributes on the classes)."""
+    settings = config.interventions
+    if (settings.structure_penalty > 0 or settings.attribute_smoothing > 0) and (
+            task.attributes is None or task.items is not None or task.sequence_targets):
+        lever = "structure_penalty" if settings.structure_penalty > 0 else "attribute_smoothing"
+        raise UserError(f"interventions.{lever}: needs a classification task whose classes carry attributes "
+                        f"(task {task.name!r} has none)")
+    if settings.attribute_smoothing > 0 and config.train.loss != "cross_entropy":
+        raise UserError(f"interventions.attribute_smoothing: needs train.loss = 'cross_entropy', not {config.train.loss!r}")
+
+
 class Objective:
     """loss(inputs, targets) → (loss, logits): the task's loss plus any configured lever."""
 
@@ -31,13 +43,7 @@ class Objective:
         self.model, self.loss_of = model, loss_of
         self.penalty, self.target = settings.structure_penalty, settings.structure_target
         self.smoothing = settings.attribute_smoothing
-        needs_attributes = self.penalty > 0 or self.smoothing > 0
-        if needs_attributes and (task.attributes is None or task.items is not None or task.sequence_targets):
-            lever = "structure_penalty" if self.penalty > 0 else "attribute_smoothing"
-            raise UserError(f"interventions.{lever}: needs a classification task whose classes carry attributes "
-                            f"(task {task.name!r} has none)")
-        if self.smoothing > 0 and config.train.loss != "cross_entropy":
-            raise UserError(f"interventions.attribute_smoothing: needs train.loss = 'cross_entropy', not {config.train.loss!r}")
+        check_levers(config, task)
         self.kernel = task.attribute_kernel()
         if self.kernel is not None and self.smoothing > 0:
             shared = self.kernel.float().fill_diagonal_(0)
