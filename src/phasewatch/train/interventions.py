@@ -84,8 +84,9 @@ class KeepPeak:
         self.decided = False
         if self.metric in run.metric_names():  # a resumed run replays what it had seen
             for step, value in zip(*run.metric(self.metric)):
-                if step < start:
-                    self.decided |= self.tracker.update(int(step), float(value)) == "past_peak"
+                if step >= start or self.decided:  # live, nothing is fed after the decision either
+                    break
+                self.decided = self.tracker.update(int(step), float(value)) == "past_peak"
 
     def observe(self, step: int, scalars: dict[str, float], model: torch.nn.Module, writer) -> bool:
         """Feed one probe step; True when training should stop here."""
