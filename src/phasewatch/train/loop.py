@@ -113,8 +113,8 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
 def _record_train(writer, pending: list[tuple[int, torch.Tensor]]) -> None:
     if pending:
         values = torch.stack([v for _, v in pending]).cpu().tolist()
-        for (step, _), (loss, accuracy) in zip(pending, values):
-            writer.log(step, {"train/loss": loss, "train/accuracy": accuracy})
+        for (step, _), (loss, share_right) in zip(pending, values):
+            writer.log(step, {"train/loss": loss, "train/accuracy": share_right})
         pending.clear()
 
 
