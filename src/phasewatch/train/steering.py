@@ -58,31 +58,24 @@ def steering_curve(model: torch.nn.Module, task, alphas: list[float]) -> list[di
     positions = None if task.probe_positions is None else task.probe_positions[keep]
     site = dict(model.named_modules())[model.feature_site]
     items = task.item_ids.to(features.device)
-    curve = []
-    for alpha in alphas:
-        shifts = []
-        for value in range(attributes.shape[1]):
-            rows = attributes[labels, value] == 0  # rows whose item lacks the value
-            if not rows.any():
-                continue
-            has_value = attributes[:, value] > 0
-            masses = []
-            for a in (0.0, alpha):
-                delta = a * rms * directions[value]
-                handle = site.register_forward_hook(lambda module, args, out, d=delta: _shifted(out, d))
-                try:
-                    probabilities = model(inputs[rows]).softmax(-1)
-                finally:
-                    handle.remove()
-                if probabilities.dim() == 3:  # a language model: read the row's probe position
-                    at = positions[rows] if positions is not None else torch.full((len(probabilities),), -1)
-                    probabilities = probabilities[torch.arange(len(probabilities)), at]
-                masses.append(probabilities[:, items[has_value]].sum(-1).mean())
-            shifts.append(float(masses[1] - masses[0]))
-        curve.append({"alpha": alpha, "mass_shift": float(np.mean(shifts))})
-    return curve
 
+    def mass(value: int, rows: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Mean probability on items with `value` over `rows`, with `delta` added at the feature site."""
+        handle = site.register_forward_hook(lambda module, args, out: out + delta)
+        try:
+            probabilities = model(inputs[rows]).softmax(-1)
+        finally:
+            handle.remove()
+        if probabilities.dim() == 3:  # a language model: read the row's probe position
+            at = positions[rows] if positions is not None else torch.full((len(probabilities),), -1)
+            probabilities = probabilities[torch.arange(len(probabilities)), at]
+        return probabilities[:, items[attributes[:, value] > 0]].sum(-1).mean()
 
-def _shifted(output: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """Add the steering vector at every position (next-token models) or to the feature."""
-    return output + delta
+    # Each value's unsteered mass is measured once and shared by every α.
+    values = [(v, rows) for v in range(attributes.shape[1]) if (rows := attributes[labels, v] == 0).any()]
+    base = [mass(v, rows, torch.zeros_like(directions[v])) for v, rows in values]
+    return [
+        {"alpha": alpha, "mass_shift": float(np.mean([
+            float(mass(v, rows, alpha * rms * directions[v]) - unsteered) for (v, rows), unsteered in zip(values, base)]))}
+        for alpha in alphas
+    ]
