@@ -79,3 +79,20 @@ def test_an_unknown_setting_names_the_choices():
         resolve("structure-before-collapse", assignments=["setting=nope"])
     with pytest.raises(UserError, match="setting: 'x' is not allowed \\(this experiment has no settings\\)"):
         resolve("grokking", assignments=["setting=x"])
+
+
+@pytest.mark.parametrize(
+    "experiment, assignment, message",
+    [
+        ("induction", "max_repeat=40", "task.max_repeat: 40 is not allowed (two copies must fit: at most 32)"),
+        ("induction", "min_repeat=33", "task.min_repeat: 33 is not allowed (at most max_repeat = 32)"),
+        ("induction", "init=xavier", "model.init: 'xavier' is not allowed"),
+        ("language", "setting=nope", "setting: 'nope' is not allowed (choose from: plain, phase-aware)"),
+        ("language", "curriculum.patience=0", "curriculum.patience: 0 is not allowed"),
+        ("text", "corpus=shakespeare", "task.corpus: 'shakespeare' is not allowed"),
+    ],
+)
+def test_issue_5_settings_give_one_line_errors(experiment, assignment, message):
+    with pytest.raises(UserError) as error:
+        resolve(experiment, assignments=[assignment])
+    assert message in str(error.value) and "\n" not in str(error.value)

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from phasewatch.errors import UserError
 from phasewatch.tasks.modular import OPERATIONS, is_prime
@@ -102,6 +102,64 @@ class TextTaskConfig(Section):
         return names
 
 
+class InductionTaskConfig(Section):
+    """Repeated random segments (science/induction.md): a random prefix, then a segment r twice,
+    |r| uniform in [min_repeat, max_repeat]; fresh sequences every step (tasks/induction.py)."""
+    name: Literal["induction"] = "induction"
+    vocab: int = Field(64, ge=2)
+    seq_len: int = Field(64, ge=4, description="tokens per input sequence")
+    min_repeat: int = Field(8, ge=1)
+    max_repeat: int = Field(32, ge=1, description="at most (seq_len + 1) // 2")
+    test_sequences: int = Field(512, ge=1, description="held-out sequences scored by the probes")
+
+    @model_validator(mode="after")
+    def _repeat_fits(self) -> "InductionTaskConfig":
+        if self.min_repeat > self.max_repeat:
+            raise ValueError(f"task.min_repeat: {self.min_repeat} is not allowed (at most max_repeat = {self.max_repeat})")
+        if 2 * self.max_repeat > self.seq_len + 1:
+            raise ValueError(f"task.max_repeat: {self.max_repeat} is not allowed (two copies must fit: at most {(self.seq_len + 1) // 2})")
+        return self
+
+
+class ICLTaskConfig(Section):
+    """In-context classification (Reddy 2023; Chan et al. 2022): (exemplar, label) pairs from
+    bursty class mixtures, then a query whose label is read from context or from the weights
+    (tasks/icl.py)."""
+    name: Literal["icl"] = "icl"
+    classes: int = Field(128, ge=2)
+    labels: int = Field(8, ge=2, description="label tokens; class c's fixed label is c mod labels")
+    exemplars: int = Field(4, ge=1, description="tokens (exemplars) per class")
+    pairs: int = Field(8, ge=1, description="(exemplar, label) pairs before the query")
+    burstiness: int = Field(3, ge=0, description="pairs of the query's class in the context")
+    in_context_share: float = Field(0.5, ge=0, le=1, description="share of training sequences whose labels are permuted")
+    test_sequences: int = Field(512, ge=1)
+
+
+class GrammarTaskConfig(Section):
+    """The phases language (science/language.md): determiners, adjectives, nouns with latent
+    attributes and number, verbs that agree with their subject and select their object,
+    prepositional phrases; fresh sentences every step (tasks/grammar.py)."""
+    name: Literal["grammar"] = "grammar"
+    nouns_per_combination: int = Field(2, ge=1)
+    verbs: int = Field(8, ge=1)
+    adjectives: int = Field(6, ge=0)
+    prepositions: int = Field(2, ge=0)
+    max_adjectives: int = Field(2, ge=0)
+    adjective_probability: float = Field(0.5, ge=0, le=1, description="chance of each further adjective")
+    pp_probability: float = Field(0.3, ge=0, le=1, description="chance of a prepositional phrase after a noun phrase")
+    test_sentences: int = Field(2048, ge=1, description="held-out sentences (also the probe set)")
+
+
+class CorpusTaskConfig(Section):
+    """A byte-level language model on a packaged English corpus, with bits per byte on held-out
+    chapters (tasks/corpus.py)."""
+    name: Literal["corpus"] = "corpus"
+    corpus: Literal["kjv"] = "kjv"
+    seq_len: int = Field(128, ge=2)
+    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
+    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
+
+
 class TransformerConfig(Section):
     name: Literal["transformer"] = "transformer"
     d_model: int = Field(128, ge=1)
@@ -111,6 +169,7 @@ class TransformerConfig(Section):
     d_mlp: int = Field(512, ge=0, description="0 for attention-only")
     layernorm: bool = False
     unembed_init: float = Field(0.0, ge=0, description="std of the unembedding at step 0 (0: 1/√classes)")
+    init: Literal["normal", "torch"] = Field("normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults")
 
 
 class MLPConfig(Section):
@@ -162,6 +221,7 @@ class EventConfig(Section):
     structure_windows: list[str] = Field([], description="alignment metrics whose rise and fall (the structure window) are dated")
     fit_ufm: bool = Field(False, description="fit the coupled UFM's alignment curve to the first structure window metric")
     expect: list[str] = Field([], description="events this experiment is expected to show")
+    phases: dict[str, list[str]] = Field({}, description="phase name → metric patterns whose events open it, in order (analysis/timeline.py)")
 
 
 class InterventionConfig(Section):
@@ -175,7 +235,19 @@ class InterventionConfig(Section):
     attribute_smoothing: float = Field(0.0, ge=0, lt=1, description="ε: target mass moved to items sharing attributes")
 
 
-TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig, LanguageTaskConfig, TextTaskConfig)}
+class CurriculumConfig(Section):
+    """A phase-aware data schedule: stage-0 data (the task's easy stream) until `metric` has
+    reached `floor` and gained less than `tolerance` over `patience` probes, then stage 1. Off
+    when `metric` is empty (train/curriculum.py)."""
+    metric: str = Field("", description="probe metric whose saturation ends stage 0 (e.g. selection/syntactic_accuracy)")
+    floor: float = Field(0.9, description="the metric must first reach this")
+    patience: int = Field(3, ge=1, description="probes the metric must stay flat")
+    tolerance: float = Field(0.01, ge=0, description="the most it may gain over those probes")
+
+
+TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig,
+                                                      LanguageTaskConfig, TextTaskConfig, InductionTaskConfig, ICLTaskConfig,
+                                                      GrammarTaskConfig, CorpusTaskConfig)}
 MODELS = {c.model_fields["name"].default: c for c in (TransformerConfig, MLPConfig, UFMConfig, FeatureMLPConfig)}
 
 
@@ -189,6 +261,7 @@ class ExperimentConfig(Section):
     probes: ProbeConfig = ProbeConfig()
     events: EventConfig = EventConfig()
     interventions: InterventionConfig = InterventionConfig()
+    curriculum: CurriculumConfig = CurriculumConfig()
 
 
 def experiment_names() -> list[str]:
@@ -228,6 +301,7 @@ def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
         "probes": ProbeConfig,
         "events": EventConfig,
         "interventions": InterventionConfig,
+        "curriculum": CurriculumConfig,
     }
     return [("description",), ("seed",), ("setting",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
 
@@ -262,11 +336,15 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    kinds = set(TASKS) | set(MODELS)  # pydantic puts the union member's tag in the location
-    location = ".".join(str(part) for part in first["loc"] if part not in kinds)
+    parts = [str(part) for part in first["loc"]]
+    if len(parts) > 1 and parts[0] in ("task", "model") and parts[1] in {*TASKS, *MODELS}:
+        del parts[1]  # pydantic puts the union member's tag in the location (a tag may also be a field: corpus)
+    location = ".".join(parts)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{location}: is not a known key"
+    if message.startswith(f"{location}."):  # a rule across fields names its own field
+        return message
     return f"{location}: {first['input']!r} is not allowed ({message})"
 
 

@@ -7,12 +7,13 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from phasewatch import config as configuration
-from phasewatch.analysis import detect_events, fit_ufm, structure_events
+from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events
 from phasewatch.errors import UserError
 from phasewatch.report import write_report
 from phasewatch.store import Run, store_root
 from phasewatch.tasks import build_task
 from phasewatch.train import train
+from phasewatch.train.curriculum import check_curriculum
 from phasewatch.train.interventions import check_levers
 
 
@@ -33,8 +34,10 @@ def run(
     """
     assignments = [*assignments, *(f"{key}={_toml(value)}" for key, value in overrides.items())]
     experiment_name, config = configuration.resolve(experiment, config_file, assignments)
-    if config.interventions.structure_penalty or config.interventions.attribute_smoothing:
-        check_levers(config, build_task(config.task, config.seed))  # before any run directory exists
+    if config.interventions.structure_penalty or config.interventions.attribute_smoothing or config.curriculum.metric:
+        task = build_task(config.task, config.seed)  # checked before any run directory exists
+        check_levers(config, task)
+        check_curriculum(config, task)
     run_id = name or f"{experiment_name}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     new = Run.create(store_root(store), run_id, experiment=experiment_name, config=config.model_dump(mode="json"),
                      seed=config.seed, overwrite=overwrite)
@@ -67,7 +70,8 @@ def find_events(run: Run, config: configuration.ExperimentConfig) -> list[dict]:
     (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
     with `etf_distance/<site>` where it was recorded); the other `events.watch` metrics the
     generic detector. With `events.fit_ufm`, the first windowed metric is also fitted with the
-    coupled UFM's curve and saved as analysis/ufm_fit.json."""
+    coupled UFM's curve and saved as analysis/ufm_fit.json. With `events.phases`, the phase
+    timeline (analysis/timeline.py) is saved as analysis/phases.json."""
     names = run.metric_names()
     windowed = [m for pattern in config.events.structure_windows for m in names if fnmatch(m, pattern)]
     windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
@@ -78,6 +82,9 @@ def find_events(run: Run, config: configuration.ExperimentConfig) -> list[dict]:
         events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
     events.sort(key=lambda e: (e["step"], e["metric"]))
     run.save_events(events)
+    if config.events.phases:
+        last_step = int(run.metric("train/loss")[0].max())
+        run.save_analysis("phases", {"phases": phase_timeline(events, config.events.phases, last_step)})
     if config.events.fit_ufm and windowed:
         fit = fit_ufm(*run.metric(windowed[0]), metric=windowed[0])
         if fit is not None:

@@ -170,3 +170,16 @@ def test_every_earlier_event_is_related_to_grokking_however_far_before():
     assert "restricted_loss/logits fell 2,700 steps before test/accuracy rose" in texts
     assert "train/loss fell 3,030 steps before test/accuracy rose" in texts
     assert not any("train/loss" in t and "restricted_loss" in t for t in texts)  # far apart, neither is grokking
+
+
+def test_an_induction_score_rising_to_a_high_level_is_an_induction_onset():
+    steps = probe_grid(3000, 50)
+    rng = np.random.default_rng(0)
+    high = step_curve(steps, 1700, 0.1, 0.02, 0.75) + rng.normal(0, 0.005, len(steps))
+    low = step_curve(steps, 1700, 0.1, 0.02, 0.06) + rng.normal(0, 0.002, len(steps))
+    events = detect_events({"induction_score/max": (steps, high), "induction_score/L0H1": (steps, low)})
+    onsets = [e for e in events if e["kind"] == "induction_onset"]
+    assert [e["metric"] for e in onsets] == ["induction_score/max"]
+    assert onsets[0]["step_low"] <= 1700 <= onsets[0]["step_high"]
+    assert all(e["kind"] != "induction_onset" for e in events if e["metric"] == "induction_score/L0H1")
+    assert not detect_events({"induction_score/max": (steps, 0.03 + rng.normal(0, 0.005, len(steps)))})

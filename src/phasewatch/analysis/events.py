@@ -22,6 +22,7 @@ GROKKING_DELAY = 2.0  # its midpoint at least this many times the saturation ste
 PLATEAU_SHARE = 0.15  # a plateau spans at least this share of the run's log-step range
 PLATEAU_BAND = 0.1  # a plateau stays within this share of its cliff's size of the cliff's level
 NEAR = 2.0  # events are related when their midpoints are within this factor
+INDUCTION_LEVEL = 0.3  # an induction head attends at least this much to the token after the earlier copy
 
 
 def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure_metrics=()) -> list[dict]:
@@ -29,6 +30,9 @@ def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure
 
     - `crystallisation` / `collapse`: a rise / fall of a metric matching a `structure_metrics`
       pattern (fnmatch, e.g. "fourier_sparsity/*").
+    - `induction_onset`: a rise of an `induction_score/*` metric (probes/attention.py) that ends
+      at ≥ 0.3: a head that attends that much to the token after the current token's earlier
+      occurrence is an induction head (the spec's reach ≈ 0.75; a 1-layer model stays ≤ 0.05).
     - `grokking`: a rise of an `*/accuracy` metric not under `train/`, by at least 0.5, that
       starts after the matching `train/accuracy` saturated and is half done at least twice as
       late. Saturated: the first step at which train accuracy reaches 99 % of its maximum, where
@@ -86,6 +90,8 @@ def relate_events(events: list[dict]) -> list[dict]:
 def _kind(metric: str, t: Transition, structure: tuple[str, ...], curves: dict) -> str:
     if any(fnmatch(metric, pattern) for pattern in structure):
         return "crystallisation" if t.direction > 0 else "collapse"
+    if metric.startswith("induction_score/") and t.direction > 0 and t.after >= INDUCTION_LEVEL:
+        return "induction_onset"
     if _is_grokking(metric, t, curves):
         return "grokking"
     if "loss" in metric and t.direction < 0:

@@ -124,6 +124,7 @@ class Transformer(Hookable):
         d_mlp: int = 512,
         layernorm: bool = False,
         unembed_init: float = 0.0,
+        init: str = "normal",
         last_only: bool = True,
     ):
         super().__init__()
@@ -137,6 +138,20 @@ class Transformer(Hookable):
         # A small unembedding init (GPT-2's 0.02) lets learned structure dominate the rows early on.
         self.unembed = Unembed(d_model, num_classes, std=unembed_init)
         self.feature_site = f"blocks.{n_layers - 1}.resid_post"
+        if init == "torch":
+            self._torch_init(unembed_init)
+
+    @torch.no_grad()
+    def _torch_init(self, unembed_init: float) -> None:
+        """torch's layer defaults: nn.Embedding's N(0, 1) embeddings, nn.Linear's U(±1/√fan_in)
+        matrices. The repeated-segment task's measured setting (science/induction.md) used them:
+        with the N(0, 1/d_model) init its induction head had not formed after 3 000 steps."""
+        for name, parameter in self.named_parameters():
+            if name in ("embed.W", "pos_embed.W"):
+                parameter.normal_(0.0, 1.0)
+            elif parameter.dim() == 2 and not (name == "unembed.W" and unembed_init):
+                bound = 1 / math.sqrt(parameter.shape[0])  # our matrices are (fan_in, fan_out)
+                parameter.uniform_(-bound, bound)
 
     def forward(self, tokens: torch.Tensor, last_only: bool | None = None) -> torch.Tensor:
         """Logits (batch, num_classes) at the last position, or (batch, seq, num_classes) for a

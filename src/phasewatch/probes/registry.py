@@ -36,7 +36,8 @@ class ProbeContext:
             rows = self.task.probe_rows(split)
             if rows is not None:  # the split lies inside the probe set: slice, don't recompute
                 logits, cache = self.forward("probe")
-                self._outputs[split] = logits[rows], {name: value[rows] for name, value in cache.items()}
+                whole = len(rows) == len(logits) and bool((rows == torch.arange(len(rows), device=rows.device)).all())
+                self._outputs[split] = (logits, cache) if whole else (logits[rows], {name: value[rows] for name, value in cache.items()})
             else:
                 data: Split = getattr(self.task, split)
                 self._outputs[split] = self.model.run_with_cache(data.inputs, names=self.sites)

@@ -8,13 +8,17 @@ from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
 from phasewatch.tasks.language import LanguageTask
 
 
-def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor) -> tuple[float, float]:
+def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor, within: torch.Tensor | None = None) -> tuple[float, float]:
     """(accuracy, mass) over the positions with sets[n, t] ≥ 0: the share whose argmax token lies in
-    token set sets[n, t], and the mean softmax probability on that set. NaN with no such position."""
+    token set sets[n, t], and the mean softmax probability on that set. With `within` (a (V,) bool
+    mask), both are among those tokens only: the argmax over them, the probability renormalised
+    to them. NaN with no such position."""
     scored = sets >= 0
     if not scored.any():
         return float("nan"), float("nan")
     logits, members = logits[scored], token_sets[sets[scored]]  # (P, V) each
+    if within is not None:
+        logits = logits.masked_fill(~within, float("-inf"))
     hit = members.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)
     mass = (logits.softmax(-1) * members).sum(-1)
     return float(hit.float().mean()), float(mass.double().mean())
@@ -29,6 +33,9 @@ def selection(ctx: ProbeContext) -> ProbeResult:
     - `selection/semantic_accuracy`, `selection/semantic_mass`: over the semantic argument slots
       (the position before a selected noun), the share whose argmax satisfies the selection — in
       setting 3, a noun of the verb's attribute combination — and the mean probability on them.
+    - `selection/semantic_choice`, `selection/semantic_choice_mass`: the same, among nouns only (the
+      best-scoring noun; the probability renormalised over nouns): semantics without the syntactic
+      question of whether a noun comes next at all (in the phases language an adjective may).
     - `selection/noun_accuracy`: over the same slots, the share whose argmax is the context's noun.
     Setting 3's spec: the unembedding's alignment peaks after semantic accuracy reaches 1 while
     noun accuracy is still ≤ 0.48 (structure_before_collapse.md).
@@ -40,10 +47,12 @@ def selection(ctx: ProbeContext) -> ProbeResult:
     notes = task.annotations["probe"]
     syntactic = set_scores(logits, notes.grammatical, task.token_sets)
     semantic = set_scores(logits, notes.selected, task.token_sets)
+    choice = set_scores(logits, notes.selected, task.token_sets, within=task.token_sets[task.word_classes.index("noun")])
     slots = notes.argument_slots
     nouns = (logits[slots].argmax(-1) == task.probe.targets[slots]).float().mean()
     return ProbeResult({
         "selection/syntactic_accuracy": syntactic[0], "selection/syntactic_mass": syntactic[1],
         "selection/semantic_accuracy": semantic[0], "selection/semantic_mass": semantic[1],
+        "selection/semantic_choice": choice[0], "selection/semantic_choice_mass": choice[1],
         "selection/noun_accuracy": float(nouns),
     })

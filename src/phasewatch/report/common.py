@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from phasewatch.analysis import relate_events
+from phasewatch.analysis import phase_timeline, relate_events
 
 # `split/name` metrics are behaviour; every other family is a probe (ARCHITECTURE.md, metric names).
 BEHAVIOUR_SPLITS = ("train", "test")
@@ -240,3 +240,20 @@ def fit_label(fit: dict) -> str:
 def fit_line(fit: dict) -> str:
     """The fit as a sentence: its legend entry and the metric it was fitted to."""
     return f"{fit_label(fit)} on {fit['metric']}"
+
+
+# ---- The phase timeline (analysis/timeline.py) ----------------------------------------------------
+
+# The analysis result the pipeline saves: {"phases": [span, ...]}.
+PHASES = "phases"
+
+
+def read_timeline(run, events: list[dict], data: Curves) -> list[dict]:
+    """The run's phase timeline: the saved analysis result; for a run without one (made before it
+    was saved) computed from its events and its config's `events.phases`; [] when it has none."""
+    saved = run.analysis(PHASES)
+    if saved is not None:
+        return list(saved.get(PHASES) or [])
+    phases = (run.config.get("events") or {}).get(PHASES) or {}
+    steps = last_step(data)
+    return phase_timeline(events, phases, steps) if phases and steps is not None else []

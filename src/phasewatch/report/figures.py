@@ -7,6 +7,7 @@ figure: plotly.js renders a subset of HTML in names and titles.
 from __future__ import annotations
 
 import math
+import zlib
 from html import escape
 
 import numpy as np
@@ -14,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from phasewatch.analysis import timeline_lines
 from phasewatch.report.common import Curves, fmt_number, interval
 
 MAX_POINTS = 5_000  # a longer curve is thinned for display only (DESIGN §8: the store keeps all)
@@ -29,6 +31,17 @@ KIND_COLOURS = {
     "induction_onset": "#8c564b",
 }
 PALETTE = qualitative.D3
+# One colour per phase name in every figure and run (analysis/timeline.py); other names hash into PHASE_PALETTE.
+PHASE_COLOURS = {
+    "memorisation": "#9e9e9e",
+    "syntax": "#4c78a8",
+    "semantics": "#e45756",
+    "crystallisation": "#b279a2",
+    "refinement": "#54a24b",
+    "induction": "#f58518",
+}
+PHASE_PALETTE = qualitative.Dark2
+PHASE_BAND_PX = 14  # height of the timeline strip along the top of the plot
 # Hover shows the true step (customdata); a unified x hover would title it with step + 1.
 LAYOUT = dict(template="plotly_white", margin=dict(l=70, r=30, t=60, b=50), hovermode="closest")
 
@@ -81,9 +94,11 @@ def _log_y(title: str, names: list[str], curves: Curves) -> bool:
     return "loss" in title and len(values) > 0 and bool((values > 0).all())
 
 
-def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool) -> go.Figure:
+def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool,
+                  timeline: list[dict] = ()) -> go.Figure:
     """One subplot per group (title → metric names), x shared on the log-step axis, every event
-    shaded across all of them. `by_split` colours train/test consistently, else by site."""
+    shaded across all of them, the phase timeline behind. `by_split` colours train/test
+    consistently, else by site."""
     titles = list(groups)
     # Group names go on the y axes, not in subplot titles: the top margin holds the event labels.
     fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=min(0.06, 0.25 / len(titles)))
@@ -100,6 +115,7 @@ def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dic
     fig.update_xaxes(title_text="step + 1 (log scale)", row=len(titles), col=1)
     fig.update_layout(**LAYOUT, height=150 + 220 * len(titles), legend=dict(groupclick="toggleitem", tracegroupgap=12))
     mark_events(fig, events)
+    mark_timeline(fig, timeline)
     return fig
 
 
@@ -117,6 +133,29 @@ def mark_events(fig: go.Figure, events: list[dict]) -> None:
             text=escape(str(event["kind"])), showarrow=False, font=dict(color=colour, size=12),
             hovertext=escape(f"{event['kind']} on {event['metric']} at step {fmt_number(event['step'])}, "
                              f"interval [{fmt_number(low)}, {fmt_number(high)}]"),
+        )
+
+
+def phase_colour(name: str) -> str:
+    """The phase's fixed colour: named ones from PHASE_COLOURS, any other by a stable hash of its name."""
+    return PHASE_COLOURS.get(name) or PHASE_PALETTE[zlib.crc32(name.encode("utf-8")) % len(PHASE_PALETTE)]
+
+
+def mark_timeline(fig: go.Figure, timeline: list[dict]) -> None:
+    """The phase timeline (analysis/timeline.py) behind a log-step figure: a light column per
+    span across every subplot, and a labelled strip in the span's colour along the plot's top."""
+    for span in timeline:
+        if span["end"] <= span["start"]:
+            continue  # an empty span (two phases opened at once) has nothing to shade
+        colour, x0, x1 = phase_colour(span["name"]), log_x(span["start"]), log_x(span["end"])
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1, fillcolor=colour, opacity=0.07,
+                      line_width=0, layer="below")
+        fig.add_shape(type="rect", xref="x", yref="paper", ysizemode="pixel", yanchor=1, y0=-PHASE_BAND_PX, y1=0,
+                      x0=x0, x1=x1, fillcolor=colour, opacity=0.45, line_width=0, layer="below")
+        fig.add_annotation(
+            x=(math.log10(x0) + math.log10(x1)) / 2, xref="x", y=1.0, yref="paper", yanchor="top", showarrow=False,
+            text=escape(span["name"]), font=dict(color="#222222", size=10), name="phase",
+            hovertext=escape(timeline_lines([span])[0]),
         )
 
 

@@ -13,11 +13,14 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from phasewatch.report import figures
+from phasewatch.report.attention import attention_figure
 from phasewatch.report.common import (
     BEHAVIOUR_SPLITS, EVENT_COLUMNS, UFM_FIT, curves, event_rows, family, fit_line, fmt_config_value, is_behaviour,
-    last_step, lead_lag_lines, quantity, run_facts, structure_windows, window_lines,
+    last_step, lead_lag_lines, quantity, read_timeline, run_facts, structure_windows, window_lines,
 )
+from phasewatch.report.language import language_figure
 from phasewatch.report.matrices import matrices_figure
+from phasewatch.report.phases import claim_note, has_claim, phase_table
 from phasewatch.report.structure import structure_figure
 from phasewatch.store.atomic import atomic_write_bytes
 
@@ -36,9 +39,26 @@ th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: ta
 .versions, .empty { color: #666; font-size: .9rem; }
 .ci { color: #777; font-size: .8rem; white-space: nowrap; } .scroll { overflow-x: auto; }
 ul.leadlag li, ul.windows li { margin: .2rem 0; }
+p.claim { color: #555; font-size: .9rem; }
 """
 
 HINTS = {
+    "phases": "The run's phases: the spans between events, each named after the metrics whose events opened it "
+              "(a phase opens at the earliest onset of its metrics' events; a phase none of whose metrics moved is "
+              "absent). Memorisation is the span before any named phase opened, when only token statistics (the "
+              "loss) had moved; refinement the span after the last phase's events ended. The same spans are the "
+              "coloured bands along the top of every plot.",
+    "language": "Syntactic (blue) and semantic (red) accuracy of the selection probe on one axis (solid), the "
+                "probability mass on grammatical / semantically valid tokens (dashed), attribute probes (dotted) "
+                "and semantic alignment (dash-dotted), against log-step. The hypothesis to test: syntax saturates "
+                "first, semantics rises later and more abruptly, the attribute probes with it. Shaded bands and "
+                "dashed lines are these metrics' events; the strip on top, the phase timeline.",
+    "attention": "Attention patterns (query rows, key columns) of the top heads: for each head score recorded "
+                 "(induction, previous-token, syntactic and semantic dependency), the head with the highest final "
+                 "score, titled with it. One slider for all; frames are log-spaced, denser inside the onset's "
+                 "interval, and it opens at the onset. An induction head attends to the token after the previous "
+                 "occurrence of the current one (a stripe off the diagonal); a previous-token head, just below "
+                 "the diagonal.",
     "structure": "Semantic alignment (solid: the slope of cosine on shared attributes), ETF distance (dashed: 0 is "
                  "neural collapse) and accuracy (dotted) against log-step. The shaded span is the structure window, "
                  "from the midpoint of the alignment's rise to that of its fall; the star is its peak; a wide grey "
@@ -75,18 +95,27 @@ def render(run) -> str:
     windows = structure_windows(events, data)
     behaviour = _groups(sorted((m for m in data if is_behaviour(m)), key=_train_first), key=quantity, first=("loss", "accuracy"))
     progress = _groups(sorted(m for m in data if not is_behaviour(m)), key=family, first=())
+    timeline = read_timeline(run, events, data)
     sections = [_header(run, last_step(data))]
+    if timeline:
+        sections.append(_phases(timeline))
     fit = run.analysis(UFM_FIT)
-    structure = structure_figure(data, windows, fit)
+    structure = structure_figure(data, windows, fit, timeline)
     if structure is not None:
         lines = window_lines(windows, data) + ([fit_line(fit)] if fit else [])
         sections.append(section("Structure", "structure", HINTS["structure"], structure, lines))
+    language = language_figure(data, events, timeline)
+    if language is not None:
+        sections.append(section("Syntax and semantics", "language", HINTS["language"], language))
     if behaviour:
-        figure = figures.curves_figure(behaviour, data, events, by_split=True)
+        figure = figures.curves_figure(behaviour, data, events, by_split=True, timeline=timeline)
         sections.append(section("Behaviour", "behaviour", HINTS["behaviour"], figure))
     if progress:
-        figure = figures.curves_figure(progress, data, events, by_split=False)
+        figure = figures.curves_figure(progress, data, events, by_split=False, timeline=timeline)
         sections.append(section("Progress measures", "progress", HINTS["progress"], figure))
+    attention = attention_figure(run, data, events)
+    if attention is not None:
+        sections.append(section("Attention around the onset", "attention", HINTS["attention"], attention))
     matrices = matrices_figure(run, windows[0]["peak_step"] if windows else None)
     if matrices is not None:
         sections.append(section("Matrices over time", "matrices", HINTS["matrices"], matrices))
@@ -152,15 +181,28 @@ def _kv_table(caption: str, values: dict) -> str:
     return f"<table><caption>{escape(caption)}</caption>{rows}</table>"
 
 
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[str]) -> str:
+    """A table of strings, every cell escaped; the `numeric` columns right-aligned."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td{' class=num' if c in numeric else ''}>{escape(v)}</td>" for c, v in zip(columns, row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _phases(timeline: list[dict]) -> str:
+    """The phase table, with the article's claim (and whose it is) when its phases were measured."""
+    columns, rows = phase_table(timeline)
+    note = f"<p class=\"claim\">{escape(claim_note())}</p>" if has_claim(timeline) else ""
+    return (f"<section id=\"phases\"><h2>Phases</h2><p class=\"hint\">{HINTS['phases']}</p>"
+            f"<div class=\"scroll\">{_table(columns, rows, {'steps', '% of training'})}</div>{note}</section>")
+
+
 def _events(events: list[dict]) -> str:
     intro = f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p>"
     if not events:
         return intro + "<p class=\"empty\">No events detected.</p></section>"
-    head = "".join(f"<th>{escape(c)}</th>" for c in EVENT_COLUMNS)
-    numeric = {"step", "width"}
-    body = "".join(
-        "<tr>" + "".join(f"<td{' class=num' if c in numeric else ''}>{escape(v)}</td>" for c, v in zip(EVENT_COLUMNS, row)) + "</tr>"
-        for row in event_rows(events)
-    )
     lines = "".join(f"<li>{escape(line)}</li>" for line in lead_lag_lines(events))
-    return intro + f"<table><tr>{head}</tr>{body}</table>" + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>"
+    return (intro + _table(EVENT_COLUMNS, event_rows(events), {"step", "width"})
+            + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>")

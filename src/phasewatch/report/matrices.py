@@ -12,6 +12,7 @@ from phasewatch.report import figures
 from phasewatch.report.common import SITE_ORDER
 
 MODEL_STATES = ("keep_peak",)  # arrays holding a whole model's state (train/interventions.py), not a probe's matrix
+OWN_FIGURES = ("attention",)  # stacks with a figure of their own (report/attention.py): not loaded here
 
 
 def matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:
@@ -94,11 +95,13 @@ def _factor_offsets(config: dict, columns: int) -> list[int] | None:
 
 def _array_probes(run) -> list[str]:
     """Array probes saved in the run, found from the store layout `arrays/<probe>/step_N.safetensors`
-    (a probe name may hold a slash, e.g. `gram/class_means`); model snapshots left out."""
+    (a probe name may hold a slash, e.g. `gram/class_means`); model snapshots and the probes with a
+    figure of their own left out."""
     root = Path(run.path) / "arrays"
     if not root.is_dir():
         return []
-    return sorted({p.parent.relative_to(root).as_posix() for p in root.rglob("step_*.safetensors")} - set(MODEL_STATES))
+    saved = {p.parent.relative_to(root).as_posix() for p in root.rglob("step_*.safetensors")}
+    return sorted(saved - set(MODEL_STATES) - set(OWN_FIGURES))
 
 
 def _probe_rank(probe: str) -> tuple[str, int, str]:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from phasewatch.report.common import ALIGNMENT, ETF_DISTANCE, SITE_ORDER, Curves, family, fit_label, fmt_number
-from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, log_x
+from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, log_x, mark_timeline
 
 ACCURACY = ("train/accuracy", "test/accuracy")
 ACCURACY_COLOURS = {"train/accuracy": "#555555", "test/accuracy": "#aaaaaa"}
@@ -30,10 +30,11 @@ def structure_metrics(data: Curves) -> tuple[list[str], list[str]]:
     return alignment, others
 
 
-def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None) -> go.Figure | None:
+def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None, timeline: list[dict] = ()) -> go.Figure | None:
     """The panel, or None when the run recorded neither alignment nor ETF distance. Alignment goes
     on the left axis; ETF distance and accuracy on a secondary right axis when their scale differs
-    (a slope of 0.1 beside a distance of 1.2 would be a flat line otherwise)."""
+    (a slope of 0.1 beside a distance of 1.2 would be a flat line otherwise). The phase timeline,
+    when given, is drawn behind."""
     alignment, others = structure_metrics(data)
     if not alignment and not any(family(m) == ETF_DISTANCE for m in others):
         return None
@@ -63,6 +64,7 @@ def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None)
         fig.update_yaxes(title_text=_axis_title(alignment + others))
     fig.update_xaxes(type="log", title_text="step + 1 (log scale)", showspikes=True, spikemode="across", spikethickness=1)
     fig.update_layout(**LAYOUT, height=520, legend=dict(groupclick="toggleitem"))
+    mark_timeline(fig, timeline)
     return fig
 
 

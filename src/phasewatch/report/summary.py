@@ -9,9 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from phasewatch.analysis import timeline_lines
 from phasewatch.report.common import (
     EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_line, fmt_number, is_behaviour, last_step, lead_lag_lines,
-    run_facts, structure_windows, window_lines,
+    read_timeline, run_facts, structure_windows, window_lines,
 )
 
 KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
@@ -35,7 +36,8 @@ def key_metrics(names: list[str]) -> list[str]:
 
 def print_summary(run, console: Console | None = None) -> None:
     """Print the run's facts, first → final value of its key metrics, one events table, lead/lag,
-    then a sentence per structure window and the coupled UFM fit, when the run has them."""
+    then a sentence per phase of the timeline, per structure window and the coupled UFM fit, when
+    the run has them."""
     console = console or Console()
     data = curves(run)
     for line in _pack([f"{label} {value}" for label, value in run_facts(run, last_step(data))], console.width):
@@ -55,6 +57,11 @@ def print_summary(run, console: Console | None = None) -> None:
         _print_events(events, console)
     else:
         console.print("no events detected")
+    timeline = read_timeline(run, events, data)
+    if timeline:
+        console.print("phases", highlight=False, markup=False)
+        for line in timeline_lines(timeline):
+            console.print(f"  {line}", highlight=False, markup=False)
     for line in window_lines(structure_windows(events, data), data):
         console.print(line, highlight=False, markup=False)
     fit = run.analysis(UFM_FIT)

@@ -1,6 +1,7 @@
 """What every task provides: data, a probe set, and the latent structure probes compare against."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -30,6 +31,13 @@ class Task:
     the attribute rows describe (None: every class, in order). `probe_labels` gives each probe
     row's item index (−1: none) and `probe_positions` the position whose representation is its
     feature (None: the targets of the probe split, at the last position).
+
+    `stream`, for generated tasks with unlimited data: `stream(generator, batch_size, stage)` →
+    a fresh training batch on the CPU, drawn from the generator alone (the loop seeds it from the
+    run's seed and the step, so a resumed run sees the same batches); `stage` is the curriculum
+    stage (0: the easy data, 1: the full distribution; runs without a curriculum use 1). `train`
+    is then a fixed sample of the stream. `bytes_per_token`: for text, the held-out split's bytes
+    per scored target (0: not text), so the behaviour probe can report bits per byte.
     """
 
     name: str
@@ -44,6 +52,9 @@ class Task:
     probe_labels: torch.Tensor | None = None
     probe_positions: torch.Tensor | None = None
     item_dims: int = 0  # leading input coordinates that name the item (a model's per-item pathway reads them)
+    stream: Callable[[torch.Generator, int, int], Split] | None = None
+    factors: tuple[tuple[str, int], ...] = ()  # (name, size) of each one-hot block of `attributes`, in order
+    bytes_per_token: float = 0.0
 
     def probe_rows(self, split: str) -> torch.Tensor | None:
         """Where `split`'s rows sit in the probe set, in the split's order (None: not inside it).

@@ -75,15 +75,21 @@ class Annotations:
     `word_class`: the target token's class (index into WORD_CLASSES); `grammatical`: the row of
     `token_sets` holding every token that is grammatical there; `selected`: at semantic argument
     slots (the noun after a selecting verb), the row of `token_sets` holding the nouns that satisfy
-    the selection, −1 at every other position.
+    the selection, −1 at every other position. Optional (None where the language has none): at
+    positions whose target is a verb, `syntax_source` is the input position of the word the verb
+    agrees with (its subject's head noun); at positions whose target is a verb's object noun,
+    `semantic_source` is the input position of that verb.
     """
 
     word_class: torch.Tensor
     grammatical: torch.Tensor
     selected: torch.Tensor
+    syntax_source: torch.Tensor | None = None
+    semantic_source: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Annotations":
-        return Annotations(self.word_class.to(device), self.grammatical.to(device), self.selected.to(device))
+        return Annotations(*(None if field is None else field.to(device) for field in
+                             (self.word_class, self.grammatical, self.selected, self.syntax_source, self.semantic_source)))
 
     @property
     def argument_slots(self) -> torch.Tensor:
@@ -100,6 +106,7 @@ class LanguageTask(Task):
     token_sets: torch.Tensor | None = None
     annotations: dict[str, Annotations] | None = None
     held_out: bool = False
+    word_classes: tuple[str, ...] = WORD_CLASSES  # what the first rows of `token_sets` and `word_class` name
 
     def probe_rows(self, split: str) -> torch.Tensor | None:
         if split == "train" or (split == "test" and not self.held_out):

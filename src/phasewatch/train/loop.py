@@ -19,8 +19,9 @@ from phasewatch.errors import UserError
 from phasewatch.models import build_model
 from phasewatch.probes import run_probes
 from phasewatch.store import Run
-from phasewatch.tasks import Split, build_task
+from phasewatch.tasks import Split, Task, build_task
 from phasewatch.tasks.objective import accuracy, loss_function
+from phasewatch.train.curriculum import Curriculum
 from phasewatch.train.interventions import KeepPeak, Objective
 from phasewatch.train.optim import build_optimizer
 from phasewatch.train.schedule import probe_steps
@@ -33,11 +34,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
 
 
-def batch_at(split: Split, step: int, batch_size: int, seed: int) -> Split:
-    """The training batch of `step`: the whole split, or a sample drawn from (seed, step) alone."""
+def batch_at(task: Task, step: int, batch_size: int, seed: int, stage: int = 1) -> Split:
+    """The training batch of `step`: a fresh stream batch, the whole training split, or a sample of
+    it; drawn from (seed, step) alone."""
+    split = task.train
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    if task.stream is not None:
+        return task.stream(generator, batch_size or len(split), stage).to(split.targets.device)
     if batch_size == 0 or batch_size >= len(split):
         return split
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     index = torch.randperm(len(split), generator=generator)[:batch_size].to(split.targets.device)
     return Split(split.inputs[index], split.targets[index])
 
@@ -70,6 +75,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
         load_training_state(tensors, model, optimizer)
     writer.truncate_after(start - 1)
     keep_peak = KeepPeak(config, run, start) if config.interventions.keep_peak else None
+    curriculum = Curriculum(config, run, start) if config.curriculum.metric else None
 
     began, probe_seconds, pending, stop = time.perf_counter(), 0.0, [], False
     with _progress(show_progress) as progress:
@@ -79,7 +85,7 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
                 _record_train(writer, pending)
                 writer.flush()
                 run.save_checkpoint(step, training_state(model, optimizer), {"step": step})
-            batch = batch_at(task.train, step, settings.batch_size, config.seed)
+            batch = batch_at(task, step, settings.batch_size, config.seed, stage=curriculum.stage if curriculum else 1)
             loss, logits = objective(batch.inputs, batch.targets)
             # Kept on the device until the next probe: no host sync in the hot loop.
             pending.append((step, torch.stack([loss.detach(), accuracy(logits, batch.targets).float()])))
@@ -91,6 +97,8 @@ def train(run: Run, config: ExperimentConfig, *, resume: bool = False, show_prog
                 for name, tensors in result.arrays.items():
                     run.save_array(name, step, tensors)
                 stop = keep_peak is not None and keep_peak.observe(step, result.scalars, model, writer)
+                if curriculum is not None:
+                    curriculum.observe(step, result.scalars, writer)
                 probe_seconds += time.perf_counter() - probe_began
                 progress.update(bar, status=_status(result.scalars))
             if step == settings.steps or stop:

@@ -1,0 +1,54 @@
+"""Syntax against semantics on one log-step axis (science/language.md): the selection probe's
+syntactic and semantic accuracy, their probability masses, the attribute probes and the semantic
+alignment, with their events marked and the phase timeline behind. A pure function of curves."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from phasewatch.report.common import ALIGNMENT, Curves, family
+from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, mark_events, mark_timeline, phase_colour
+
+SYNTAX = "selection/syntactic_accuracy"
+SEMANTICS = "selection/semantic_accuracy"
+SELECTION = (SYNTAX, "selection/semantic_choice", SEMANTICS, "selection/syntactic_mass", "selection/semantic_choice_mass",
+             "selection/semantic_mass")
+ATTRIBUTE_PROBE = "attribute_probe"
+# one summary line per other family: per-layer and per-factor curves stay in "Progress measures"
+EXTRAS = ("attribute_probe/mean", f"{ALIGNMENT}/features", "dependency_syntax/max", "dependency_semantic/max")
+DASHES = {ATTRIBUTE_PROBE: "dot", ALIGNMENT: "dashdot", "dependency_syntax": "longdash", "dependency_semantic": "longdash"}
+OTHER_COLOURS = PALETTE[4:]  # D3 without the blue and red that syntax and semantics resemble
+
+
+def language_metrics(data: Curves) -> list[str]:
+    """The metrics of the panel, in drawing order; [] unless the run has both selection accuracies."""
+    if SYNTAX not in data or SEMANTICS not in data:
+        return []
+    return [m for m in (*SELECTION, *EXTRAS) if m in data]
+
+
+def language_figure(data: Curves, events: list[dict], timeline: list[dict] = ()) -> go.Figure | None:
+    """The panel, or None without both selection accuracies. Syntactic measures take the syntax
+    phase's colour and semantic ones the semantics phase's: the choice among nouns and syntactic
+    accuracy solid, masses dashed, unrestricted semantic accuracy dotted; the attribute probe,
+    alignment and dependency heads in other colours."""
+    metrics = language_metrics(data)
+    if not metrics:
+        return None
+    fig = make_subplots(rows=1, cols=1)
+    others = 0
+    for metric in metrics:
+        name = metric.split("/", 1)[-1]
+        if family(metric) == "selection":
+            colour = phase_colour("syntax" if name.startswith("syntactic") else "semantics")
+            dash = "dash" if name.endswith("_mass") else "dot" if name == "semantic_accuracy" else "solid"
+        else:
+            colour, dash = OTHER_COLOURS[others % len(OTHER_COLOURS)], DASHES[family(metric)]
+            others += 1
+        fig.add_trace(line_trace(metric, *data[metric], colour=colour, group=family(metric), dash=dash))
+    fig.update_xaxes(type="log", title_text="step + 1 (log scale)", showspikes=True, spikemode="across", spikethickness=1)
+    fig.update_yaxes(title_text="accuracy · probability mass · probe score")
+    fig.update_layout(**LAYOUT, height=500, legend=dict(groupclick="toggleitem"))
+    mark_events(fig, [e for e in events if e["metric"] in metrics])
+    mark_timeline(fig, timeline)
+    return fig
