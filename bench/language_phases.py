@@ -67,7 +67,7 @@ def probe_share(run: pw.Run) -> str:
 
 def induction_table(store: Path) -> None:
     print("\n## Induction: 2-layer attention-only vs the 1-layer control")
-    print("run | induction_onset step [interval] | induction max before → after | repeat loss before → after | "
+    print("run | induction_onset step [interval] | induction max first → final | repeated-token loss first → before the onset → final | "
           "random-token loss bump at the onset | ICL score first → final | final prev-token / duplicate-token max | induction_onset events | "
           "probe share of wall time")
     for group in ("induction", "induction-1layer"):
@@ -97,14 +97,18 @@ def language_table(store: Path) -> None:
         run = pw.Run.open(store, f"language-plain-s{seed}")
         steps, syntax = run.metric("selection/syntactic_accuracy")
         _, semantics = run.metric("selection/semantic_choice")
-        saturate = steps[np.argmax(syntax >= 0.95 * syntax.max())]
-        rise = steps[np.argmax(semantics >= semantics[0] + 0.5 * (semantics.max() - semantics[0]))]
-        events = {(e["kind"], e["metric"]): e["step"] for e in run.events}
-        picked = {k: v for k, v in events.items() if any(s in k[1] for s in ("selection/", "attribute_probe/mean", "dependency_", "alignment/features"))}
-        print(f"{run.id}: syntactic accuracy reaches 95 % of its max ({syntax.max():.3f}) at step {saturate:,}; semantic accuracy "
-              f"half-way ({semantics[0]:.3f} → {semantics.max():.3f}) at {rise:,}; attribute probe mean {at(run, 'attribute_probe/mean', 0):.3f} → "
+
+        def reached(values: np.ndarray, share: float) -> int:
+            """First step at which `values` have made `share` of their rise from the first value to the max."""
+            return int(steps[np.argmax(values >= values[0] + share * (values.max() - values[0]))])
+
+        print(f"{run.id}: syntactic accuracy {syntax[0]:.2f} → {syntax.max():.2f}, half-way at step {reached(syntax, 0.5):,}, 95 % at "
+              f"{reached(syntax, 0.95):,}; semantic choice {semantics[0]:.2f} → {semantics.max():.2f}, half-way at {reached(semantics, 0.5):,}, "
+              f"95 % at {reached(semantics, 0.95):,}; attribute probe mean {at(run, 'attribute_probe/mean', 0):.3f} → "
               f"{run.metric('attribute_probe/mean')[1][-1]:.3f}; final test loss {run.metric('test/loss')[1][-1]:.3f}; "
               f"probes {probe_share(run)} of {run.info['train_seconds']:.0f} s")
+        events = {(e["kind"], e["metric"]): e["step"] for e in run.events}
+        picked = {k: v for k, v in events.items() if any(s in k[1] for s in ("selection/", "attribute_probe/mean", "dependency_", "alignment/features"))}
         print("   events: " + "; ".join(f"{kind} {metric} @ {step:,}" for (kind, metric), step in sorted(picked.items(), key=lambda kv: kv[1])))
         timeline = (run.analysis("phases") or {}).get("phases", [])
         print("   timeline: " + "; ".join(f"{p['name']} {100 * p['start_share']:.0f}–{100 * p['end_share']:.0f} %" for p in timeline))

@@ -43,14 +43,16 @@ p.claim { color: #555; font-size: .9rem; }
 """
 
 HINTS = {
-    "phases": "The run's phases: the spans between events, each named after the metrics whose events opened it "
-              "(a phase opens at the earliest onset of its metrics' events; a phase none of whose metrics moved is "
-              "absent). Memorisation is the span before any named phase opened, when only token statistics (the "
-              "loss) had moved; refinement the span after the last phase's events ended. The same spans are the "
-              "coloured bands along the top of every plot.",
-    "language": "Syntactic (blue) and semantic (red) accuracy of the selection probe on one axis (solid), the "
-                "probability mass on grammatical / semantically valid tokens (dashed), attribute probes (dotted) "
-                "and semantic alignment (dash-dotted), against log-step. The hypothesis to test: syntax saturates "
+    "phases": "The run's phases: the spans between events, each named after the metrics whose events fall in it. "
+              "The first phase opens when any phase metric starts to move (its event's onset); each later phase "
+              "when its first metric is half-way through its change, since phases overlap; a phase none of whose "
+              "metrics moved is absent. Memorisation is the span before any named phase opened, when only token "
+              "statistics (the loss) had moved; refinement the span after the last phase event ended. The same "
+              "spans are the coloured bands along the top of every plot.",
+    "language": "The selection probe's syntactic accuracy (blue) and semantic choice (red: the best-scoring noun "
+                "satisfies the verb and adjectives) on one axis, solid; probability masses dashed; unrestricted "
+                "semantic accuracy (the argmax must also be a noun) dotted; the attribute probe, the alignment and "
+                "the dependency heads in other colours; against log-step. The hypothesis to test: syntax saturates "
                 "first, semantics rises later and more abruptly, the attribute probes with it. Shaded bands and "
                 "dashed lines are these metrics' events; the strip on top, the phase timeline.",
     "attention": "Attention patterns (query rows, key columns) of the top heads: for each head score recorded "
