@@ -38,11 +38,11 @@ def batch_at(task: Task, step: int, batch_size: int, seed: int, stage: int = 1) 
     """The training batch of `step`: a fresh stream batch, the whole training split, or a sample of
     it; drawn from (seed, step) alone."""
     split = task.train
+    if task.stream is None and (batch_size == 0 or batch_size >= len(split)):
+        return split
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     if task.stream is not None:
         return task.stream(generator, batch_size or len(split), stage).to(split.targets.device)
-    if batch_size == 0 or batch_size >= len(split):
-        return split
     index = torch.randperm(len(split), generator=generator)[:batch_size].to(split.targets.device)
     return Split(split.inputs[index], split.targets[index])
 
