@@ -23,6 +23,7 @@ PROBE = "attention"
 FAMILIES = {  # score family → the word its heads are labelled with
     "induction_score": "induction",
     "prev_token_score": "previous-token",
+    "duplicate_token_score": "duplicate-token",
     "dependency_syntax": "syntax",
     "dependency_semantic": "semantic",
 }

@@ -56,11 +56,11 @@ HINTS = {
                 "first, semantics rises later and more abruptly, the attribute probes with it. Shaded bands and "
                 "dashed lines are these metrics' events; the strip on top, the phase timeline.",
     "attention": "Attention patterns (query rows, key columns) of the top heads: for each head score recorded "
-                 "(induction, previous-token, syntactic and semantic dependency), the head with the highest final "
+                 "(induction, previous-token, duplicate-token, syntactic and semantic dependency), the head with the highest final "
                  "score, titled with it. One slider for all; frames are log-spaced, denser inside the onset's "
                  "interval, and it opens at the onset. An induction head attends to the token after the previous "
                  "occurrence of the current one (a stripe off the diagonal); a previous-token head, just below "
-                 "the diagonal.",
+                 "the diagonal; a duplicate-token head, to the earlier occurrence itself.",
     "structure": "Semantic alignment (solid: the slope of cosine on shared attributes), ETF distance (dashed: 0 is "
                  "neural collapse) and accuracy (dotted) against log-step. The shaded span is the structure window, "
                  "from the midpoint of the alignment's rise to that of its fall; the star is its peak; a wide grey "
