@@ -4,6 +4,7 @@ import time
 
 import pytest
 import torch
+from language_sentences import sentences
 
 from phasewatch.probes import run_probes
 from phasewatch.tasks.grammar import GRAMMAR_CLASSES, grammar_task
@@ -29,15 +30,6 @@ def build(seed: int = 0, **changes):
 @pytest.fixture(scope="module")
 def task():
     return build()
-
-
-def sentences(split) -> list[list[int]]:
-    """Each row's full token sequence: the inputs, then the last scored target."""
-    out = []
-    for inputs, targets in zip(split.inputs.tolist(), split.targets.tolist()):
-        length = sum(t != IGNORE for t in targets)
-        out.append(inputs[:length] + [targets[length - 1]])
-    return out
 
 
 class Checker:

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from language_sentences import sentences
 
 import phasewatch as pw
 from phasewatch.errors import UserError
@@ -16,15 +17,6 @@ FACTORS = (2, 3, 2)
 def setting3(seed: int = 0, contexts_per_pair: int = 4, held_out_per_pair: int = 0):
     return language_task(FACTORS, subjects=8, determiners=3, adjectives=8, nouns_per_combination=4,
                          contexts_per_pair=contexts_per_pair, held_out_per_pair=held_out_per_pair, seed=seed)
-
-
-def sentences(split) -> list[list[int]]:
-    """Each row's full token sequence: the inputs, then the last scored target."""
-    out = []
-    for inputs, targets in zip(split.inputs.tolist(), split.targets.tolist()):
-        length = sum(t != IGNORE for t in targets)
-        out.append(inputs[:length] + [targets[length - 1]])
-    return out
 
 
 @pytest.fixture(scope="module")
