@@ -7,6 +7,7 @@ import torch
 
 from phasewatch.errors import UserError
 from phasewatch.tasks import byte_text
+from phasewatch.tasks.base import Task
 from phasewatch.tasks.byte_text import byte_text_task, corpus_byte_task, utf8_bytes
 from phasewatch.tasks.corpus import Corpus, corpus_path, parse_verses
 
@@ -14,7 +15,7 @@ from phasewatch.tasks.corpus import Corpus, corpus_path, parse_verses
 CHAPTERS = ("the ox and the ass\n", "bread and wine — café\n", "HELD OUT ONE\n", "a vine\n", "sheep\n", "HELD OUT TWO\n")
 
 
-def toy_task(**changes) -> byte_text.ByteTask:
+def toy_task(**changes) -> Task:
     settings = dict(seq_len=5, held_out_every=3, test_windows=4, seed=0) | changes
     return corpus_byte_task(Corpus("toy", CHAPTERS), **settings)
 

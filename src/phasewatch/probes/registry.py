@@ -33,11 +33,11 @@ class ProbeContext:
     def forward(self, split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Logits on `train`, `test` or `probe`, and the cached activations; computed once."""
         if split not in self._outputs:
-            rows = self.task.probe_rows(split)
-            if rows is not None:  # the split lies inside the probe set: slice, don't recompute
+            if split != "probe" and getattr(self.task, split) is self.task.probe:
+                self._outputs[split] = self.forward("probe")  # the same data: the same forward, no copy
+            elif (rows := self.task.probe_rows(split)) is not None:  # the split lies inside the probe set: slice, don't recompute
                 logits, cache = self.forward("probe")
-                whole = len(rows) == len(logits) and bool((rows == torch.arange(len(rows), device=rows.device)).all())
-                self._outputs[split] = (logits, cache) if whole else (logits[rows], {name: value[rows] for name, value in cache.items()})
+                self._outputs[split] = logits[rows], {name: value[rows] for name, value in cache.items()}
             else:
                 data: Split = getattr(self.task, split)
                 self._outputs[split] = self.model.run_with_cache(data.inputs, names=self.sites)

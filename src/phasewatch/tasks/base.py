@@ -58,14 +58,22 @@ class Task:
 
     def probe_rows(self, split: str) -> torch.Tensor | None:
         """Where `split`'s rows sit in the probe set, in the split's order (None: not inside it).
-        Lets probes reuse one forward pass over the probe set."""
+        Lets probes reuse one forward pass over the probe set. Here: every row, when the split is
+        the probe set itself (e.g. `test` = `probe`); a task whose splits are slices of the probe
+        set says where they lie."""
+        if split != "probe" and getattr(self, split) is self.probe:
+            return torch.arange(len(self.probe), device=self.probe.targets.device)
         return None
 
     def to(self, device: torch.device | str) -> "Task":
-        """The same task with every tensor field on `device`."""
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        moved = {k: v.to(device) for k, v in moved.items() if isinstance(v, (torch.Tensor, Split))}
-        return replace(self, **moved)
+        """The same task with every tensor field on `device`; fields that were one object stay one
+        (so a split that is the probe set still is)."""
+        moved: dict[int, torch.Tensor | Split] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (torch.Tensor, Split)) and id(value) not in moved:
+                moved[id(value)] = value.to(device)
+        return replace(self, **{f.name: moved[id(getattr(self, f.name))] for f in fields(self) if id(getattr(self, f.name)) in moved})
 
     def attribute_kernel(self) -> torch.Tensor | None:
         """K = A Aᵀ: how many attribute values two items share."""

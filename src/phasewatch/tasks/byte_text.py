@@ -10,7 +10,6 @@ scored: targets are the inputs shifted by one byte.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
@@ -20,14 +19,6 @@ from phasewatch.tasks.corpus import Corpus, load_corpus
 
 CORPORA: dict[str, Callable[[], Corpus]] = {"kjv": load_corpus}
 TRAIN_SAMPLE = 256  # windows in the fixed training split (for probes that read `train`)
-
-
-@dataclass(frozen=True)
-class ByteTask(Task):
-    """A byte-level corpus task; its test split is the probe set, so probes share one forward pass."""
-
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        return torch.arange(len(self.probe), device=self.probe.targets.device) if split == "test" else None
 
 
 def utf8_bytes(text: str) -> torch.Tensor:
@@ -55,7 +46,7 @@ def even_windows(data: torch.Tensor, seq_len: int, count: int) -> Split:
     return byte_windows(data, starts, seq_len)
 
 
-def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_windows: int, seed: int) -> ByteTask:
+def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_windows: int, seed: int) -> Task:
     """The byte-level task on `corpus`: every `held_out_every`-th chapter held out."""
     train_text, test_text = corpus.split(held_out_every)
     train, test = utf8_bytes(train_text), utf8_bytes(test_text)
@@ -70,7 +61,7 @@ def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_win
     # The fixed training sample gets its own generator, apart from the loop's (seed · 1 000 003 + step).
     sample = random_windows(train, seq_len, torch.Generator().manual_seed(2**32 + seed), TRAIN_SAMPLE)
     held_out = even_windows(test, seq_len, test_windows)
-    return ByteTask(
+    return Task(
         name=f"corpus({corpus.name}, bytes, seq_len={seq_len}, train={len(train)} B, held out={len(test)} B)",
         vocab_size=256, seq_len=seq_len, num_classes=256,
         train=sample, test=held_out, probe=held_out,
@@ -78,7 +69,7 @@ def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_win
     )
 
 
-def byte_text_task(corpus: str, seq_len: int, held_out_every: int, test_windows: int, seed: int) -> ByteTask:
+def byte_text_task(corpus: str, seq_len: int, held_out_every: int, test_windows: int, seed: int) -> Task:
     """The byte-level task on the packaged corpus named `corpus` (the CorpusTaskConfig fields)."""
     if corpus not in CORPORA:
         raise UserError(f"task.corpus: {corpus!r} is not allowed (one of {', '.join(CORPORA)})")

@@ -224,11 +224,6 @@ class GrammarTask(LanguageTask):
     words: tuple[str, ...] = ()
     word_classes: tuple[str, ...] = GRAMMAR_CLASSES
 
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        if split == "test":  # the test split is the probe set ("probe" itself is not a slice of anything)
-            return torch.arange(len(self.probe), device=self.probe.targets.device)
-        return None
-
 
 def grammar_task(nouns_per_combination: int, verbs: int, adjectives: int, prepositions: int, max_adjectives: int,
                  adjective_probability: float, pp_probability: float, test_sentences: int, seed: int) -> GrammarTask:

@@ -40,9 +40,6 @@ class ICLTask(Task):
 
     in_weights: Split | None = None
 
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        return torch.arange(len(self.probe), device=self.probe.targets.device) if split == "test" else None
-
 
 @dataclass(frozen=True)
 class Layout:

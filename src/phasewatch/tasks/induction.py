@@ -31,9 +31,6 @@ class InductionTask(Task):
     repeat_mask: torch.Tensor | None = None
     first_copy_mask: torch.Tensor | None = None
 
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        return torch.arange(len(self.probe), device=self.probe.targets.device) if split == "test" else None
-
     def to(self, device: torch.device | str) -> "InductionTask":
         return replace(super().to(device), repeat_mask=self.repeat_mask.to(device), first_copy_mask=self.first_copy_mask.to(device))
 

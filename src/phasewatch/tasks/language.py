@@ -108,11 +108,6 @@ class LanguageTask(Task):
     held_out: bool = False
     word_classes: tuple[str, ...] = WORD_CLASSES  # what the first rows of `token_sets` and `word_class` name
 
-    def probe_rows(self, split: str) -> torch.Tensor | None:
-        if split == "train" or (split == "test" and not self.held_out):
-            return torch.arange(len(self.probe), device=self.probe.targets.device)  # the probe set is the training set
-        return None
-
     def to(self, device: torch.device | str) -> "LanguageTask":
         moved = super().to(device)
         return replace(moved, annotations={split: a.to(device) for split, a in self.annotations.items()})
