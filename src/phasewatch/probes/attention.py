@@ -50,7 +50,8 @@ def copying_scores(model) -> torch.Tensor:
     """(layers, heads): the share of the OV circuit's eigenvalue mass on eigenvalues with positive
     real part, Σ_{Re λ>0} |λ| / Σ |λ| for W_E W_V^h W_O^h W_U (Elhage et al. 2021). The nonzero
     eigenvalues of that vocab × vocab product are those of the d_head × d_head W_O^h W_U W_E W_V^h."""
-    embed, unembed = model.embed.W.double(), model.unembed.W.double()
+    embed = model.embed.W.double()
+    unembed_embed = model.unembed.W.double()[:, : embed.shape[0]] @ embed  # d_model × d_model, shared by every head
     scores = []
     for block in model.blocks:
         attn = block.attn
@@ -58,7 +59,7 @@ def copying_scores(model) -> torch.Tensor:
         outputs = attn.W_O.double().view(attn.n_heads, attn.d_head, -1)
         row = []
         for h in range(attn.n_heads):
-            eigenvalues = torch.linalg.eigvals(outputs[h] @ unembed[:, : embed.shape[0]] @ embed @ values[:, h])
+            eigenvalues = torch.linalg.eigvals(outputs[h] @ unembed_embed @ values[:, h])
             magnitude = eigenvalues.abs()
             row.append(magnitude[eigenvalues.real > 0].sum() / magnitude.sum().clamp_min(1e-30))
         scores.append(torch.stack(row))
