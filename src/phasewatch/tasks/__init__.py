@@ -1,5 +1,5 @@
 """Tasks with known latent structure. Add one by writing `my_task(...) -> Task` and a config
-section for it in `phasewatch.config` (added to `TASKS`), then dispatching on its name here."""
+section for it in `phasewatch.config` (added to `TASKS`), then listing it by name below."""
 from phasewatch.tasks.base import Split, Task
 from phasewatch.tasks.byte_text import byte_text_task
 from phasewatch.tasks.grammar import GrammarTask, grammar_task
@@ -13,31 +13,23 @@ from phasewatch.tasks.selectional import selectional_task
 from phasewatch.tasks.text import text_task
 
 
+# A task's builder takes its config section's fields, and `seed` unless the task is fixed by them.
+SEEDED = {"modular": modular_task, "hierarchical": hierarchical_task, "selectional": selectional_task,
+          "language": language_task, "induction": induction_task, "icl": icl_task, "grammar": grammar_task,
+          "corpus": byte_text_task}
+UNSEEDED = {"items": items_task, "text": text_task}
+
+
 def build_task(config, seed: int) -> Task:
     """The task a validated `config.task` section describes."""
     settings = config.model_dump(exclude={"name"})
     if "factor_sizes" in settings:
         settings["factor_sizes"] = tuple(settings["factor_sizes"])
-    if config.name == "items":
-        return items_task(**settings)
-    if config.name == "hierarchical":
-        return hierarchical_task(**settings, seed=seed)
-    if config.name == "selectional":
-        return selectional_task(**settings, seed=seed)
-    if config.name == "language":
-        return language_task(**settings, seed=seed)
-    if config.name == "text":
-        return text_task(**settings)
-    if config.name == "induction":
-        return induction_task(**settings, seed=seed)
-    if config.name == "icl":
-        return icl_task(**settings, seed=seed)
-    if config.name == "grammar":
-        return grammar_task(**settings, seed=seed)
-    if config.name == "corpus":
-        return byte_text_task(**settings, seed=seed)
-    return modular_task(**settings, seed=seed)
+    if config.name in UNSEEDED:
+        return UNSEEDED[config.name](**settings)
+    return SEEDED[config.name](**settings, seed=seed)
 
 
-__all__ = ["GrammarTask", "ICLTask", "InductionTask", "LanguageTask", "ModularTask", "Split", "Task", "build_task", "byte_text_task", "grammar_task", "hierarchical_task", "icl_task", "induction_task", "items_task", "language_task",
-           "modular_task", "selectional_task", "text_task"]
+__all__ = ["GrammarTask", "ICLTask", "InductionTask", "LanguageTask", "ModularTask", "Split", "Task", "build_task",
+           "byte_text_task", "grammar_task", "hierarchical_task", "icl_task", "induction_task", "items_task",
+           "language_task", "modular_task", "selectional_task", "text_task"]
