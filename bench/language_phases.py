@@ -1,4 +1,4 @@
-"""Issue 5, measured: induction heads (2 layers vs the 1-layer control), the phases of the generated
+"""Phases of learning, measured: induction heads (2 layers vs the 1-layer control), the phases of the generated
 language over seeds with the measured-vs-claimed table, the curriculum test, the real corpus, and
 in-context classification.
 Runs are idempotent (a finished run is skipped), two at a time with one thread each, into one
@@ -82,7 +82,7 @@ def induction_table(store: Path) -> None:
             _, duplicate = run.metric("duplicate_token_score/max")
             count = sum(e["kind"] == "induction_onset" for e in run.events)
             where = f"{onset['step']:,} [{onset['step_low']:,}, {onset['step_high']:,}]" if onset else "none"
-            # the bump: unpredictable tokens cost more while the head forms (induction.md: ≈ +0.1 nats)
+            # the bump: unpredictable tokens cost more while the head forms (docs/science/induction.md: ≈ +0.1 nats)
             plateau = f"{repeat[repeat_steps < onset['step_low']][-1]:.2f} → " if onset else ""
             bump = f"{random[random_steps >= onset['step_low']].max() - random[random_steps < onset['step_low']][-1]:+.3f}" if onset else "—"
             print(f"{run.id} | {where} | {induction[0]:.3f} → {induction[-1]:.3f} (max {induction.max():.3f}) | "

@@ -1,6 +1,6 @@
-"""Structure Before Collapse, reproduced: every setting × seed the spec's criteria name, the
+"""Structure Before Collapse, reproduced: every setting × seed the reference criteria name, the
 decay-ratio law, and the interventions. Runs are idempotent (a finished run is skipped), two at a
-time with one thread each (DESIGN §7), into one store; then one table per criterion.
+time with one thread each, into one store; then one table per criterion.
 
     .venv/bin/python bench/structure_reproduction.py [--store bench_runs/structure] [--only ufm,selectional,...]
 
@@ -24,7 +24,7 @@ from phasewatch.train.steering import peak_model, steering_curve
 
 SEEDS = (0, 1, 2)
 # (group, experiment, assignments, seeds)
-PLAN = [  # the spec's criteria first (three seeds), then the ratio law's extra points (one seed)
+PLAN = [  # the reference criteria first (three seeds), then the ratio law's extra points (one seed)
     ("ufm r=100", "ufm", [], SEEDS),
     ("ufm plain", "ufm", ["plain=true"], SEEDS),
     ("selectional ratio=30", "structure-before-collapse", ["setting=selectional", "decay_ratio=30"], SEEDS),

@@ -1,4 +1,5 @@
 """The CLI end to end on a tiny run, its bad-input contract, and kill -9 + resume."""
+import json
 import os
 import signal
 import subprocess
@@ -7,7 +8,8 @@ import time
 
 import pytest
 
-from phasewatch.cli import main
+from phasewatch.cli import _parser, main
+from phasewatch.config import flatten, preset_config
 from phasewatch.store import Run
 
 CLI = [sys.executable, "-m", "phasewatch.cli"]
@@ -22,7 +24,8 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
     assert run.array_steps("gram/class_means")[0] == 0
     for command in (["runs"], ["show", "tiny"], ["report", "tiny"], ["sql", "SELECT count(*) AS n FROM metrics WHERE metric = 'test/accuracy'"]):
         assert main(["--store", store, *command]) == 0
-    assert "tiny" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tiny" in out and "preset" not in out  # a --config run has no preset to differ from
     assert main(["experiments"]) == 0 and "grokking-no-wd" in capsys.readouterr().out
 
 
@@ -38,6 +41,8 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
         (["frobnicate"], "invalid choice"),
         (["run", "grokking", "--set", "attribute_smoothing=0.1"], "interventions.attribute_smoothing: needs a classification task"),
         (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
+        (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: grokking, grokking-mlp,"),
+        (["runs", "--store"], "argument --store: expected one argument"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path):
@@ -46,6 +51,92 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not store.exists() or not any(store.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv, store",
+    [
+        (["runs"], None),
+        (["--store", "a", "runs"], "a"),
+        (["runs", "--store", "b"], "b"),
+        (["--store", "a", "runs", "--store", "b"], "b"),  # after the subcommand wins
+        (["--store", "a", "sql", "--store", "b", "SELECT 1"], "b"),
+        (["sql", "SELECT 1", "--store", "b"], "b"),
+        (["--store", "a", "run", "grokking", "--store", "b", "--set", "p=7"], "b"),
+        (["run", "--resume", "r", "--store", "b"], "b"),
+        (["--store", "a", "analyze", "out", "--probe-data", "p.jsonl", "--store", "b"], "b"),
+        (["--store", "a", "show", "r"], "a"),
+        (["report", "r", "--store", "b"], "b"),
+        (["experiments", "grokking", "--store", "b"], "b"),
+    ],
+)
+def test_store_before_or_after_the_subcommand(argv, store):
+    assert _parser().parse_args(argv).store == store
+
+
+def test_help_says_which_store_wins(capsys):
+    for argv, text in ((["--help"], "also accepted after the subcommand, which wins when both are given"),
+                       (["runs", "--help"], "wins over a --store given before the subcommand")):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 0 and text in " ".join(capsys.readouterr().out.split())
+
+
+TINY_GROKKING = {"task.p": ("p=7", "59 -> 7"), "model.d_model": ("d_model=16", "128 -> 16"),
+                 "model.n_heads": ("n_heads=2", "4 -> 2"), "model.d_head": ("d_head=8", "32 -> 8"),
+                 "model.d_mlp": ("d_mlp=32", "512 -> 32"), "train.steps": ("steps=60", "4500 -> 60"),
+                 "train.device": ("device=cpu", '"auto" -> "cpu"'),
+                 "train.checkpoint_every": ("checkpoint_every=20", "500 -> 20"), "probes.every": ("every=10", "25 -> 10"),
+                 "probes.log_points": ("log_points=5", "30 -> 5")}
+
+
+def test_show_prints_the_settings_that_differ_from_the_preset(tmp_path, capsys):
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    sets = [a for assignment, _ in TINY_GROKKING.values() for a in ("--set", assignment)]
+    assert main(["--store", str(elsewhere), "run", "grokking", *sets, "--name", "g", "--no-progress", "--store", str(store)]) == 0
+    assert Run.open(store, "g").status == "finished" and not elsewhere.exists()
+    capsys.readouterr()
+    assert main(["show", "g", "--store", str(store)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out.index("settings that differ from preset 'grokking' (preset -> run):")
+    assert out[header + 1:] == [f"  {key}: {change}" for key, (_, change) in TINY_GROKKING.items()]
+    info_file = store / "g" / "run.json"
+    for config, line in ((preset_config("grokking").model_dump(mode="json"), "settings: as preset 'grokking'"),
+                         ({**Run.open(store, "g").config, "setting": "gone"},  # a variant the preset no longer has
+                          "settings: not compared with preset 'grokking' (setting: 'gone' is not allowed (this experiment has no settings))")):
+        info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "config": config}))
+        assert main(["show", "g", "--store", str(store)]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == line
+
+
+def test_sql_names_its_store_and_notes_an_empty_one(tmp_path, capsys):
+    full, empty = tmp_path / "full", tmp_path / "typo"
+    run = Run.create(full, "a", experiment="grokking", config={}, seed=0)
+    with run.writer(flush_seconds=0) as writer:
+        writer.log(0, {"train/loss": 1.0, "test/accuracy": 0.5})
+    assert main(["sql", "--store", str(full), "SELECT count(*) AS n FROM metrics"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"store: {full.resolve()}"] and "│ 2 │" in captured.out
+    assert main(["--store", str(empty), "sql", "SELECT count(*) AS n FROM runs"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"store: {empty.resolve()}",
+        f"phasewatch: note: store {empty.resolve()} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)"]
+    assert "│ 0 │" in captured.out
+    assert main(["sql", "--store", str(empty), "SELEC 1"]) == 2  # a bad query: the error line alone
+    assert capsys.readouterr().err.splitlines()[0].startswith("phasewatch: error: sql: Parser Error")
+
+
+def test_experiments_name_lists_its_settings(capsys):
+    assert main(["experiments", "grokking"]) == 0
+    settings = dict(line.split(" = ", 1) for line in capsys.readouterr().out.splitlines())
+    assert set(settings) == set(flatten(preset_config("grokking")))  # every key, each a --set key
+    assert (settings["task.p"], settings["train.lr"], settings["model.name"]) == ("59", "0.001", '"transformer"')
+    assert main(["experiments", "structure-before-collapse"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 'setting = "selectional"' in lines and not any(line.startswith("settings.") for line in lines)
+    assert lines[-1] == ("settings: selectional, selectional-plain, hierarchical, hierarchical-plain, text, language "
+                         "(the values above are for setting = 'selectional'; choose another with --set setting=NAME)")
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_config, tmp_path):

@@ -92,7 +92,42 @@ def test_an_unknown_setting_names_the_choices():
         ("text", "corpus=shakespeare", "task.corpus: 'shakespeare' is not allowed"),
     ],
 )
-def test_issue_5_settings_give_one_line_errors(experiment, assignment, message):
+def test_phase_experiment_settings_give_one_line_errors(experiment, assignment, message):
     with pytest.raises(UserError) as error:
         resolve(experiment, assignments=[assignment])
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_flatten_gives_every_set_key_and_format_value_reads_back_through_set():
+    from phasewatch.config import flatten, format_value, preset_config
+
+    for name in ("grokking", "language"):  # language: a [events.phases] table and a variant
+        config = preset_config(name)
+        flat = flatten(config)
+        assert flat["train.steps"] == config.train.steps and flat["seed"] == config.seed
+        assert not any(key.startswith("settings") for key in flat)
+        # every printed `key = value` is a --set that gives back the same config
+        assignments = [f"{key}={format_value(value)}" for key, value in flat.items() if key != "setting"]
+        assert resolve(name, assignments=assignments)[1] == config
+    assert [format_value(v) for v in (True, "a\"b", 1e-3, [0.9, 0.98], {}, {"a b": [1]}, None)] == \
+        ["true", '"a\\"b"', "0.001", "[0.9, 0.98]", "{}", '{ "a b" = [1] }', "(none)"]
+
+
+def test_differences_from_preset():
+    from phasewatch.config import differences_from_preset
+
+    _, config = resolve("grokking", assignments=["train.steps=60", "p=7", "device=cpu"])
+    assert differences_from_preset("grokking", config.model_dump(mode="json")) == [
+        ("task.p", 59, 7), ("train.steps", 4500, 60), ("train.device", "auto", "cpu")]
+    assert differences_from_preset("grokking", resolve("grokking")[1].model_dump(mode="json")) == []
+    # a variant is compared with that variant, and named first when it is not the preset's default
+    _, variant = resolve("structure-before-collapse", assignments=["setting=hierarchical", "seed=3"])
+    assert differences_from_preset("structure-before-collapse", variant.model_dump(mode="json")) == [
+        ("setting", "selectional", "hierarchical"), ("seed", 0, 3)]
+    # another model kind: keys that only one side has come with None on the other
+    differences = differences_from_preset("grokking", resolve("grokking-mlp")[1].model_dump(mode="json"))
+    assert ("model.name", "transformer", "mlp") in differences
+    assert ("model.d_model", 128, None) in differences and ("model.width", None, 512) in differences
+    # not a preset: a watched or analyzed run, a --config file on its own
+    for experiment in ("watch", "analyze", "tiny-60-20"):
+        assert differences_from_preset(experiment, config.model_dump(mode="json")) == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from rich.console import Console
 from rich.table import Table
@@ -10,9 +11,11 @@ from rich.table import Table
 from phasewatch import config as configuration
 from phasewatch import pipeline
 from phasewatch.errors import UserError
-from phasewatch.integrations import PROBES, analyze
+from phasewatch.integrations import analyze
+from phasewatch.probes import PROBES
 from phasewatch.report import print_summary, write_report
 from phasewatch.store import Run, list_runs, query, store_root
+from phasewatch.store.query import EmptyStoreWarning
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,13 +28,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="phasewatch", description="Watch structure form inside a network while it trains.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="start here:\n  phasewatch experiments          what is built in\n"
+               "  phasewatch experiments NAME     an experiment's settings, each a --set key\n"
                "  phasewatch run grokking         train, detect transitions, write runs/<run>/report.html\n"
                "  phasewatch run --help           settings, resume, devices",
     )
-    parser.add_argument("--store", help="store directory (default: $PHASEWATCH_STORE, else ./runs)")
+    parser.add_argument("--store", help="store directory (default: $PHASEWATCH_STORE, else ./runs); also "
+                                        "accepted after the subcommand, which wins when both are given")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    commands.add_parser("experiments", help="list the built-in experiments")
+    experiments = commands.add_parser("experiments", help="list the built-in experiments, or one experiment's settings")
+    experiments.add_argument("name", nargs="?", metavar="NAME",
+                             help="an experiment: print its settings as KEY = VALUE (each a --set key) and its variants")
 
     run = commands.add_parser("run", help="train an experiment, detect its phase transitions, write its report",
                               description="Examples: phasewatch run grokking --set p=97 --set seed=1;  "
@@ -53,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                         "directories (checkpoint-500/, step1000/): the step is the last number in the name")
     series.add_argument("--probe-data", required=True, metavar="FILE",
                         help='JSONL, one {"tokens": [ids...], "label": int, "attributes": [...]} per line '
-                             "(label, attributes optional); or a text file with --tokenizer")
+                             '(label, attributes optional; "input_ids" may name the token ids instead of "tokens"); '
+                             "or a text file with --tokenizer")
     series.add_argument("--factory", metavar="MODULE:FUNCTION",
                         help="a function that builds the model (default: each checkpoint's config.json, via transformers)")
     series.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer directory, for a text probe file")
@@ -72,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).add_argument("run", help="run id")
     sql = commands.add_parser("sql", help="query every run's metrics with DuckDB (tables: metrics, runs)")
     sql.add_argument("query", help="e.g. \"SELECT run, max(value) FROM metrics WHERE metric = 'test/accuracy' GROUP BY run\"")
+    for command in commands.choices.values():  # `phasewatch runs --store X` as well as `phasewatch --store X runs`
+        command.add_argument("--store", default=argparse.SUPPRESS,  # unset here keeps the one before the subcommand
+                             help="store directory (default: $PHASEWATCH_STORE, else ./runs); "
+                                  "wins over a --store given before the subcommand")
     return parser
 
 
@@ -110,12 +122,58 @@ def _analyze(args: argparse.Namespace, console: Console) -> None:
     console.print(f"report: {finished.path / 'report.html'}")
 
 
+def _experiment(name: str) -> None:
+    """`phasewatch experiments NAME`: every setting as `key = value` (each a --set key), then the variants."""
+    config = configuration.preset_config(name)
+    for key, value in configuration.flatten(config).items():
+        print(f"{key} = {configuration.format_value(value)}")
+    if variants := configuration.preset_variants(name):
+        print(f"settings: {', '.join(variants)} (the values above are for setting = {config.setting!r}; "
+              "choose another with --set setting=NAME)")
+
+
+def _differences(run: Run) -> None:
+    """`phasewatch show`: the settings in which a run differs from its built-in experiment (if it has one)."""
+    experiment = run.info["experiment"]
+    if experiment not in configuration.experiment_names():
+        return  # a watched or analyzed run, or a --config file on its own: no preset to differ from
+    try:
+        differences = configuration.differences_from_preset(experiment, run.config)
+    except UserError as error:  # the preset changed since the run (a variant renamed): the summary still stands
+        print(f"settings: not compared with preset {experiment!r} ({error})")
+        return
+    if not differences:
+        print(f"settings: as preset {experiment!r}")
+        return
+    print(f"settings that differ from preset {experiment!r} (preset -> run):")
+    for key, preset, value in differences:
+        print(f"  {key}: {configuration.format_value(preset)} -> {configuration.format_value(value)}")
+
+
+def _sql(sql: str, root, console: Console) -> None:
+    """`phasewatch sql`: the store read on stderr (with a note when it holds no runs), the table on stdout."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = query(sql, root)
+    store = frame.attrs["store"]
+    print(f"store: {store}", file=sys.stderr)
+    for warning in caught:
+        if issubclass(warning.category, EmptyStoreWarning):
+            print(f"phasewatch: note: store {store} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)",
+                  file=sys.stderr)
+        else:  # not ours: shown as it would have been
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    console.print(_table(frame))
+
+
 def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         args = _parser().parse_args(argv)
         root = store_root(args.store)
-        if args.command == "experiments":
+        if args.command == "experiments" and args.name:
+            _experiment(args.name)
+        elif args.command == "experiments":
             rows = [(name, configuration.load_preset(name).get("description", "")) for name in configuration.experiment_names()]
             table = Table("experiment", "what it shows")
             for row in rows:
@@ -128,11 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
         elif args.command == "show":
-            print_summary(Run.open(root, args.run), console)
+            shown = Run.open(root, args.run)
+            print_summary(shown, console)
+            _differences(shown)
         elif args.command == "report":
             console.print(f"report: {write_report(Run.open(root, args.run))}")
         elif args.command == "sql":
-            console.print(_table(query(args.query, root)))
+            _sql(args.query, root, console)
     except UserError as error:
         print(f"phasewatch: error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ Every problem becomes a one-line `UserError`: the field, the value, and what is 
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -103,7 +104,7 @@ class TextTaskConfig(Section):
 
 
 class InductionTaskConfig(Section):
-    """Repeated random segments (science/induction.md): a random prefix, then a segment r twice,
+    """Repeated random segments (docs/science/induction.md): a random prefix, then a segment r twice,
     |r| uniform in [min_repeat, max_repeat]; fresh sequences every step (tasks/induction.py)."""
     name: Literal["induction"] = "induction"
     vocab: int = Field(64, ge=2)
@@ -136,7 +137,7 @@ class ICLTaskConfig(Section):
 
 
 class GrammarTaskConfig(Section):
-    """The phases language (science/language.md): determiners, adjectives, nouns with latent
+    """The phases language (docs/science/language.md): determiners, adjectives, nouns with latent
     attributes and number, verbs that agree with their subject and select their object,
     prepositional phrases; fresh sentences every step (tasks/grammar.py)."""
     name: Literal["grammar"] = "grammar"
@@ -225,8 +226,8 @@ class EventConfig(Section):
 
 
 class InterventionConfig(Section):
-    """Acting on training from what the probes see (structure_before_collapse.md, "Keeping the
-    structure"). Everything off by default."""
+    """Acting on training from what the probes see (docs/science/structure_before_collapse.md,
+    "Keeping the structure"). Everything off by default."""
     keep_peak: str = Field("", description="metric whose peak is kept (its model state saved), decided live")
     patience: int = Field(5, ge=1, description="probes past the peak before keep-peak decides")
     stop_at_peak: bool = Field(False, description="stop training once keep-peak has decided")
@@ -386,3 +387,64 @@ def choose_setting(raw: dict[str, Any], assignments: list[str]) -> tuple[dict[st
     if setting not in variants:
         raise UserError(f"setting: {setting!r} is not allowed (choose from: {', '.join(variants)})")
     return _merge(raw, {**variants[setting], "setting": setting}), rest
+
+
+def preset_config(name: str, setting: str = "") -> ExperimentConfig:
+    """A built-in experiment's validated config, with its `setting` variant (default: the preset's own)."""
+    raw, _ = choose_setting(load_preset(name), [f"setting={setting}"] if setting else [])
+    return validate(raw)
+
+
+def preset_variants(name: str) -> list[str]:
+    """The names of a built-in experiment's `[settings.NAME]` variants (none for most)."""
+    return list(load_preset(name).get("settings", {}))
+
+
+def flatten(config: ExperimentConfig | dict[str, Any]) -> dict[str, Any]:
+    """Every setting as `dotted.key -> value` (JSON-ready values): the keys `--set` takes,
+    `seed` and `train.lr`; a table inside a section (`events.phases`) stays one value."""
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{field}": inner for field, inner in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as TOML text, so that `key=<it>` is also a valid `--set`."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return "nan" if value != value else "inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{k if k.replace('_', '').replace('-', '').isalnum() else json.dumps(k)} = {format_value(v)}"
+                 for k, v in value.items())
+        return "{ " + ", ".join(items) + " }" if value else "{}"
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+def differences_from_preset(experiment: str, config: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """`(dotted key, preset value, run value)` for every setting in which a run's validated config
+    (run.json's `config`) differs from its built-in experiment, compared with the variant the run
+    chose; the chosen variant itself comes first when it is not the preset's default. A key only one
+    side has (another task or model kind) has None on the other. [] when `experiment` is not a
+    built-in experiment (a watched or analyzed run, a --config file on its own)."""
+    if experiment not in experiment_names():
+        return []
+    setting = config.get("setting", "")
+    preset, run = flatten(preset_config(experiment, setting)), flatten(config)
+    keys = [*preset, *(key for key in run if key not in preset)]
+    differences = [(key, preset.get(key), run.get(key)) for key in keys if preset.get(key) != run.get(key)]
+    default = load_preset(experiment).get("setting", "")
+    if setting and setting != default:
+        differences.insert(0, ("setting", default, setting))
+    return differences

@@ -12,6 +12,7 @@ from phasewatch.analysis import structure_events, structure_window
 from phasewatch.analysis.structure import MIN_RISE, running_median
 from phasewatch.store import Run
 from phasewatch.train import train
+from phasewatch.train.prepare import prepare
 
 GRID = probe_grid(30000, 1000, 80)
 DENSE = np.arange(30001)
@@ -95,7 +96,7 @@ def test_fall_with_no_etf_curve_is_judged_on_alignment_alone():
 
 
 def inherited(steps):
-    """Structure inherited from the inputs (spec, setting 1): 0.14, a small rise to 0.17 around
+    """Structure inherited from the inputs (setting 1): 0.14, a small rise to 0.17 around
     step 30, then a fall to 0.03 around step 150."""
     return step_curve(steps, 30, 0.3, 0.14, 0.17) - step_curve(steps, 150, 0.5, 0.0, 0.14)
 
@@ -154,9 +155,9 @@ WINDOWED = ["semantic_alignment/features", "semantic_alignment/classifier"]
 
 def _ufm_run(root, name: str, *settings: str):
     _, config = configuration.resolve("ufm", None, ["steps=3000", "every=500", "device=cpu",
-                                                    f"structure_windows={json.dumps(WINDOWED)}", *settings])
+                                                    f"structure_windows={json.dumps(WINDOWED)}", "fit_ufm=false", *settings])
     run = Run.create(root, name, experiment="ufm", config=config.model_dump(mode="json"), seed=config.seed)
-    train(run, config, show_progress=False)
+    train(run, prepare(config), show_progress=False)
     return run, config
 
 
@@ -188,16 +189,16 @@ def test_plain_ufm_shows_no_structure_event(ufm_runs):
 def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm_runs, monkeypatch):
     from functools import partial
 
-    from phasewatch import pipeline
     from phasewatch.analysis import fit_ufm
+    from phasewatch.record import detection
 
     # a small library keeps this fast; the default one is tested in test_ufm_fit.py
-    monkeypatch.setattr(pipeline, "fit_ufm", partial(fit_ufm, ratios=(30.0, 100.0), horizon=3000))
+    monkeypatch.setattr(detection, "fit_ufm", partial(fit_ufm, ratios=(30.0, 100.0), horizon=3000))
     def fitting(config, fit: bool):
         return config.model_copy(update={"events": config.events.model_copy(update={"fit_ufm": fit})})
 
     run, config = ufm_runs["coupled"]
-    events = pipeline.find_events(run, fitting(config, True))
+    events = detection.find_events(run, fitting(config, True).events)
     assert run.events == events
     windowed = [(e["kind"], e["metric"]) for e in events if e["metric"] in WINDOWED]
     assert sorted(windowed) == sorted((k, m) for k in ("crystallisation", "collapse") for m in WINDOWED)
@@ -207,5 +208,5 @@ def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm
     assert fit["metric"] == WINDOWED[0] and fit["r"] == 100.0 and fit["r2"] > 0.99
 
     plain, plain_config = ufm_runs["plain"]
-    assert not [e for e in pipeline.find_events(plain, fitting(plain_config, False)) if e["metric"] in WINDOWED]
+    assert not [e for e in detection.find_events(plain, fitting(plain_config, False).events) if e["metric"] in WINDOWED]
     assert plain.analysis("ufm_fit") is None

@@ -7,16 +7,18 @@ from phasewatch import config as configuration
 from phasewatch.analysis import fit_ufm, simulate_alignment, ufm_library
 from phasewatch.analysis.ufm_fit import RATIOS
 from phasewatch.store import Run
-from phasewatch.train import probe_steps, train
+from phasewatch.record import probe_steps
+from phasewatch.train import train
+from phasewatch.train.prepare import prepare
 
 SMALL = {"ratios": (10.0, 30.0, 100.0), "horizon": 6000}  # a library that builds in a second or two
 
 
 def test_simulator_matches_the_train_loop_at_every_probe(tmp_path):
     _, config = configuration.resolve("ufm", None, ["steps=300", "every=100", "log_points=20", "device=cpu",
-                                                    "decay_ratio=30"])
+                                                    "decay_ratio=30", "fit_ufm=false"])
     run = Run.create(tmp_path, "u", experiment="ufm", config=config.model_dump(mode="json"), seed=0)
-    train(run, config, show_progress=False)
+    train(run, prepare(config), show_progress=False)
     steps, recorded = run.metric("semantic_alignment/features")
     simulated = simulate_alignment([30.0], steps)[0]
     assert np.abs(simulated - recorded).max() < 1e-5  # float32 rounding; the curve moves 0 → 0.6
@@ -57,7 +59,7 @@ def test_a_falling_curve_gets_no_negative_amplitude():
 
 @pytest.mark.slow
 def test_default_library_reproduces_the_spec_peaks():
-    # structure_before_collapse.md, 10^5 steps: peak b 0.67 / 0.68 / 0.68 / 0.68 / 0.56 / 0.13 for
+    # docs/science/structure_before_collapse.md, 10^5 steps: peak b 0.67 / 0.68 / 0.68 / 0.68 / 0.56 / 0.13 for
     # r = 1, 10, 30, 100, 300, 1000; final b falls as r grows (the 2·10^4-step library: 0.53 … 0.005)
     steps, curves = ufm_library()
     peaks = dict(zip(RATIOS, curves.max(axis=1)))

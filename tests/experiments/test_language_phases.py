@@ -1,4 +1,4 @@
-"""Issue 5's experiments end to end: the induction phase change and its 1-layer control (slow), and
+"""The phases-of-learning experiments end to end: the induction phase change and its 1-layer control (slow), and
 a short real run of the generated language through the whole pipeline (fast)."""
 import numpy as np
 import pytest

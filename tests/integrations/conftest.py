@@ -8,7 +8,7 @@ from integration_data import attributes_of, sequences, write_jsonl
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """One torch thread: tiny models on a shared 2-core machine run ~40x slower with two (DESIGN §7)."""
+    """One torch thread: tiny models on a shared 2-core machine run ~40x slower with two."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -37,6 +37,17 @@ def test_tokens_only_and_blank_lines(tmp_path):
     assert data.inputs.tolist() == [[1, 2, 3], [4, 5, 6]] and data.labels is None and data.attributes is None
 
 
+def test_input_ids_is_read_as_tokens(tmp_path):
+    """A Hugging Face dataset's column name, `input_ids`, works as the key of the token ids."""
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"input_ids": [1, 2, 3], "label": 1}\n{"input_ids": [4, 5, 6], "label": 0}\n')
+    data = load_probe_data(path)
+    assert data.inputs.tolist() == [[1, 2, 3], [4, 5, 6]] and data.labels.tolist() == [1, 0]
+    same = tmp_path / "q.jsonl"
+    same.write_text(path.read_text().replace("input_ids", "tokens"))
+    assert load_probe_data(same).describe()["sha256"] == data.describe()["sha256"]
+
+
 GOOD = {"tokens": [1, 2, 3], "label": 0, "attributes": [1, 0]}
 
 
@@ -44,8 +55,12 @@ GOOD = {"tokens": [1, 2, 3], "label": 0, "attributes": [1, 0]}
     "second, message",
     [
         ("not json", "line 2: not valid JSON"),
-        ("[1, 2, 3]", "line 2: '[1, 2, 3]' is not allowed (an object with a \"tokens\" list)"),
-        ({**GOOD, "colour": 1}, "line 2: key 'colour' is not allowed (tokens, label, attributes)"),
+        ("[1, 2, 3]", "line 2: '[1, 2, 3]' is not allowed (an object with a \"tokens\" or \"input_ids\" list)"),
+        ({**GOOD, "colour": 1}, "line 2: key 'colour' is not allowed (tokens or input_ids, label, attributes)"),
+        ({**GOOD, "input_ids": [1, 2, 3]}, "line 2: both tokens and input_ids are given (one of the two: the line's token ids)"),
+        ({"label": 0, "attributes": [1, 0]}, "line 2: no tokens or input_ids is given (one of the two: the line's token ids)"),
+        ({"input_ids": [1, -2, 3], "label": 0, "attributes": [1, 0]}, "line 2: input_ids [1, -2, 3] is not allowed (a list of at least 2"),
+        ({"input_ids": [1, 2], "label": 0, "attributes": [1, 0]}, "line 2: 2 tokens is not allowed (every item has as many as line 1: 3)"),
         ({**GOOD, "tokens": [1, -2, 3]}, "line 2: tokens [1, -2, 3] is not allowed (a list of at least 2 token ids >= 0)"),
         ({**GOOD, "tokens": [1.5, 2, 3]}, "tokens [1.5, 2, 3] is not allowed"),
         ({**GOOD, "tokens": [1]}, "tokens [1] is not allowed"),

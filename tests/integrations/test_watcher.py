@@ -9,8 +9,7 @@ from integration_data import sequences, tiny_gpt2
 
 from phasewatch import Run, Watcher
 from phasewatch.errors import UserError
-from phasewatch.integrations.watcher import probe_schedule
-from phasewatch.train.schedule import probe_steps
+from phasewatch.record import probe_schedule, probe_steps
 
 
 def train(steps: int, watcher_options: dict | None = None) -> torch.nn.Module:

@@ -2,7 +2,8 @@
 import torch
 
 from phasewatch.models import Transformer
-from phasewatch.probes import run_probes
+from phasewatch.models.interface import HookedView
+from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.probes.attention import copying_scores, dependency_scores, head_scores, repeated_random_tokens
 from phasewatch.tasks.induction import induction_task
 from phasewatch.tasks.objective import loss_function
@@ -54,8 +55,8 @@ def circuit_model(sign: float) -> Transformer:
 
 
 def test_copying_score_is_one_for_a_copying_circuit_and_zero_for_an_anti_copying_one():
-    assert copying_scores(circuit_model(1.0)).item() == 1.0
-    assert copying_scores(circuit_model(-1.0)).item() == 0.0
+    assert copying_scores(HookedView(circuit_model(1.0))).item() == 1.0
+    assert copying_scores(HookedView(circuit_model(-1.0))).item() == 0.0
 
 
 def test_dependency_scores_read_attention_to_the_annotated_source():
@@ -70,7 +71,7 @@ def test_dependency_scores_read_attention_to_the_annotated_source():
 def test_the_probe_runs_on_a_real_model_and_names_every_head():
     task = induction_task(16, 16, 2, 8, 32, seed=0)
     model = Transformer(16, 16, 16, d_model=16, n_layers=2, n_heads=2, d_head=8, d_mlp=0, last_only=False)
-    result = run_probes(["attention", "in_context"], model, task, loss_function("cross_entropy", 16))
+    result = run_probes(["attention", "in_context"], ProbeContext.of_task(model, task, loss_function("cross_entropy", 16)))
     for family in ("prev_token_score", "induction_score", "duplicate_token_score", "copying_score"):
         values = [result.scalars[f"{family}/L{l}H{h}"] for l in range(2) for h in range(2)]
         assert all(0.0 <= v <= 1.0 for v in values)

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from phasewatch.probes import run_probes
+from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.tasks.byte_text import corpus_byte_task
 from phasewatch.tasks.corpus import Corpus
 from phasewatch.tasks.objective import loss_function
@@ -29,7 +29,7 @@ def task():
 
 
 def behaviour_of(task, logits: torch.Tensor, loss: str = "cross_entropy") -> dict[str, float]:
-    return run_probes(["behaviour"], ConstantLogits(logits), task, loss_function(loss, task.num_classes)).scalars
+    return run_probes(["behaviour"], ProbeContext.of_task(ConstantLogits(logits), task, loss_function(loss, task.num_classes))).scalars
 
 
 def test_uniform_logits_over_256_bytes_are_8_bits_per_byte(task):

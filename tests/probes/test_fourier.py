@@ -1,4 +1,4 @@
-"""Closed-form checks of the Fourier progress measures (grokking.md; Nanda et al. 2023)."""
+"""Closed-form checks of the Fourier progress measures (docs/science/grokking.md; Nanda et al. 2023)."""
 from __future__ import annotations
 
 import math

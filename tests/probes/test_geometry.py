@@ -1,4 +1,4 @@
-"""Closed-form checks of the geometry probes (metrics.md)."""
+"""Closed-form checks of the geometry probes (docs/science/metrics.md)."""
 from __future__ import annotations
 
 import itertools

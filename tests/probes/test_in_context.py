@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from phasewatch.probes import run_probes
+from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.tasks.induction import induction_task
 from phasewatch.tasks.objective import loss_function
 
@@ -28,7 +28,7 @@ class Fixed(torch.nn.Module):
 
 def scalars(oracle: bool) -> dict[str, float]:
     task = induction_task(VOCAB, 32, 4, 8, 64, seed=0)
-    return run_probes(["in_context"], Fixed(task, oracle), task, loss_function("cross_entropy", VOCAB)).scalars
+    return run_probes(["in_context"], ProbeContext.of_task(Fixed(task, oracle), task, loss_function("cross_entropy", VOCAB))).scalars
 
 
 def test_uniform_predictions_cost_log_v_everywhere_and_learn_nothing_in_context():

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from phasewatch.probes import run_probes
+from phasewatch.errors import UserError
+from phasewatch.probes import ProbeContext, choose, run_probes
 from phasewatch.probes.selection import set_scores
 from phasewatch.tasks.language import WORD_CLASSES, language_task
 from phasewatch.tasks.objective import IGNORE, loss_function
@@ -27,7 +28,7 @@ def task():
 
 
 def selection_of(task, logits) -> dict[str, float]:
-    return run_probes(["selection"], FixedLogits(logits), task, loss_function("cross_entropy", task.num_classes)).scalars
+    return run_probes(["selection"], ProbeContext.of_task(FixedLogits(logits), task, loss_function("cross_entropy", task.num_classes))).scalars
 
 
 def one_hot_logits(task, tokens: torch.Tensor) -> torch.Tensor:
@@ -82,5 +83,5 @@ def test_the_probe_refuses_a_task_without_a_grammar():
     from phasewatch.tasks.items import items_task
 
     task = items_task((2, 3, 2), 4)
-    with pytest.raises(TypeError, match="generated-language"):
-        selection_of(task, torch.zeros(48, 48))
+    with pytest.raises(UserError, match="probes.names: 'selection' is not allowed here .* a task of kind LanguageTask"):
+        choose(["selection"], ProbeContext.of_task(FixedLogits(torch.zeros(48, 48)), task), "probes.names")

@@ -1,9 +1,12 @@
 """DuckDB views over a whole store, and list_runs."""
+import warnings
+
 import pandas as pd
 import pytest
 
 from phasewatch.errors import UserError
 from phasewatch.store import Run, list_runs, query
+from phasewatch.store.query import EmptyStoreWarning
 
 COLUMNS = ["run", "experiment", "status", "seed", "created", "steps"]
 
@@ -46,10 +49,40 @@ def test_empty_store(tmp_path, exists):
     root = tmp_path / "store"
     if exists:
         root.mkdir()
-    df = list_runs(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # list_runs answers "which runs?": none is an answer, not a warning
+        df = list_runs(root)
     assert df.empty and list(df.columns) == COLUMNS
-    assert query("SELECT count(*) AS n FROM metrics", root)["n"][0] == 0
-    assert list(query("SELECT * FROM metrics", root).columns) == ["run", "step", "metric", "value"]
+    with pytest.warns(EmptyStoreWarning, match=f"store {root.resolve()} holds no runs"):
+        assert query("SELECT count(*) AS n FROM metrics", root)["n"][0] == 0
+    with pytest.warns(EmptyStoreWarning):
+        assert list(query("SELECT * FROM metrics", root).columns) == ["run", "step", "metric", "value"]
+
+
+def test_query_names_its_store_and_warns_only_when_it_holds_no_runs(tmp_path, monkeypatch):
+    make(tmp_path / "full", "a", range(3))
+    (tmp_path / "empty" / ".tmp-half-123").mkdir(parents=True)  # a run being built is not a run
+    (tmp_path / "empty" / "notes").mkdir()  # nor a folder without run.json
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = query("SELECT count(*) AS n FROM metrics", store=tmp_path / "full")
+    assert isinstance(df, pd.DataFrame) and df["n"][0] == 6  # 3 steps × 2 metrics
+    assert df.attrs["store"] == str((tmp_path / "full").resolve())
+    with pytest.warns(EmptyStoreWarning, match="holds no runs") as caught:
+        df = query("SELECT count(*) AS n FROM runs", store=tmp_path / "empty")
+    assert df["n"][0] == 0 and str((tmp_path / "empty").resolve()) in str(caught[0].message)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    monkeypatch.chdir(tmp_path)  # a relative store is named by its absolute path
+    monkeypatch.delenv("PHASEWATCH_STORE", raising=False)
+    assert query("SELECT 1 AS x", "full").attrs["store"] == str((tmp_path / "full").resolve())
+    with pytest.warns(EmptyStoreWarning, match=f"store {tmp_path.resolve() / 'runs'} holds no runs"):
+        query("SELECT 1 AS x")  # the default store, ./runs, does not exist here
+    with pytest.raises(UserError, match="query: store 'full' and root 'empty' disagree"):
+        query("SELECT 1 AS x", "empty", store="full")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a bad query is an error, with no warning before it
+        with pytest.raises(UserError, match="sql: Parser Error"):
+            query("SELEC 1", store=tmp_path / "empty")
 
 
 def test_bad_sql_is_one_line_user_error(tmp_path):

@@ -6,11 +6,11 @@ import pytest
 import torch
 from language_sentences import sentences
 
-from phasewatch.probes import run_probes
+from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.tasks.grammar import GRAMMAR_CLASSES, grammar_task
 from phasewatch.tasks.objective import IGNORE, loss_function
 
-# The spec, written out again so that the checker does not lean on the module's tables.
+# The grammar's definition, written out again so that the checker does not lean on the module's tables.
 COLUMNS = ("animate", "inanimate", "small", "medium", "large", "rigid", "soft", "singular", "plural")
 VERB_WANTS = (("animate",), ("inanimate", "rigid"), ("small",), ("large",), ("soft",), ("inanimate", "medium"),
               ("animate", "small"), ("rigid",))
@@ -204,7 +204,7 @@ class Oracle(torch.nn.Module):
 
 def test_the_selection_probe_scores_a_perfect_model_perfectly(task):
     logits = torch.nn.functional.one_hot(task.probe.targets.clamp(min=0), task.vocab_size).float() * 50
-    scalars = run_probes(["selection"], Oracle(logits), task, loss_function("cross_entropy", task.num_classes)).scalars
+    scalars = run_probes(["selection"], ProbeContext.of_task(Oracle(logits), task, loss_function("cross_entropy", task.num_classes))).scalars
     assert scalars["selection/syntactic_accuracy"] == 1 and scalars["selection/semantic_accuracy"] == 1
 
 

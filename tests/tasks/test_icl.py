@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from phasewatch.errors import UserError
-from phasewatch.probes import run_probes
+from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.tasks.icl import ICLTask, icl_task
 from phasewatch.tasks.objective import IGNORE, loss_function
 
@@ -130,7 +130,7 @@ class Copier(torch.nn.Module):
 
 
 def icl_scores(task, model) -> dict[str, float]:
-    return run_probes(["icl"], model, task, loss_function("cross_entropy", task.num_classes)).scalars
+    return run_probes(["icl"], ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes))).scalars
 
 
 def test_a_copying_model_has_in_context_accuracy_one(task):

@@ -138,13 +138,13 @@ def test_the_preset_builds_a_language_model_with_a_small_unembedding():
 
 def test_the_probes_read_a_language_model_on_a_held_out_split():
     from phasewatch.models import Transformer
-    from phasewatch.probes import run_probes
+    from phasewatch.probes import ProbeContext, run_probes
     from phasewatch.tasks.objective import loss_function
 
     task = setting3(contexts_per_pair=1, held_out_per_pair=1)
     torch.manual_seed(0)
     model = Transformer(task.vocab_size, task.seq_len, task.num_classes, d_model=16, n_heads=2, d_head=8, d_mlp=32, last_only=False)
-    scalars = run_probes(["behaviour", "semantic", "selection"], model, task, loss_function("cross_entropy", task.num_classes)).scalars
+    scalars = run_probes(["behaviour", "semantic", "selection"], ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes))).scalars
     with torch.no_grad():  # the held-out split, not the training set, is what `test/loss` reads
         held_out_loss = loss_function("cross_entropy", task.num_classes)(model(task.test.inputs), task.test.targets)
     assert scalars["test/loss"] == pytest.approx(float(held_out_loss), rel=1e-5)

@@ -7,7 +7,9 @@ from phasewatch.config import validate
 from phasewatch.errors import UserError
 from phasewatch.tasks import build_task
 from phasewatch.train import curriculum as curriculum_module
+from phasewatch.record import recorder as recorder_module
 from phasewatch.train import loop
+from phasewatch.train.prepare import prepare
 
 GRAMMAR = {
     "seed": 0,
@@ -34,7 +36,7 @@ class Stored:
 
 
 def config(**curriculum):
-    return validate({"curriculum": {"metric": "m", **curriculum}})
+    return validate({"curriculum": {"metric": "m", **curriculum}}).curriculum
 
 
 class Log:
@@ -72,19 +74,19 @@ def test_a_resumed_schedule_replays_the_stored_values_before_its_start():
 
 
 def test_a_curriculum_run_streams_easy_data_then_resumes_exactly_after_a_crash(tmp_path, monkeypatch):
-    whole = pipeline._execute(pw.Run.create(tmp_path, "whole", experiment="t", config=GRAMMAR, seed=0), validate(GRAMMAR),
-                              resume=False, progress=False)
+    whole = pipeline._execute(pw.Run.create(tmp_path, "whole", experiment="t", config=GRAMMAR, seed=0),
+                              prepare(validate(GRAMMAR)), resume=False, progress=False)
     steps, stage = whole.metric("curriculum/stage")
     assert stage[0] == 0 and stage[-1] == 1
     switch = int(steps[stage.argmax()])
     assert 40 < switch < 100  # after the first checkpoint, before the crash below: the resume must replay it
 
-    real = loop.run_probes
+    real = recorder_module.run_probes
 
-    def crash_at_100(names, model, task, loss):
+    def crash_at_100(names, context):
         if loop_step["now"] == 100:
             raise KeyboardInterrupt
-        return real(names, model, task, loss)
+        return real(names, context)
 
     loop_step = {"now": -1}
     real_batch = loop.batch_at
@@ -93,11 +95,11 @@ def test_a_curriculum_run_streams_easy_data_then_resumes_exactly_after_a_crash(t
         loop_step["now"] = step
         return real_batch(task, step, batch_size, seed, stage)
 
-    monkeypatch.setattr(loop, "run_probes", crash_at_100)
+    monkeypatch.setattr(recorder_module, "run_probes", crash_at_100)
     monkeypatch.setattr(loop, "batch_at", batch_at)
     crashed = pw.Run.create(tmp_path, "crashed", experiment="t", config=GRAMMAR, seed=0)
     with pytest.raises(KeyboardInterrupt):
-        pipeline._execute(crashed, validate(GRAMMAR), resume=False, progress=False)
+        pipeline._execute(crashed, prepare(validate(GRAMMAR)), resume=False, progress=False)
     monkeypatch.undo()
     resumed = pipeline.resume("crashed", store=tmp_path)
     assert (whole.metrics().to_numpy() == resumed.metrics().to_numpy()).all()

@@ -14,6 +14,7 @@ from fnmatch import fnmatch
 import numpy as np
 
 from phasewatch.analysis.changepoints import Transition, find_transitions, finite_sorted
+from phasewatch.probes import declarations
 
 SATURATED = 0.99  # train accuracy is saturated from the first step at 99 % of its maximum ...
 SATURATED_LEVEL = 0.9  # ... provided that maximum is at least 0.9
@@ -22,30 +23,31 @@ GROKKING_DELAY = 2.0  # its midpoint at least this many times the saturation ste
 PLATEAU_SHARE = 0.15  # a plateau spans at least this share of the run's log-step range
 PLATEAU_BAND = 0.1  # a plateau stays within this share of its cliff's size of the cliff's level
 NEAR = 2.0  # events are related when their midpoints are within this factor
-INDUCTION_LEVEL = 0.3  # an induction head attends at least this much to the token after the earlier copy
 
 
 def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure_metrics=()) -> list[dict]:
     """Every transition of every curve, named; sorted by step. The naming rules, first match wins:
 
     - `crystallisation` / `collapse`: a rise / fall of a metric matching a `structure_metrics`
-      pattern (fnmatch, e.g. "fourier_sparsity/*").
-    - `induction_onset`: a rise of an `induction_score/*` metric (probes/attention.py) that ends
-      at ≥ 0.3: a head that attends that much to the token after the current token's earlier
-      occurrence is an induction head (the spec's reach ≈ 0.75; a 1-layer model stays ≤ 0.05).
-    - `grokking`: a rise of an `*/accuracy` metric not under `train/`, by at least 0.5, that
-      starts after the matching `train/accuracy` saturated and is half done at least twice as
-      late. Saturated: the first step at which train accuracy reaches 99 % of its maximum, where
-      that maximum is at least 0.9 (a run that never memorises cannot grok). On the log-step
-      axis "twice as late" is 0.3 decades: the memorise-then-generalise delay, not the lag of a
-      test curve that simply follows its train curve.
-    - `loss_cliff`: a fall of a metric whose name contains "loss". Each cliff also yields a
-      `plateau` when the curve, having moved, settled within max(10 % of the cliff's size,
+      pattern (fnmatch, e.g. "fourier_sparsity/*"), an experiment's own choice.
+    - Otherwise the metric's declarations (`probes.declarations`: its own, its family's, then
+      the generic rules of probes/training.py) in turn: a rise carries the declaration's `rise`
+      kind, a fall its `fall` kind, when the declaration's conditions hold:
+      - `level`: the rise ends at or above it (an induction head, probes/attention.py, attends
+        at least that much to the token after the current token's earlier occurrence);
+      - `reference` (for `grokking`: an accuracy, `train/{name}` its training twin, not itself):
+        a rise by at least 0.5 that starts after the reference saturated and is half done at
+        least twice as late. Saturated: the first step at which the reference reaches 99 % of
+        its maximum, where that maximum is at least 0.9 (a run that never memorises cannot
+        grok). On the log-step axis "twice as late" is 0.3 decades: the memorise-then-generalise
+        delay, not the lag of a test curve that simply follows its train curve.
+    - `transition`: any other detected change.
+    - A `loss_cliff` (the generic rule: a fall of a metric whose name contains "loss") also
+      yields a `plateau` when the curve, having moved, settled within max(10 % of the cliff's size,
       3 noise sd) of the cliff's `before` level and stayed there up to the cliff's onset, for at
       least 15 % of the log-step range (an initial flat stretch, before anything moved, is not
       one). Its step is where that span began (step_low: the last sample outside the band), its
       end the cliff's onset, before = after = the span's median, and its score the cliff's.
-    - `transition`: any other detected change.
     """
     structure = tuple(structure_metrics)
     curves = {metric: finite_sorted(*curve) for metric, curve in curves.items()}
@@ -90,19 +92,20 @@ def relate_events(events: list[dict]) -> list[dict]:
 def _kind(metric: str, t: Transition, structure: tuple[str, ...], curves: dict) -> str:
     if any(fnmatch(metric, pattern) for pattern in structure):
         return "crystallisation" if t.direction > 0 else "collapse"
-    if metric.startswith("induction_score/") and t.direction > 0 and t.after >= INDUCTION_LEVEL:
-        return "induction_onset"
-    if _is_grokking(metric, t, curves):
-        return "grokking"
-    if "loss" in metric and t.direction < 0:
-        return "loss_cliff"
+    for declared in declarations(metric):
+        kind = declared.rise if t.direction > 0 else declared.fall
+        if kind is None or (declared.level is not None and t.after < declared.level):
+            continue
+        if declared.reference is None or _is_late(metric, declared.reference, t, curves):
+            return kind
     return "transition"
 
 
-def _is_grokking(metric: str, t: Transition, curves: dict) -> bool:
-    split, _, name = metric.partition("/")
-    train = curves.get(f"train/{name}")
-    if name != "accuracy" or split == "train" or train is None or t.after - t.before < GROKKING_JUMP:
+def _is_late(metric: str, reference: str, t: Transition, curves: dict) -> bool:
+    """A rise by at least GROKKING_JUMP, after the reference curve saturated (detect_events)."""
+    reference = reference.format(name=metric.partition("/")[2])
+    train = curves.get(reference)
+    if reference == metric or train is None or t.after - t.before < GROKKING_JUMP:
         return False
     saturated = _saturation_step(*train)
     return saturated is not None and t.onset >= saturated and t.step >= GROKKING_DELAY * max(saturated, 1)

@@ -1,5 +1,5 @@
 """Keep-peak: decide live, from the values seen so far, when a structure curve has peaked
-(structure_before_collapse.md, "Keeping the structure": a patience rule on the smoothed curve).
+(docs/science/structure_before_collapse.md, "Keeping the structure": a patience rule on the smoothed curve).
 
 At each probe the tracker smooths the curve causally (the median of the last `smoothing`
 values: a single outlier never makes a peak) and answers:

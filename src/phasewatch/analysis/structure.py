@@ -3,7 +3,8 @@
 
 The generic detector (changepoints.py) looks for sharp logistic steps against a smooth null;
 structure curves rise and fall smoothly over decades of log-step, so they get this rule instead
-(structure_before_collapse.md: "collapse = alignment falls *and* ETF distance falls").
+(docs/science/structure_before_collapse.md: a collapse is the alignment falling *and* the ETF
+distance falling).
 
 Rule, for a curve (step, value):
   - smoothed = a running median of 3 probes (removes any single outlier, barely flattens a peak);
@@ -15,8 +16,8 @@ Rule, for a curve (step, value):
   - before = the median of the first 3 values; the peak = the maximum of the smoothed curve (ties
     to the larger raw value); peak_value is the raw value there.
   - `crystallisation` when rise = smoothed peak − before ≥ max(`min_rise`, MIN_SNR·σ).
-    MIN_RISE = 0.05 of alignment: the plain UFM's curve stays within |b| ≤ 0.02 (spec control),
-    and the weakest transient the spec asks to date rises by ≈ 0.1 (setting 3's unembedding).
+    MIN_RISE = 0.05 of alignment: the plain UFM's curve stays within |b| ≤ 0.02 (the control),
+    and the weakest transient to be dated rises by ≈ 0.1 (setting 3's unembedding).
     MIN_SNR = 8: a pure-noise curve's smoothed maximum sits ≈ 2–4 σ above its start. Measured on
     probe grids of 3·10³–10⁵ steps (curves with any event, of 300 each): white Gaussian noise,
     σ 0.001–0.3: 0 of 1800; Student-t(2) noise: 14; AR(1) noise with innovations 0.02, ρ 0.5 /
@@ -30,8 +31,8 @@ Rule, for a curve (step, value):
     where the alignment reaches `after` is below its value at the peak by ≥ max(ETF_FALL_SHARE
     (10 %) of that value, MIN_SNR·σ_etf). An alignment fall without an ETF fall (a drift to
     unstructured, or a dip) is not a collapse. A collapse needs no crystallisation before it:
-    structure inherited from the inputs can collapse (spec, setting 1), and a curve that only
-    falls collapses from its first probe (spec, setting 2 at ratio 100).
+    structure inherited from the inputs can collapse (setting 1), and a curve that only
+    falls collapses from its first probe (setting 2 at ratio 100).
 
 Dating (on the smoothed curve, x = log10(step + 1)): step = where the change is half done
 (the first probe past the half level, interpolated linearly in x with the one before), onset/end

@@ -1,6 +1,7 @@
-"""Fit the attribute-coupled UFM's alignment curve to a run's (structure_before_collapse.md).
+"""Fit the attribute-coupled UFM's alignment curve to a run's
+(docs/science/structure_before_collapse.md).
 
-Library. The coupled UFM (models/ufm.py) on the `items` task with the spec's defaults — factors
+Library. The coupled UFM (models/ufm.py) on the `items` task with the reference defaults — factors
 (2, 3, 2), m = 4, d = 64, λ_W = λ_F = 1e-3 (weight decay 2e-3; λ_B = r·λ_F), init 1e-3, seed 0,
 full-batch SGD lr 0.5, no momentum — is trained for HORIZON = 2·10⁴ steps at every decay ratio r
 in RATIOS at once, and `semantic_alignment/features` is measured on a log grid of steps. That
@@ -112,7 +113,7 @@ def fit_ufm(steps, values, *, metric: str, ratios: tuple[float, ...] = RATIOS, h
 
     Returns the JSON-ready dict saved as analysis/ufm_fit.json: {metric, r, time_scale (α),
     amplitude, offset, r2, steps, predicted} (predicted: the fitted curve at `steps`).
-    `ratios`/`horizon` choose the library (the defaults are the spec's grid)."""
+    `ratios`/`horizon` choose the library (the defaults are the reference grid)."""
     steps, values = finite_sorted(steps, values)
     if len(steps) < 3:
         return None

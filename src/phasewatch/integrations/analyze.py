@@ -18,9 +18,9 @@ from torch import nn
 from phasewatch.errors import UserError
 from phasewatch.integrations.checkpoints import ModelBuilder, find_checkpoints, load_weights
 from phasewatch.integrations.probe_data import load_probe_data
-from phasewatch.integrations.probes import check_batch_size, check_fits, choose_probes, probe_model
-from phasewatch.integrations.recording import EVENTS, finish_run, record_result
-from phasewatch.integrations.sites import find_sites
+from phasewatch.integrations.probing import check_batch_size, probe_setup
+from phasewatch.probes import ProbeContext
+from phasewatch.record import Recorder
 from phasewatch.store import Run, store_root
 
 
@@ -34,6 +34,7 @@ def analyze(
     tokenizer: str | Path | None = None,
     sites: list[str] | None = None,
     probes: list[str] | None = None,
+    watch: list[str] | None = None,
     batch_size: int = 64,
     device: str = "cpu",
     overwrite: bool = False,
@@ -44,8 +45,9 @@ def analyze(
     and return the finished run (default id `analyze-<folder name>`).
 
     factory: "module:function" or a callable returning the model (default: each checkpoint's
-    config.json, through transformers). sites/probes/batch_size: as for `Watcher` — keep them
-    equal to the live run's to compare the two. on_checkpoint(step) is called after each
+    config.json, through transformers). sites/probes/watch/batch_size: as for `Watcher` — keep
+    them equal to the live run's to compare the two. A recording `Recorder` fed one checkpoint at
+    a time. on_checkpoint(step) is called after each
     checkpoint is recorded. Bad input is a one-line `UserError`; checkpoints recorded before it
     stay recorded and the run is marked failed.
     """
@@ -54,35 +56,35 @@ def analyze(
     data = load_probe_data(probe_data, tokenizer)
     builder = ModelBuilder(factory, device)
     model = builder.build(series[0])
-    sites = find_sites(model, sites)
-    probes = choose_probes(probes, data)
-    check_fits(model, data, sites, batch_size)
+    setup = probe_setup(model, data, sites=sites, probes=probes, batch_size=batch_size, watch=watch)
     config = {
         "description": f"checkpoint series {Path(directory).resolve()}, analysed by phasewatch analyze",
         "source": {"directory": str(Path(directory).resolve()), "model": builder.describe()},
-        "probes": {"names": probes, "sites": sites, "batch_size": batch_size},
-        "probe_data": data.describe(),
-        "events": EVENTS,
+        **setup.describe(),
     }
     run = _open_or_create(store_root(store), name or _default_name(directory), config, overwrite)
+    for line in setup.skipped:
+        run.log(line)
     done = set(run.metrics()["step"].tolist())
-    writer = run.writer(flush_seconds=float("inf"))  # flushed after each checkpoint, below
+    recorder = Recorder(run, setup.context, setup.probes, {c.step for c in series}, detection=setup.detection,
+                        flush_seconds=float("inf"))  # flushed after each checkpoint, below
+    context = setup.context
     try:
         for checkpoint in series:
             if checkpoint.step in done:
                 continue
-            model = builder.build(checkpoint)
-            load_weights(model, checkpoint)
-            record_result(run, writer, checkpoint.step, probe_model(model, data, sites, probes, batch_size))
-            writer.flush()
+            built = builder.build(checkpoint)
+            if built is not context.model:
+                context = ProbeContext.of_data(built, data, context.view.block_sites(), batch_size)
+            load_weights(built, checkpoint)
+            recorder.probe(checkpoint.step, context)
+            recorder.flush()
             if on_checkpoint is not None:
                 on_checkpoint(checkpoint.step)
     except BaseException as error:
-        writer.close()
-        run.set_status("failed", error=f"{type(error).__name__}: {error}")
+        recorder.fail(error)
         raise
-    writer.close()
-    finish_run(run, checkpoints=len(series))
+    recorder.finish(checkpoints=len(series))
     return run
 
 

@@ -4,7 +4,8 @@ File formats (`load_probe_data`):
 
 - **JSONL** (`.jsonl`), one item per line:
   ``{"tokens": [12, 7, 33, 4], "label": 2, "attributes": [1, 0, 0, 1]}``
-  `tokens`: token ids (ints >= 0), the same number on every line (at least 2);
+  `tokens`: token ids (ints >= 0), the same number on every line (at least 2); the key may also
+  be `input_ids` (a Hugging Face dataset's column name), but one of the two on every line, not both;
   `label` (optional): a class id (int >= 0) — enables the class-mean Gram, ETF distance and NC1;
   `attributes` (optional): a list of numbers, the item's row of the attribute matrix A (e.g.
   one-hot per latent factor) — enables semantic alignment/correlation against K = A Aᵀ.
@@ -30,6 +31,7 @@ import torch
 from phasewatch.errors import UserError
 
 KEYS = ("tokens", "label", "attributes")
+TOKEN_KEYS = ("tokens", "input_ids")  # either names a line's token ids; read as `tokens`
 
 
 @dataclass(frozen=True)
@@ -150,23 +152,30 @@ def _read_jsonl(path: Path) -> ProbeData:
 
 
 def _read_item(where: str, line: str) -> dict:
-    """One JSONL line, each field checked on its own (agreement between lines is checked after)."""
+    """One JSONL line, each field checked on its own (agreement between lines is checked after).
+    The token ids come back under `tokens`, whichever of `tokens` and `input_ids` the line used."""
     try:
         item = json.loads(line)
     except ValueError:
         raise UserError(f"{where}: not valid JSON (one object per line: {{\"tokens\": [ids...]}})") from None
-    if not isinstance(item, dict) or "tokens" not in item:
-        raise UserError(f"{where}: {line[:40]!r} is not allowed (an object with a \"tokens\" list)")
-    if unknown := sorted(set(item) - set(KEYS)):
-        raise UserError(f"{where}: key {unknown[0]!r} is not allowed (tokens, label, attributes)")
-    tokens = item["tokens"]
+    if not isinstance(item, dict):
+        raise UserError(f"{where}: {line[:40]!r} is not allowed (an object with a \"tokens\" or \"input_ids\" list)")
+    given = [key for key in TOKEN_KEYS if key in item]
+    if len(given) != 1:
+        problem = "both tokens and input_ids are given" if given else "no tokens or input_ids is given"
+        raise UserError(f"{where}: {problem} (one of the two: the line's token ids)")
+    if unknown := sorted(set(item) - set(KEYS) - set(TOKEN_KEYS)):
+        raise UserError(f"{where}: key {unknown[0]!r} is not allowed (tokens or input_ids, label, attributes)")
+    key = given[0]
+    tokens = item[key]
     if not isinstance(tokens, list) or len(tokens) < 2 or not all(_is_int(t) and t >= 0 for t in tokens):
-        raise UserError(f"{where}: tokens {str(tokens)[:40]} is not allowed (a list of at least 2 token ids >= 0)")
+        raise UserError(f"{where}: {key} {str(tokens)[:40]} is not allowed (a list of at least 2 token ids >= 0)")
     if "label" in item and not (_is_int(item["label"]) and item["label"] >= 0):
         raise UserError(f"{where}: label {str(item['label'])[:40]} is not allowed (a class id >= 0)")
     attributes = item.get("attributes", [0])
     if not isinstance(attributes, list) or not attributes or not all(_is_number(a) and math.isfinite(a) for a in attributes):
         raise UserError(f"{where}: attributes {str(attributes)[:40]} is not allowed (a non-empty list of numbers)")
+    item["tokens"] = item.pop(key)
     return item
 
 

@@ -1,5 +1,5 @@
-"""A ReLU MLP classifier with an optional per-item pathway (structure_before_collapse.md, settings
-1 and 2): the network analogue of the attribute-coupled UFM.
+"""A ReLU MLP classifier with an optional per-item pathway (docs/science/structure_before_collapse.md,
+settings 1 and 2): the network analogue of the attribute-coupled UFM.
 
 Input: token ids (each position embedded by `embed.W`, concatenated) or real vectors. Hidden:
 `depth` ReLU layers of `width`. The per-item pathway, whose weight decay `train.decay_ratio`

@@ -96,7 +96,7 @@ class Embed(nn.Module):
         self.W = _normal(rows, d_model, std=1 / math.sqrt(d_model))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # F.embedding, not W[tokens]: advanced indexing's backward is slow on GPU (grokking.md).
+        # F.embedding, not W[tokens]: advanced indexing's backward is slow on GPU (docs/science/grokking.md).
         return F.embedding(tokens, self.W)
 
 
@@ -144,7 +144,7 @@ class Transformer(Hookable):
     @torch.no_grad()
     def _torch_init(self, unembed_init: float) -> None:
         """torch's layer defaults: nn.Embedding's N(0, 1) embeddings, nn.Linear's U(±1/√fan_in)
-        matrices. The repeated-segment task's measured setting (science/induction.md) used them:
+        matrices. The repeated-segment task's measured setting (docs/science/induction.md) used them:
         with the N(0, 1/d_model) init its induction head had not formed after 3 000 steps."""
         for name, parameter in self.named_parameters():
             if name in ("embed.W", "pos_embed.W"):

@@ -1,5 +1,5 @@
 """The unconstrained-features model (Mixon et al. 2020; Zhu et al. 2021) and its
-attribute-coupled form (structure_before_collapse.md).
+attribute-coupled form (docs/science/structure_before_collapse.md).
 
 Plain UFM: each item i has a free feature vector h_i (the rows of `item_embed.W`); logits are
 h_i W_U. Its regularised minimisers are simplex ETFs. Coupled UFM: h_i = B a_i + F_i, where

@@ -3,7 +3,7 @@
 Nanda, Chan, Lieberum, Smith & Steinhardt 2023, "Progress measures for grokking via mechanistic
 interpretability": a transformer that groks a + b mod p embeds tokens as cos/sin of a few key
 frequencies w_k = 2πk/p and reads the answer out as cos(w_k(a + b − c)). Power et al. 2022
-("Grokking") is the phenomenon. Docs: shared/science/grokking.md.
+("Grokking") is the phenomenon. Docs: docs/science/grokking.md.
 
 Everything here works on a generic cyclic group of order n with elements indexed 0..n−1 (for ×
 and ÷ mod p the caller maps residues to discrete logarithms first, so n = p − 1 can be even).

@@ -3,7 +3,7 @@
 Pure math: tensors in, numbers or tensors out, on whatever device the inputs live. Everything is
 computed in float64 (sums of squares over thousands of vectors lose digits in float32).
 
-Conventions (docs: shared/science/metrics.md):
+Conventions (formulas: docs/science/metrics.md):
 - Class means come as a (C, d) tensor, one row per class. A class absent from the probe batch has
   a NaN row (see `class_means`); every scalar metric below drops such rows and works on the C'
   present classes, so C in a formula means C' (`gram` keeps them as NaN rows and columns).
@@ -30,7 +30,7 @@ def _present(rows: Tensor) -> Tensor:
 
 
 def _centred_means(means: Tensor) -> Tensor:
-    """Present class means minus their mean: the rows of Mᵀ in metrics.md, shape (C', d)."""
+    """Present class means minus their mean: the rows of Mᵀ in docs/science/metrics.md, shape (C', d)."""
     m = _f64(means)
     m = m[_present(m)]
     return m - m.mean(dim=0, keepdim=True)
@@ -194,7 +194,7 @@ def semantic_alignment(vectors: Tensor, kernel: Tensor) -> float:
     cos is the cosine Gram of the vectors centred by their global mean, K the attribute kernel
     (e.g. A Aᵀ, shared attribute values). b is the cosine gained per shared attribute: 0 for a
     simplex ETF (constant off-diagonal cosine) and for unstructured vectors, growing with the
-    strength of attribute clustering (structure_before_collapse.md; Zhao, Papadimitriou &
+    strength of attribute clustering (docs/science/structure_before_collapse.md; Zhao, Papadimitriou &
     Thrampoulidis 2026). NaN when the kernel's off-diagonal is constant.
     """
     v, k = _f64(vectors), _f64(kernel).to(vectors.device)

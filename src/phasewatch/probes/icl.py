@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.tasks.base import Split
 from phasewatch.tasks.icl import ICLTask
+
+IN_CONTEXT_ACCURACY = Metric("icl/in_context_accuracy", "query accuracy where only copying the label from context "
+                             "beats chance", higher="better")
+IN_WEIGHTS_ACCURACY = Metric("icl/in_weights_accuracy", "query accuracy where only the mapping stored in the weights "
+                             "does", higher="better")
 
 
 def query_accuracy(logits: torch.Tensor, split: Split) -> float:
@@ -20,7 +25,7 @@ def query_accuracy(logits: torch.Tensor, split: Split) -> float:
     return float((logits[:, -1].argmax(-1) == split.targets[:, -1]).float().mean())
 
 
-@probe("icl")
+@probe("icl", metrics=(IN_CONTEXT_ACCURACY, IN_WEIGHTS_ACCURACY), needs=Needs(task=ICLTask))
 def icl(ctx: ProbeContext) -> ProbeResult:
     """Query-label accuracy on the in-context and the in-weights held-out sets.
 
@@ -34,11 +39,9 @@ def icl(ctx: ProbeContext) -> ProbeResult:
     induction-like head), Singh et al. 2023 (ICL transient, giving way to in-weights learning).
     """
     task = ctx.task
-    if not isinstance(task, ICLTask):
-        raise TypeError("the icl probe needs an in-context classification task (task.name = 'icl')")
     in_context, _ = ctx.forward("test")
-    in_weights, _ = ctx.model.run_with_cache(task.in_weights.inputs, names=[])  # no activations wanted: no cache
+    in_weights, _ = ctx.view.run_with_cache(task.in_weights.inputs, [])  # no activations wanted: no cache
     return ProbeResult({
-        "icl/in_context_accuracy": query_accuracy(in_context, task.test),
-        "icl/in_weights_accuracy": query_accuracy(in_weights, task.in_weights),
+        IN_CONTEXT_ACCURACY.name: query_accuracy(in_context, task.test),
+        IN_WEIGHTS_ACCURACY.name: query_accuracy(in_weights, task.in_weights),
     })

@@ -1,4 +1,5 @@
-"""Per-position loss and the in-context-learning score (Olsson et al. 2022; science/metrics.md).
+"""Per-position loss and the in-context-learning score (Olsson et al. 2022;
+docs/science/metrics.md).
 
 A model that learns in context predicts later tokens better than early ones, because it reads
 the context. Olsson et al. take the loss at token 500 minus the loss at token 50 on text; on
@@ -12,10 +13,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.tasks.objective import IGNORE
 
 EDGE = 0.25  # early = the first quarter of scored positions, late = the last quarter
+IN_CONTEXT = Metric("in_context/*", "held-out loss by where the token sits: icl_score (late − early, or second copy − "
+                    "first copy), repeat_loss, first_copy_loss, random_loss", higher="worse")
+PER_POSITION_LOSS = "per_position_loss"  # array: the mean held-out loss at each position
 
 
 def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -24,7 +28,7 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return losses.masked_fill(targets == IGNORE, math.nan)
 
 
-@probe("in_context")
+@probe("in_context", metrics=(IN_CONTEXT,), needs=Needs(task=True))
 def in_context(ctx: ProbeContext) -> ProbeResult:
     """On the held-out split:
     - `in_context/icl_score` = mean loss at late positions (last quarter of the context) − mean
@@ -40,13 +44,13 @@ def in_context(ctx: ProbeContext) -> ProbeResult:
     if repeat is not None:
         first = ctx.task.first_copy_mask
         scalars = {
-            "in_context/repeat_loss": float(losses[repeat].mean()),
-            "in_context/first_copy_loss": float(losses[first].mean()),
-            "in_context/random_loss": float(losses[~repeat].nanmean()),
+            IN_CONTEXT.at("repeat_loss"): float(losses[repeat].mean()),
+            IN_CONTEXT.at("first_copy_loss"): float(losses[first].mean()),
+            IN_CONTEXT.at("random_loss"): float(losses[~repeat].nanmean()),
         }
-        scalars["in_context/icl_score"] = scalars["in_context/repeat_loss"] - scalars["in_context/first_copy_loss"]
+        scalars[IN_CONTEXT.at("icl_score")] = scalars[IN_CONTEXT.at("repeat_loss")] - scalars[IN_CONTEXT.at("first_copy_loss")]
     else:
         scored = per_position[~per_position.isnan()]
         edge = max(1, int(len(scored) * EDGE))
-        scalars = {"in_context/icl_score": float(scored[-edge:].mean() - scored[:edge].mean())}
-    return ProbeResult(scalars, {"per_position_loss": {"loss": per_position.float().cpu()}})
+        scalars = {IN_CONTEXT.at("icl_score"): float(scored[-edge:].mean() - scored[:edge].mean())}
+    return ProbeResult(scalars, {PER_POSITION_LOSS: {"loss": per_position.float().cpu()}})

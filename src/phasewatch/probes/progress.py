@@ -5,10 +5,17 @@ from __future__ import annotations
 import torch
 
 from phasewatch.probes import fourier
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.tasks.modular import ModularTask
 
 KEY_FREQUENCIES = 5
+FOURIER_SPARSITY = Metric("fourier_sparsity/*", "share of the embedding's Fourier norm² in its key frequencies",
+                          higher="better")
+FOURIER_IPR = Metric("fourier_ipr/*", "mean inverse participation ratio of the embedding columns' Fourier spectra",
+                     higher="better")
+RESTRICTED_LOSS = Metric("restricted_loss/*", "loss with only the key-frequency components of the logits",
+                         higher="worse")
+EXCLUDED_LOSS = Metric("excluded_loss/*", "training loss with the key-frequency components removed", higher="better")
 
 
 def _group_members(task: ModularTask) -> torch.Tensor:
@@ -16,7 +23,8 @@ def _group_members(task: ModularTask) -> torch.Tensor:
     return torch.argsort(task.group)[task.p - task.group_order :]
 
 
-@probe("fourier")
+@probe("fourier", metrics=(FOURIER_SPARSITY, FOURIER_IPR, RESTRICTED_LOSS, EXCLUDED_LOSS),
+       needs=Needs(task=ModularTask, capabilities=("token_embedding",)))
 def fourier_progress(ctx: ProbeContext) -> ProbeResult:
     """Fourier sparsity of the operand embedding, restricted loss and excluded loss.
 
@@ -32,10 +40,8 @@ def fourier_progress(ctx: ProbeContext) -> ProbeResult:
     answer 0's logit, are left out).
     """
     task = ctx.task
-    if not isinstance(task, ModularTask):
-        raise TypeError("the fourier probe needs a modular-arithmetic task")
     members = _group_members(task)
-    embedding = ctx.model.token_embedding(task.p)[members]
+    embedding = ctx.view.token_embedding(task.p)[members]
     keys = fourier.key_frequencies(embedding, k=KEY_FREQUENCIES)
     logits, _ = ctx.forward("probe")
     answers = task.group[task.probe.targets]
@@ -44,9 +50,9 @@ def fourier_progress(ctx: ProbeContext) -> ProbeResult:
     n = task.group_order
     return ProbeResult(
         {
-            "fourier_sparsity/embed": fourier.fourier_sparsity(embedding, k=KEY_FREQUENCIES),
-            "fourier_ipr/embed": fourier.neuron_ipr(embedding),
-            "restricted_loss/logits": fourier.restricted_loss(logits, answers, keys, n),
-            "excluded_loss/logits": fourier.excluded_loss(logits, answers, keys, n, mask=in_train),
+            FOURIER_SPARSITY.at("embed"): fourier.fourier_sparsity(embedding, k=KEY_FREQUENCIES),
+            FOURIER_IPR.at("embed"): fourier.neuron_ipr(embedding),
+            RESTRICTED_LOSS.at("logits"): fourier.restricted_loss(logits, answers, keys, n),
+            EXCLUDED_LOSS.at("logits"): fourier.excluded_loss(logits, answers, keys, n, mask=in_train),
         }
     )

@@ -1,17 +1,96 @@
-"""The probe registry: a probe is a function of a `ProbeContext` returning scalars and arrays.
+"""The probe registry: one place that says what every probe needs and what every metric means.
 
-Probes run under `torch.no_grad()` in eval mode on the probe schedule. They share forward passes
-through the context: `ctx.forward(split)` runs the model once per split and step, capturing the
-activations that the active probes declared with `sites`.
+A probe is a function of a `ProbeContext` returning a `ProbeResult` (scalars and arrays). It is
+registered with `@probe(name, needs=..., metrics=...)`:
+
+- `needs` (`Needs`): what the context must offer — a task of a given kind, labels or attributes
+  on the probe items, a model capability (`attention_patterns`, `unembedding`, ...). A probe whose
+  needs are not met is skipped (or refused, when the user asked for it by name).
+- `metrics` (`Metric`): the names it emits (fnmatch patterns) and their meaning: the direction of
+  improvement, the family, the event kinds a rise or fall may carry, the report panel. The
+  detector, the report and the listeners read these declarations; no module outside `probes/`
+  spells a metric name.
+
+Probes run under `torch.no_grad()` with the model in eval mode (see `untouched`) and share
+forward passes through the context.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 
 import torch
 
-from phasewatch.tasks.base import Split, Task
+from phasewatch.errors import UserError
+from phasewatch.probes.context import ProbeContext, untouched
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric (or a family of them, `name` an fnmatch pattern such as "induction_score/*").
+
+    meaning: one line for people. higher: "better" | "worse" | "neither" (what a rise means).
+    rise / fall: the event kind a detected rise / fall carries ("crystallisation",
+    "induction_onset", ...), None for the generic `transition`. level: the rise carries `rise`
+    only when it ends at or above this value. reference: for `grokking`, the curve that must
+    have saturated first, with `{name}` standing for the part after the split ("train/{name}").
+    panel: the report panel that draws it ("" for the generic curves), label: its short name
+    there. watch: a watched run's detection reads it by default.
+    """
+
+    name: str
+    meaning: str
+    higher: str = "neither"
+    rise: str | None = None
+    fall: str | None = None
+    level: float | None = None
+    reference: str | None = None
+    panel: str = ""
+    label: str = ""
+    watch: bool = False
+
+    @property
+    def family(self) -> str:
+        """The part before the first '/': `induction_score` for "induction_score/*"."""
+        return self.name.split("/")[0]
+
+    def matches(self, metric: str) -> bool:
+        return fnmatch(metric, self.name)
+
+    def at(self, *parts: str | int) -> str:
+        """The concrete name under this family: `INDUCTION.at("L1H0")` → "induction_score/L1H0"."""
+        return "/".join([self.family, *map(str, parts)])
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a probe needs from its context. task: a built-in task (True: any; a class: a task of
+    that kind); probe_data: the user's probe items (a watched model or a checkpoint series);
+    labels / attributes: per-item labels or attribute rows (from the task or the probe data);
+    capabilities: what the model must offer (`models.interface`)."""
+
+    task: bool | type = False
+    probe_data: bool = False
+    labels: bool = False
+    attributes: bool = False
+    capabilities: tuple[str, ...] = ()
+
+    def unmet(self, ctx: ProbeContext) -> str | None:
+        """Why this context cannot serve the probe, or None."""
+        if self.task and ctx.task is None:
+            kind = "" if self.task is True else f" of kind {self.task.__name__}"
+            return f"a built-in task{kind} (a watched model has probe data instead)"
+        if isinstance(self.task, type) and not isinstance(ctx.task, self.task):
+            return f"a task of kind {self.task.__name__}, not {ctx.task.name!r}"
+        if self.probe_data and ctx.data is None:
+            return "probe data of a watched model (a built-in run probes its task instead)"
+        if self.labels and not ctx.has_labels:
+            return "labelled probe items"
+        if self.attributes and not ctx.has_attributes:
+            return "probe items with attributes"
+        missing = [c for c in self.capabilities if not ctx.view.can(c)]
+        return f"a model with {', '.join(missing)}" if missing else None
 
 
 @dataclass
@@ -22,63 +101,87 @@ class ProbeResult:
     arrays: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-@dataclass
-class ProbeContext:
-    model: torch.nn.Module
-    task: Task
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    sites: list[str]
-    _outputs: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = field(default_factory=dict)
-
-    def forward(self, split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Logits on `train`, `test` or `probe`, and the cached activations; computed once."""
-        if split not in self._outputs:
-            if split != "probe" and getattr(self.task, split) is self.task.probe:
-                self._outputs[split] = self.forward("probe")  # the same data: the same forward, no copy
-            elif (rows := self.task.probe_rows(split)) is not None:  # the split lies inside the probe set: slice, don't recompute
-                logits, cache = self.forward("probe")
-                self._outputs[split] = logits[rows], {name: value[rows] for name, value in cache.items()}
-            else:
-                data: Split = getattr(self.task, split)
-                self._outputs[split] = self.model.run_with_cache(data.inputs, names=self.sites)
-        return self._outputs[split]
-
-
 @dataclass(frozen=True)
 class Probe:
     name: str
     run: Callable[[ProbeContext], ProbeResult]
-    sites: Callable[[torch.nn.Module], list[str]]
+    sites: Callable[[ProbeContext], list[str]]
     doc: str
+    needs: Needs
+    metrics: tuple[Metric, ...]
 
 
 PROBES: dict[str, Probe] = {}
+METRICS: list[Metric] = []  # every declaration, probes' and the training loop's (probes/training.py)
 
 
-def probe(name: str, sites: Callable[[torch.nn.Module], list[str]] = lambda model: []):
-    """Register `function(ctx) -> ProbeResult` under `name`; `sites(model)` names its activations."""
+def probe(name: str, *, metrics: Iterable[Metric], needs: Needs = Needs(),
+          sites: Callable[[ProbeContext], list[str]] = lambda ctx: []):
+    """Register `function(ctx) -> ProbeResult` under `name`; `sites(ctx)` names the activations
+    its context's forward pass must capture."""
 
     def register(function: Callable[[ProbeContext], ProbeResult]) -> Callable[[ProbeContext], ProbeResult]:
-        PROBES[name] = Probe(name, function, sites, (function.__doc__ or "").strip().split("\n")[0])
+        declared = tuple(metrics)
+        PROBES[name] = Probe(name, function, sites, (function.__doc__ or "").strip().split("\n")[0], needs, declared)
+        declare(*declared)
         return function
 
     return register
 
 
-def run_probes(names: list[str], model: torch.nn.Module, task: Task, loss) -> ProbeResult:
-    """Run the named probes once, sharing forward passes; the model's mode is restored."""
+def declare(*metrics: Metric) -> None:
+    """Add metric declarations that no probe makes (the training loop's own, probes/training.py)."""
+    METRICS.extend(m for m in metrics if m not in METRICS)
+
+
+def declarations(metric: str) -> list[Metric]:
+    """The declarations whose pattern matches `metric`: exact names, then families ("nc1/*"),
+    then the generic rules ("*loss*")."""
+    found = [m for m in METRICS if m.matches(metric)]
+    return sorted(found, key=lambda m: (m.name.startswith("*"), "*" in m.name or "?" in m.name))
+
+
+def emits(probe_names: Iterable[str], metric: str) -> bool:
+    """Whether one of the named probes declares `metric`."""
+    return any(m.matches(metric) for name in probe_names for m in PROBES[name].metrics)
+
+
+def check_names(names: Iterable[str], field_name: str = "probes") -> list[str]:
+    """The names, each a registered probe; UserError otherwise."""
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if name not in PROBES:
+            raise UserError(f"{field_name}: {name!r} is not a probe (known: {', '.join(sorted(PROBES))})")
+    return names
+
+
+def choose(names: Iterable[str] | None, ctx: ProbeContext, field_name: str = "probes") -> tuple[list[str], list[str]]:
+    """(the probes to run, one line per probe skipped). `names` None: every registered probe whose
+    needs the context meets. Named probes must all be met: UserError otherwise, before anything
+    is recorded."""
+    if names is None:
+        chosen, skipped = [], []
+        for name, p in PROBES.items():
+            reason = p.needs.unmet(ctx)
+            (skipped.append(f"probe {name!r} skipped: it needs {reason}") if reason else chosen.append(name))
+        return chosen, skipped
+    chosen = check_names(names, field_name)
+    for name in chosen:
+        reason = PROBES[name].needs.unmet(ctx)
+        if reason is not None:
+            raise UserError(f"{field_name}: {name!r} is not allowed here (it needs {reason})")
+    return chosen, []
+
+
+def run_probes(names: list[str], ctx: ProbeContext) -> ProbeResult:
+    """Run the named probes once on `ctx`, sharing its forward passes; the model is left as it was."""
     probes = [PROBES[name] for name in names]
-    sites = sorted({site for p in probes for site in p.sites(model)})
-    context = ProbeContext(model, task, loss, sites)
+    ctx.reset(sorted({site for p in probes for site in p.sites(ctx)}))
     result = ProbeResult()
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for p in probes:
-                out = p.run(context)
-                result.scalars.update(out.scalars)
-                result.arrays.update(out.arrays)
-    finally:
-        model.train(was_training)
+    with untouched(ctx.model):
+        for p in probes:
+            out = p.run(ctx)
+            result.scalars.update(out.scalars)
+            result.arrays.update(out.arrays)
+    ctx.reset([])
     return result

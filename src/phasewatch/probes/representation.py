@@ -1,5 +1,5 @@
 """What each layer's residual stream knows about the latent attributes: closed-form ridge probes
-(Alain & Bengio 2016, linear classifier probes; science/language.md).
+(Alain & Bengio 2016, linear classifier probes; docs/science/language.md).
 
 For each layer l and each attribute factor f of the task (`task.factors`, e.g. animacy, size,
 rigidity, number), a ridge regression from the residual stream at the probe rows' positions (for
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.probes.semantic import item_features
 
 RIDGE = 1e-2
+ATTRIBUTE_PROBE = Metric("attribute_probe/*", "held-out ridge-probe accuracy of an attribute factor from a "
+                         "layer's residual stream (<factor>/L<l>; mean/L<l> over factors; mean: the last layer)",
+                         higher="better", panel="language", label="attribute probe")
 
 
 def ridge_accuracy(features: torch.Tensor, values: torch.Tensor, classes: int) -> float:
@@ -33,28 +36,25 @@ def ridge_accuracy(features: torch.Tensor, values: torch.Tensor, classes: int) -
     return float(((held_out @ weights).argmax(-1) == values[1::2]).double().mean())
 
 
-def _sites(model) -> list[str]:
-    return [f"blocks.{i}.resid_post" for i in range(len(getattr(model, "blocks", [])))]
-
-
-@probe("representation", sites=_sites)
+@probe("representation", metrics=(ATTRIBUTE_PROBE,), needs=Needs(task=True, attributes=True),
+       sites=lambda ctx: ctx.view.block_sites())
 def representation(ctx: ProbeContext) -> ProbeResult:
     """`attribute_probe/<factor>/L<l>`: ridge-probe accuracy of each attribute factor from layer l's
     residual stream; `attribute_probe/mean/L<l>` their mean, and `attribute_probe/mean` that of the
     last layer."""
     task = ctx.task
-    if task.attributes is None or not task.factors:
+    if not task.factors:
         raise TypeError("the representation probe needs a task with attribute factors (task.factors)")
     scalars: dict[str, float] = {}
-    for layer, site in enumerate(_sites(ctx.model)):
+    for layer, site in enumerate(ctx.view.block_sites()):
         features, labels = item_features(ctx, site)
         attributes = task.attributes[labels]
         accuracies, start = [], 0
         for name, size in task.factors:
             values = attributes[:, start : start + size].argmax(-1)
             accuracies.append(ridge_accuracy(features, values, size))
-            scalars[f"attribute_probe/{name}/L{layer}"] = accuracies[-1]
+            scalars[ATTRIBUTE_PROBE.at(name, f"L{layer}")] = accuracies[-1]
             start += size
-        scalars[f"attribute_probe/mean/L{layer}"] = sum(accuracies) / len(accuracies)
-    scalars["attribute_probe/mean"] = scalars[f"attribute_probe/mean/L{layer}"]
+        scalars[ATTRIBUTE_PROBE.at("mean", f"L{layer}")] = sum(accuracies) / len(accuracies)
+    scalars[ATTRIBUTE_PROBE.at("mean")] = scalars[ATTRIBUTE_PROBE.at("mean", f"L{layer}")]
     return ProbeResult(scalars)

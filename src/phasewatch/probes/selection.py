@@ -1,11 +1,27 @@
 """Syntax and semantics of a generated language's predictions (tasks/language.py; setting 3 of
-structure_before_collapse.md, the syntax/semantics scores of science/language.md)."""
+docs/science/structure_before_collapse.md, the syntax/semantics scores of docs/science/language.md)."""
 from __future__ import annotations
 
 import torch
 
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.tasks.language import LanguageTask
+
+# In the order the report's language panel draws them.
+SYNTACTIC_ACCURACY = Metric("selection/syntactic_accuracy", "share of positions whose argmax is a grammatical token",
+                            higher="better", panel="language", label="syntactic accuracy")
+SEMANTIC_CHOICE = Metric("selection/semantic_choice", "share of argument slots whose best noun satisfies the selection",
+                         higher="better", panel="language", label="semantic choice")
+SEMANTIC_ACCURACY = Metric("selection/semantic_accuracy", "share of argument slots whose argmax satisfies the selection",
+                           higher="better", panel="language", label="semantic accuracy")
+SYNTACTIC_MASS = Metric("selection/syntactic_mass", "mean probability on the grammatical tokens", higher="better",
+                        panel="language", label="syntactic mass")
+SEMANTIC_CHOICE_MASS = Metric("selection/semantic_choice_mass", "probability on the selected nouns, among nouns",
+                              higher="better", panel="language", label="semantic choice mass")
+SEMANTIC_MASS = Metric("selection/semantic_mass", "mean probability on the selected tokens", higher="better",
+                       panel="language", label="semantic mass")
+NOUN_ACCURACY = Metric("selection/noun_accuracy", "share of argument slots whose argmax is the context's noun",
+                       higher="better")
 
 
 def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor, within: torch.Tensor | None = None) -> tuple[float, float]:
@@ -24,7 +40,8 @@ def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tenso
     return float(hit.float().mean()), float(mass.double().mean())
 
 
-@probe("selection")
+@probe("selection", metrics=(SYNTACTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_ACCURACY, SYNTACTIC_MASS,
+                               SEMANTIC_CHOICE_MASS, SEMANTIC_MASS, NOUN_ACCURACY), needs=Needs(task=LanguageTask))
 def selection(ctx: ProbeContext) -> ProbeResult:
     """Scores of the probe set's next-token predictions against the generator's annotations.
 
@@ -37,12 +54,10 @@ def selection(ctx: ProbeContext) -> ProbeResult:
       best-scoring noun; the probability renormalised over nouns): semantics without the syntactic
       question of whether a noun comes next at all (in the phases language an adjective may).
     - `selection/noun_accuracy`: over the same slots, the share whose argmax is the context's noun.
-    Setting 3's spec: the unembedding's alignment peaks after semantic accuracy reaches 1 while
-    noun accuracy is still ≤ 0.48 (structure_before_collapse.md).
+    In setting 3 the unembedding's alignment peaks after semantic accuracy reaches 1 while
+    noun accuracy is still ≤ 0.48 (docs/science/structure_before_collapse.md).
     """
     task = ctx.task
-    if not isinstance(task, LanguageTask):
-        raise TypeError("the selection probe needs a generated-language task (task.name = 'language')")
     logits, _ = ctx.forward("probe")
     notes = task.annotations["probe"]
     syntactic = set_scores(logits, notes.grammatical, task.token_sets)
@@ -51,8 +66,8 @@ def selection(ctx: ProbeContext) -> ProbeResult:
     slots = notes.argument_slots
     nouns = (logits[slots].argmax(-1) == task.probe.targets[slots]).float().mean()
     return ProbeResult({
-        "selection/syntactic_accuracy": syntactic[0], "selection/syntactic_mass": syntactic[1],
-        "selection/semantic_accuracy": semantic[0], "selection/semantic_mass": semantic[1],
-        "selection/semantic_choice": choice[0], "selection/semantic_choice_mass": choice[1],
-        "selection/noun_accuracy": float(nouns),
+        SYNTACTIC_ACCURACY.name: syntactic[0], SYNTACTIC_MASS.name: syntactic[1],
+        SEMANTIC_ACCURACY.name: semantic[0], SEMANTIC_MASS.name: semantic[1],
+        SEMANTIC_CHOICE.name: choice[0], SEMANTIC_CHOICE_MASS.name: choice[1],
+        NOUN_ACCURACY.name: float(nouns),
     })

@@ -1,6 +1,6 @@
 """Semantic structure and collapse: representations against the task's latent attribute kernel
 (Structure Before Collapse, Zhao, Papadimitriou & Thrampoulidis 2026; formulas in
-probes/geometry.py and science/metrics.md).
+probes/geometry.py and docs/science/metrics.md).
 
 Sites: `features` — the class means of the model's feature site over the probe set, one per
 attributed item (for a transformer: the residual stream at each probe row's position, and every
@@ -11,13 +11,34 @@ from __future__ import annotations
 import torch
 
 from phasewatch.probes import geometry
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
+
+# The representation-geometry families, here and in the probes that share them (structure.py, probe_set.py).
+ALIGNMENT = Metric("semantic_alignment/*", "OLS slope of the items' cosine similarity on how many attribute values "
+                   "they share (K = A Aᵀ)", higher="better", rise="crystallisation", fall="collapse", watch=True)
+CORRELATION = Metric("semantic_correlation/*", "Pearson r of the items' cosine similarity and K", higher="better")
+CKA = Metric("cka/*", "linear CKA of the items' Gram matrix and K", higher="better")
+ETF_DISTANCE = Metric("etf_distance/*", "distance of the centred, normalised class means from a simplex ETF",
+                      watch=True)
+EFFECTIVE_RANK = Metric("effective_rank/*", "effective rank (entropy of the normalised singular values) of the "
+                        "centred representations", watch=True)
+NC1 = Metric("nc1/*", "within-class variability relative to between-class, (1/C) tr(Σ_W Σ_B⁺)", higher="worse",
+             watch=True)
+NC3 = Metric("nc3/*", "self-duality: distance between normalised classifier rows and class means", higher="worse")
+GRAM = "gram"  # array family: gram/<site>, key "gram", the cosine Gram of the centred class means or items
 
 
-def _sites(model) -> list[str]:
-    blocks = getattr(model, "blocks", [])
-    layers = [f"blocks.{i}.resid_post" for i in range(len(blocks) - 1)]  # the last is the feature site
-    return [*layers, model.feature_site]
+def judged_by(alignment_metric: str) -> str:
+    """The ETF distance recorded beside an alignment metric (same site): what tells a structure
+    window's fall toward the ETF from a fall anywhere else (analysis/structure.py)."""
+    return ETF_DISTANCE.at(alignment_metric.partition("/")[2])
+
+
+def _sites(ctx: ProbeContext) -> list[str]:
+    if ctx.task is None:
+        return []
+    layers = ctx.view.block_sites()[:-1]  # the last block is the feature site
+    return [*layers, ctx.view.feature_site]
 
 
 def item_features(ctx: ProbeContext, site: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,36 +58,53 @@ def structure_scalars(vectors: torch.Tensor, kernel: torch.Tensor, site: str) ->
     """Alignment, correlation, CKA, ETF distance and effective rank of one set of item vectors."""
     centred = vectors - vectors.mean(0)
     return {
-        f"semantic_alignment/{site}": geometry.semantic_alignment(vectors, kernel),
-        f"semantic_correlation/{site}": geometry.semantic_correlation(vectors, kernel),
-        f"cka/{site}": geometry.cka(centred @ centred.T, kernel),
-        f"etf_distance/{site}": geometry.etf_distance(vectors),
-        f"effective_rank/{site}": geometry.effective_rank(centred),
+        ALIGNMENT.at(site): geometry.semantic_alignment(vectors, kernel),
+        CORRELATION.at(site): geometry.semantic_correlation(vectors, kernel),
+        CKA.at(site): geometry.cka(centred @ centred.T, kernel),
+        ETF_DISTANCE.at(site): geometry.etf_distance(vectors),
+        EFFECTIVE_RANK.at(site): geometry.effective_rank(centred),
     }
 
 
-@probe("semantic", sites=_sites)
+@probe("semantic", metrics=(ALIGNMENT, CORRELATION, CKA, ETF_DISTANCE, EFFECTIVE_RANK, NC1, NC3),
+       needs=Needs(attributes=True), sites=_sites)
 def semantic(ctx: ProbeContext) -> ProbeResult:
-    """`semantic_alignment` (the OLS slope of cosine on shared attributes), `semantic_correlation`,
-    `cka`, `etf_distance` and `effective_rank` at `features` and `classifier`, plus `nc1/features`
-    when items have several probe rows and `nc3/features` (self-duality); arrays `gram/features`
-    and `gram/classifier` (cosine Gram of the centred item vectors, items in attribute order)."""
-    task, model = ctx.task, ctx.model
+    """Representations against the latent attribute kernel K = A Aᵀ.
+
+    On a built-in task (needs the model's feature site and unembedding): `semantic_alignment`
+    (the OLS slope of cosine on shared attributes), `semantic_correlation`, `cka`, `etf_distance`
+    and `effective_rank` at `features` and `classifier`, plus `nc1/features` when items have
+    several probe rows and `nc3/features` (self-duality), and `semantic_alignment/<layer>` for the
+    earlier layers; arrays `gram/features` and `gram/classifier` (cosine Gram of the centred item
+    vectors, items in attribute order).
+
+    On a watched model's probe data with attributes: `semantic_alignment/<site>` and
+    `semantic_correlation/<site>` of each item's representation at each site, against the items'
+    own K = A Aᵀ.
+    """
+    if ctx.task is None:
+        kernel = ctx.data.attribute_kernel()
+        scalars = {}
+        for site, h in ctx.probe_pass().features.items():
+            scalars[ALIGNMENT.at(site)] = geometry.semantic_alignment(h, kernel)
+            scalars[CORRELATION.at(site)] = geometry.semantic_correlation(h, kernel)
+        return ProbeResult(scalars)
+    task, view = ctx.task, ctx.view
     kernel = task.attribute_kernel()
     n_items = len(kernel)
-    features, labels = item_features(ctx, model.feature_site)
+    features, labels = item_features(ctx, view.feature_site)
     means = geometry.class_means(features, labels, n_items)
-    classifier = model.unembed.W.T[task.item_ids]
+    classifier = view.unembedding().T[task.item_ids]
     scalars = {**structure_scalars(means, kernel, "features"), **structure_scalars(classifier, kernel, "classifier")}
     if len(labels) > n_items:
-        scalars["nc1/features"] = geometry.nc1(features, labels, n_items)
-    scalars["nc3/features"] = geometry.nc3_self_duality(classifier, means)
-    for site in _sites(model)[:-1]:
+        scalars[NC1.at("features")] = geometry.nc1(features, labels, n_items)
+    scalars[NC3.at("features")] = geometry.nc3_self_duality(classifier, means)
+    for site in _sites(ctx)[:-1]:
         layer_features, layer_labels = item_features(ctx, site)
         layer_means = geometry.class_means(layer_features, layer_labels, n_items)
-        scalars[f"semantic_alignment/{site}"] = geometry.semantic_alignment(layer_means, kernel)
+        scalars[ALIGNMENT.at(site)] = geometry.semantic_alignment(layer_means, kernel)
     arrays = {
-        "gram/features": {"gram": geometry.gram(means, center=True, cosine=True).float().cpu()},
-        "gram/classifier": {"gram": geometry.gram(classifier, center=True, cosine=True).float().cpu()},
+        f"{GRAM}/features": {"gram": geometry.gram(means, center=True, cosine=True).float().cpu()},
+        f"{GRAM}/classifier": {"gram": geometry.gram(classifier, center=True, cosine=True).float().cpu()},
     }
     return ProbeResult(scalars, arrays)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from phasewatch.probes import geometry
-from phasewatch.probes.registry import ProbeContext, ProbeResult, probe
+from phasewatch.probes.registry import Needs, ProbeContext, ProbeResult, probe
+from phasewatch.probes.semantic import EFFECTIVE_RANK, ETF_DISTANCE, GRAM
 
 
-@probe("class_gram", sites=lambda model: [model.feature_site])
+@probe("class_gram", metrics=(EFFECTIVE_RANK, ETF_DISTANCE), needs=Needs(task=True, capabilities=("feature_site",)),
+       sites=lambda ctx: [ctx.view.feature_site])
 def class_gram(ctx: ProbeContext) -> ProbeResult:
     """The cosine Gram matrix of the centred class means at the last layer, its effective rank
     (Roy & Vetterli 2007) and its distance from a simplex ETF (Papyan et al. 2020).
@@ -15,14 +17,14 @@ def class_gram(ctx: ProbeContext) -> ProbeResult:
     `effective_rank/class_means`, `etf_distance/class_means`.
     """
     _, cache = ctx.forward("probe")
-    features = cache[ctx.model.feature_site]
+    features = cache[ctx.view.feature_site]
     features = features[:, -1] if features.dim() == 3 else features
     means = geometry.class_means(features, ctx.task.probe.targets, ctx.task.num_classes)
     gram = geometry.gram(means, center=True, cosine=True)
     return ProbeResult(
         {
-            "effective_rank/class_means": geometry.effective_rank(means - means.mean(0)),
-            "etf_distance/class_means": geometry.etf_distance(means),
+            EFFECTIVE_RANK.at("class_means"): geometry.effective_rank(means - means.mean(0)),
+            ETF_DISTANCE.at("class_means"): geometry.etf_distance(means),
         },
-        {"gram/class_means": {"gram": gram.float().cpu()}},
+        {f"{GRAM}/class_means": {"gram": gram.float().cpu()}},
     )

@@ -15,19 +15,15 @@ import re
 import numpy as np
 import plotly.graph_objects as go
 
+from phasewatch.probes import METRICS
+from phasewatch.probes.attention import INDUCTION, PATTERNS
 from phasewatch.report import figures
 from phasewatch.report.common import Curves, family, interval
 from phasewatch.report.matrices import slider_frames
 
-PROBE = "attention"
-FAMILIES = {  # score family → the word its heads are labelled with
-    "induction_score": "induction",
-    "prev_token_score": "previous-token",
-    "duplicate_token_score": "duplicate-token",
-    "dependency_syntax": "syntax",
-    "dependency_semantic": "semantic",
-}
-ONSET = "induction_onset"
+# score family → the word its heads are labelled with: the metrics declared for this panel, in order
+FAMILIES = {m.family: m.label for m in METRICS if m.panel == "attention"}
+ONSET = INDUCTION.rise
 MAX_HEADS = 4
 MAX_TOKEN_TICKS = 40  # a longer sequence is not labelled token by token
 HEAD = re.compile(r"L(\d+)H(\d+)")
@@ -74,7 +70,7 @@ def attention_frames(saved: list[int], event: dict | None) -> tuple[list[int], d
 def attention_figure(run, data: Curves, events: list[dict]) -> go.Figure | None:
     """The top heads' patterns over the slider's frames; None when the run saved no attention
     patterns or recorded no head scores."""
-    saved = run.array_steps(PROBE)
+    saved = run.array_steps(PATTERNS)
     heads = top_heads(data)
     if not saved or not heads:
         return None
@@ -82,7 +78,7 @@ def attention_figure(run, data: Curves, events: list[dict]) -> go.Figure | None:
     matrices: dict[str, list[np.ndarray]] = {}
     tokens = []
     for step in frames:
-        arrays = run.load_array(PROBE, step)
+        arrays = run.load_array(PATTERNS, step)
         pattern = arrays.get("pattern")
         if pattern is None or pattern.ndim != 4:
             return None

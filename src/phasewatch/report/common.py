@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from phasewatch.analysis import phase_timeline, relate_events
+from phasewatch.probes import semantic
 
 # `split/name` metrics are behaviour; every other family is a probe (ARCHITECTURE.md, metric names).
 BEHAVIOUR_SPLITS = ("train", "test")
@@ -153,14 +154,14 @@ def wall_time(info: dict) -> str | None:
 
 # ---- Structure Before Collapse: the structure window and the UFM fit -----------------------------
 
-ALIGNMENT = "semantic_alignment"
-ETF_DISTANCE = "etf_distance"
+ALIGNMENT = semantic.ALIGNMENT.family
+ETF_DISTANCE = semantic.ETF_DISTANCE.family
 SITE_ORDER = ("features", "classifier")  # representations before the classifier that reads them
 
 
 def structure_windows(events: list[dict], data: Curves) -> list[dict]:
     """Each rise-then-fall of one metric: a `crystallisation` event and the first `collapse` after
-    it on the same metric (science/structure_before_collapse.md: the span between their midpoints).
+    it on the same metric (docs/science/structure_before_collapse.md: the span between their midpoints).
 
     A window is {metric, start, end, peak_step, peak_value, before, after}: start/end the two
     events' steps, before the level the rise left, after the level the fall reached. The peak is
@@ -221,7 +222,7 @@ def window_lines(windows: list[dict], data: Curves) -> list[str]:
         peak = "" if w["peak_step"] is None else f" (peak at step {fmt_number(w['peak_step'])})"
         line = (f"structure window on {w['metric']}: rose from {fmt_level(w['before'])} to {fmt_level(w['peak_value'])}"
                 f"{peak}, collapsed to {fmt_level(w['after'])} by step {fmt_number(w['end'])}")
-        etf = f"{ETF_DISTANCE}/{w['metric'].split('/', 1)[-1]}"
+        etf = semantic.judged_by(w["metric"])
         if etf != w["metric"] and etf in data and w["peak_step"] is not None:
             line += f" (ETF distance {fmt_level(value_at(data, etf, w['peak_step']))} → {fmt_level(float(data[etf][1][-1]))})"
         lines.append(line)

@@ -3,7 +3,7 @@
 Runs are grouped (by default: the same config up to the seed, i.e. one group per experiment,
 setting and intervention, seeds pooled); each group gets the mean and a 90 % interval over its
 seeds of where the structure and the behaviour ended (the intervention trade-off table of
-science/structure_before_collapse.md: is the structure kept, and at what cost in loss and
+docs/science/structure_before_collapse.md: is the structure kept, and at what cost in loss and
 accuracy), and its mean alignment curve. Runs that differ in `train.decay_ratio` also get the
 decay-ratio law figure. Every user string (run ids, experiment names, config values) is escaped.
 """
@@ -17,6 +17,9 @@ from typing import Callable
 import numpy as np
 
 from phasewatch.errors import UserError
+from phasewatch.probes.behaviour import TEST_ACCURACY
+from phasewatch.probes.semantic import ALIGNMENT as ALIGNMENT_METRIC, ETF_DISTANCE as ETF_METRIC
+from phasewatch.probes.training import KEEP_PEAK as KEEP_PEAK_METRIC, TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.report.common import (
     ALIGNMENT, SITE_ORDER, Curves, curves, fmt_config_value, fmt_number, mean_interval, structure_windows,
 )
@@ -26,10 +29,9 @@ from phasewatch.store.atomic import atomic_write_bytes
 
 # the trade-off: is the structure kept (alignment, ETF distance), at what cost (loss, accuracy)
 FINAL_METRICS = (
-    "semantic_alignment/features", "semantic_alignment/classifier", "etf_distance/features",
-    "train/loss", "train/accuracy", "test/accuracy",
+    ALIGNMENT_METRIC.at("features"), ALIGNMENT_METRIC.at("classifier"), ETF_METRIC.at("features"),
+    TRAIN_LOSS.name, TRAIN_ACCURACY.name, TEST_ACCURACY.name,
 )
-KEEP_PEAK = "keep_peak/"  # the train loop's keep-peak intervention logs its decisions under this family
 TRUE_PEAK = "true peak step"
 IGNORED_KEYS = ("seed", "description", "setting")  # never what tells two groups apart in a label
 
@@ -116,7 +118,7 @@ def tradeoff_table(finals: dict[str, list[dict[str, float]]]) -> tuple[list[str]
     the mean "–" where no run of the group recorded it). Keep-peak's metrics, and the true peak
     beside them, only when keep-peak ran."""
     recorded = set().union(*(f for runs in finals.values() for f in runs))
-    keep_peak = sorted(m for m in recorded if m.startswith(KEEP_PEAK))
+    keep_peak = sorted(m for m in recorded if KEEP_PEAK_METRIC.matches(m))
     true_peak = [TRUE_PEAK] if keep_peak and TRUE_PEAK in recorded else []
     metrics = [m for m in FINAL_METRICS if m in recorded] + keep_peak + true_peak
     rows = []

@@ -9,10 +9,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from phasewatch.probes import semantic
 from phasewatch.report.common import ALIGNMENT, SITE_ORDER, Curves, curves, mean_interval
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace
 
-DECAY_METRICS = ("semantic_alignment/features", "etf_distance/features")
+DECAY_METRICS = (semantic.ALIGNMENT.at("features"), semantic.ETF_DISTANCE.at("features"))
 
 
 def run_family(run) -> str:

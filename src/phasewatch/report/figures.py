@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from phasewatch.analysis import timeline_lines
 from phasewatch.report.common import Curves, fmt_number, interval
 
-MAX_POINTS = 5_000  # a longer curve is thinned for display only (DESIGN §8: the store keeps all)
+MAX_POINTS = 5_000  # a longer curve is thinned for display only (the store keeps all)
 MAX_FRAMES = 60
 SPLIT_COLOURS = {"train": "#1f77b4", "test": "#d62728"}
 KIND_COLOURS = {

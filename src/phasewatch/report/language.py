@@ -1,4 +1,4 @@
-"""Syntax against semantics on one log-step axis (science/language.md): the selection probe's
+"""Syntax against semantics on one log-step axis (docs/science/language.md): the selection probe's
 syntactic and semantic accuracy, their probability masses, the attribute probes and the semantic
 alignment, with their events marked and the phase timeline behind. A pure function of curves."""
 from __future__ import annotations
@@ -6,17 +6,24 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from phasewatch.report.common import ALIGNMENT, Curves, family
+from phasewatch.probes.attention import DEPENDENCY_SEMANTIC, DEPENDENCY_SYNTAX
+from phasewatch.probes.representation import ATTRIBUTE_PROBE
+from phasewatch.probes.selection import (
+    SEMANTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_CHOICE_MASS, SEMANTIC_MASS, SYNTACTIC_ACCURACY, SYNTACTIC_MASS,
+)
+from phasewatch.probes.semantic import ALIGNMENT
+from phasewatch.report.common import Curves, family
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, mark_events, mark_timeline, phase_colour
 
-SYNTAX = "selection/syntactic_accuracy"
-SEMANTICS = "selection/semantic_accuracy"
-SELECTION = (SYNTAX, "selection/semantic_choice", SEMANTICS, "selection/syntactic_mass", "selection/semantic_choice_mass",
-             "selection/semantic_mass")
-ATTRIBUTE_PROBE = "attribute_probe"
+SYNTAX, SEMANTICS = SYNTACTIC_ACCURACY.name, SEMANTIC_ACCURACY.name
+SELECTION = tuple(m.name for m in (SYNTACTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_ACCURACY, SYNTACTIC_MASS,
+                                   SEMANTIC_CHOICE_MASS, SEMANTIC_MASS))
+SYNTACTIC = {SYNTACTIC_ACCURACY.name, SYNTACTIC_MASS.name}  # drawn in the syntax phase's colour, the rest in semantics'
+MASSES = {SYNTACTIC_MASS.name, SEMANTIC_CHOICE_MASS.name, SEMANTIC_MASS.name}
 # one summary line per other family: per-layer and per-factor curves stay in "Progress measures"
-EXTRAS = ("attribute_probe/mean", f"{ALIGNMENT}/features", "dependency_syntax/max", "dependency_semantic/max")
-DASHES = {ATTRIBUTE_PROBE: "dot", ALIGNMENT: "dashdot", "dependency_syntax": "longdash", "dependency_semantic": "longdash"}
+EXTRAS = (ATTRIBUTE_PROBE.at("mean"), ALIGNMENT.at("features"), DEPENDENCY_SYNTAX.at("max"), DEPENDENCY_SEMANTIC.at("max"))
+DASHES = {ATTRIBUTE_PROBE.family: "dot", ALIGNMENT.family: "dashdot", DEPENDENCY_SYNTAX.family: "longdash",
+          DEPENDENCY_SEMANTIC.family: "longdash"}
 OTHER_COLOURS = PALETTE[4:]  # D3 without the blue and red that syntax and semantics resemble
 
 
@@ -38,10 +45,9 @@ def language_figure(data: Curves, events: list[dict], timeline: list[dict] = ())
     fig = make_subplots(rows=1, cols=1)
     others = 0
     for metric in metrics:
-        name = metric.split("/", 1)[-1]
-        if family(metric) == "selection":
-            colour = phase_colour("syntax" if name.startswith("syntactic") else "semantics")
-            dash = "dash" if name.endswith("_mass") else "dot" if name == "semantic_accuracy" else "solid"
+        if metric in SELECTION:
+            colour = phase_colour("syntax" if metric in SYNTACTIC else "semantics")
+            dash = "dash" if metric in MASSES else "dot" if metric == SEMANTICS else "solid"
         else:
             colour, dash = OTHER_COLOURS[others % len(OTHER_COLOURS)], DASHES[family(metric)]
             others += 1

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
+from phasewatch.probes.attention import PATTERNS
+from phasewatch.probes.training import KEEP_PEAK_STATE
 from phasewatch.report import figures
 from phasewatch.report.common import SITE_ORDER
 
-MODEL_STATES = ("keep_peak",)  # arrays holding a whole model's state (train/interventions.py), not a probe's matrix
-OWN_FIGURES = ("attention",)  # stacks with a figure of their own (report/attention.py): not loaded here
+MODEL_STATES = (KEEP_PEAK_STATE,)  # arrays holding a whole model's state, not a probe's matrix
+OWN_FIGURES = (PATTERNS,)  # stacks with a figure of their own (report/attention.py): not loaded here
 
 
 def matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:

@@ -1,6 +1,6 @@
 """The phase table: each span of the run's timeline (analysis/timeline.py) with its steps and share
 of training, beside the "coherence crystallisation" article's claim when the phases are the
-article's (science/language.md). The claim is a claim to compare with, not a measurement."""
+article's (docs/science/language.md). The claim is a claim to compare with, not a measurement."""
 from __future__ import annotations
 
 from phasewatch.analysis.timeline import MEMORISATION, REFINEMENT, percent

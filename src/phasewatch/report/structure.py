@@ -11,11 +11,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from phasewatch.probes.behaviour import TEST_ACCURACY
+from phasewatch.probes.training import TRAIN_ACCURACY
 from phasewatch.report.common import ALIGNMENT, ETF_DISTANCE, SITE_ORDER, Curves, family, fit_label, fmt_number
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, log_x, mark_timeline
 
-ACCURACY = ("train/accuracy", "test/accuracy")
-ACCURACY_COLOURS = {"train/accuracy": "#555555", "test/accuracy": "#aaaaaa"}
+ACCURACY = (TRAIN_ACCURACY.name, TEST_ACCURACY.name)
+ACCURACY_COLOURS = {TRAIN_ACCURACY.name: "#555555", TEST_ACCURACY.name: "#aaaaaa"}
 SAME_SCALE = 2.5  # one y axis when the two groups' largest magnitudes are within this factor
 
 

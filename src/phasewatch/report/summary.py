@@ -10,16 +10,20 @@ from rich.console import Console
 from rich.table import Table
 
 from phasewatch.analysis import timeline_lines
+from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS, WEIGHT_NORM_TOTAL
+from phasewatch.probes.progress import EXCLUDED_LOSS, FOURIER_SPARSITY, RESTRICTED_LOSS
+from phasewatch.probes.semantic import ALIGNMENT, EFFECTIVE_RANK, ETF_DISTANCE
+from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.report.common import (
     EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_line, fmt_number, is_behaviour, last_step, lead_lag_lines,
     read_timeline, run_facts, structure_windows, window_lines,
 )
 
-KEY_BEHAVIOUR = ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
-# The grokking progress measures (science/grokking.md), the structure measures (structure_before_collapse.md),
-# then whatever other probes ran.
-KEY_FAMILIES = ("restricted_loss", "excluded_loss", "fourier_sparsity", "semantic_alignment", "etf_distance",
-                "weight_norm/total", "effective_rank")
+KEY_BEHAVIOUR = (TRAIN_LOSS.name, TEST_LOSS.name, TRAIN_ACCURACY.name, TEST_ACCURACY.name)
+# The grokking progress measures (docs/science/grokking.md), the structure measures
+# (docs/science/structure_before_collapse.md), then whatever other probes ran.
+KEY_FAMILIES = (RESTRICTED_LOSS.family, EXCLUDED_LOSS.family, FOURIER_SPARSITY.family, ALIGNMENT.family,
+                ETF_DISTANCE.family, WEIGHT_NORM_TOTAL.name, EFFECTIVE_RANK.family)
 MAX_PROBES = 6
 MAX_LEAD_LAG = 6  # the rest are in the HTML report
 

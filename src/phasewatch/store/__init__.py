@@ -1,6 +1,6 @@
 """The run store: run directories, a Parquet metrics writer, safetensors artifacts, DuckDB queries.
 
-Layout and guarantees are in docs/ARCHITECTURE.md and DESIGN.md §3: every write is atomic, a
+Layout and guarantees are in docs/ARCHITECTURE.md: every write is atomic, a
 killed run loses at most its unflushed metrics, and nothing is pickled.
 """
 from phasewatch.store.metrics import MetricsWriter

@@ -10,6 +10,7 @@ Views:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,12 @@ RUNS_SCHEMA = pa.schema(
      ("created", pa.string()), ("updated", pa.string()), ("finished", pa.string()), ("steps", pa.int64()),
      ("config", pa.string())]
 )
+
+
+class EmptyStoreWarning(UserWarning):
+    """`query` read a store that holds no runs: most often the wrong directory."""
+
+
 EMPTY_METRICS = (
     "SELECT NULL::VARCHAR AS run, NULL::BIGINT AS step, NULL::VARCHAR AS metric, NULL::DOUBLE AS value WHERE false"
 )
@@ -83,8 +90,25 @@ def _execute(sql: str, root: str | Path | None) -> pd.DataFrame:
         con.close()
 
 
-def query(sql: str, root: str | Path | None = None) -> pd.DataFrame:
-    """Run `sql` against the store's `metrics` and `runs` views; UserError on a bad query."""
+def query(sql: str, root: str | Path | None = None, *, store: str | Path | None = None) -> pd.DataFrame:
+    """Run `sql` against the store's `metrics` and `runs` views; UserError on a bad query.
+
+    `store` is another name for `root` (as in `pw.run(..., store=...)`); default $PHASEWATCH_STORE,
+    else ./runs. The frame's `attrs["store"]` is the absolute path of the store it read; a store
+    that holds no runs (a typo, another working directory) gives an `EmptyStoreWarning` naming it.
+    """
+    if store is not None and root is not None and Path(store) != Path(root):
+        raise UserError(f"query: store {str(store)!r} and root {str(root)!r} disagree (give one of them)")
+    path = store_root(store if store is not None else root).resolve()
+    frame = _query(sql, path)  # a bad query is an error, with no warning before it
+    if not _run_dirs(path):
+        warnings.warn(f"store {path} holds no runs (give store=DIR, or set $PHASEWATCH_STORE)",
+                      EmptyStoreWarning, stacklevel=2)
+    frame.attrs["store"] = str(path)
+    return frame
+
+
+def _query(sql: str, root: str | Path | None) -> pd.DataFrame:
     try:
         for _ in range(2):
             try:
@@ -98,4 +122,4 @@ def query(sql: str, root: str | Path | None = None) -> pd.DataFrame:
 
 def list_runs(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run: run, experiment, status, seed, created, steps; oldest first."""
-    return query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", root)
+    return _query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", root)

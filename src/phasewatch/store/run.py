@@ -6,6 +6,7 @@
                 checkpoints/   checkpoints + manifest.json (artifacts.py)
                 events.json    detected transitions
                 analysis/      named analysis results, <name>.json (e.g. ufm_fit)
+                log.txt        one line per notice a run wants kept (a probe skipped, and why)
 """
 from __future__ import annotations
 
@@ -159,6 +160,15 @@ class Run:
                 "finished": None if status == "running" else now}
         self.info = _validate(info, f"run '{self.id}'")
         atomic_write_json(self.path / "run.json", self.info)
+
+    def log(self, line: str) -> None:
+        """Append one line to the run's log.txt (a notice, not data: a torn last line loses nothing else)."""
+        with open(self.path / "log.txt", "a", encoding="utf-8") as log:
+            log.write(line.replace("\n", " ") + "\n")
+
+    def log_lines(self) -> list[str]:
+        path = self.path / "log.txt"
+        return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
 
     # ---- metrics: what readers see is what a writer has flushed, not its buffer ----------------
 

@@ -2,7 +2,8 @@
 
 Items carry k latent factors with a few values each, e.g. sizes (2, 3, 2): 12 combinations,
 `items_per_combination` items on each. The attribute matrix A (items × Σ sizes) is one-hot per
-factor; K = A Aᵀ counts the attribute values two items share (structure_before_collapse.md).
+factor; K = A Aᵀ counts the attribute values two items share
+(docs/science/structure_before_collapse.md).
 Items are numbered combination-major, so sorting by item id groups them by attribute.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A byte-level language model on a packaged English corpus (science/language.md, "Real text").
+"""A byte-level language model on a packaged English corpus (docs/science/language.md,
+"Real text").
 
 Tokens are the UTF-8 bytes of the text (vocabulary 256), so no tokenizer has to be downloaded or
 fitted, and the held-out loss converts directly to bits per byte — a number comparable across

@@ -2,7 +2,7 @@
 
 Read offline from the installed package's data file (`bible/data/kjv.jsonl`, one JSON object per
 verse: citation, text, book, chapter, verse), found with `importlib.util.find_spec` so the package
-is never imported. Why this corpus (of those in science/language.md): the package has no
+is never imported. Why this corpus (of those in docs/science/language.md): the package has no
 dependencies, so an ordinary pip extra installs it; its text is plain prose (no markup, speaker
 tags or stage directions to strip); and its frequent nouns span the concrete WordNet classes
 (sheep, ox, bread, wine, vine, king, priest, sword, altar, hand, ...).

@@ -1,4 +1,4 @@
-"""The phases language (science/language.md): a generated language whose syntax and semantics are
+"""The phases language (docs/science/language.md): a generated language whose syntax and semantics are
 known exactly, so that a language model's predictions can be scored for each separately.
 
     S  → BOS NP_subject [PP] VERB NP_object [PP] END

@@ -1,4 +1,5 @@
-"""In-context classification (Chan et al. 2022; Reddy 2023; Singh et al. 2023; science/induction.md).
+"""In-context classification (Chan et al. 2022; Reddy 2023; Singh et al. 2023;
+docs/science/induction.md).
 
 A sequence is `pairs` (exemplar, label) pairs and then a query exemplar; the model must give the
 query's label. Each of `classes` classes owns `exemplars` exemplar tokens (class c: tokens

@@ -1,5 +1,5 @@
 """Repeated random segments: the task on which induction heads form (Olsson et al. 2022;
-science/induction.md).
+docs/science/induction.md).
 
 Each sequence is seq_len + 1 uniform random tokens whose last 2·L are a segment r written twice,
 L = |r| uniform in [min_repeat, max_repeat]; inputs are the first seq_len tokens, targets the next
@@ -7,7 +7,7 @@ token at every position. A token of the second copy (after its first) is predict
 copying from context — find the earlier occurrence of the current token, predict its successor —
 and every other token not at all (loss log V). The repeat's length, and so the offset between
 the copies, varies: with a fixed offset a 2-layer model learns a positional shortcut instead of an
-induction head (the spec's pitfall).
+induction head (a measured pitfall).
 
 Training batches are fresh sequences every step (`stream`); `test` = `probe` is a fixed held-out
 set whose `repeat_mask` marks the predictable targets and `first_copy_mask` the first copy's.

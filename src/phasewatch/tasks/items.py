@@ -1,5 +1,5 @@
 """One class per item: the task of the unconstrained-features model (Mixon et al. 2020; the
-attribute-coupled UFM of structure_before_collapse.md).
+attribute-coupled UFM of docs/science/structure_before_collapse.md).
 
 The input is the item's id and its target is the same id: every item has its own one-hot label,
 while its latent attributes are known. Train, test and probe sets are all the N items.

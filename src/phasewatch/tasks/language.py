@@ -1,5 +1,5 @@
 """A generated language with latent noun semantics (setting 3 of Structure Before Collapse; the
-generator that the language-phases work extends, science/language.md).
+generator that the language-phases work extends, docs/science/language.md).
 
 Sentences are `BOS name verb det_k adj×(k+1) noun .`: the determiner announces how many adjectives
 follow, so the token before the noun has exactly one grammatical continuation class; verb v

@@ -1,5 +1,4 @@
 """Deterministic training with a probe schedule and exact resume."""
 from phasewatch.train.loop import train
-from phasewatch.train.schedule import probe_steps
 
-__all__ = ["probe_steps", "train"]
+__all__ = ["train"]

@@ -1,7 +1,8 @@
 """Acting on training from what the probes see: keeping the semantic structure that one-hot
-training forms and then collapses (structure_before_collapse.md, "Keeping the structure").
+training forms and then collapses (docs/science/structure_before_collapse.md, "Keeping the
+structure").
 
-- `Objective` — the training loss, changed by two levers the spec names:
+- `Objective` — the training loss, changed by two levers:
   a structure penalty μ·max(0, target − b)², b the semantic alignment of the batch's class-mean
   features (differentiable: `geometry.alignment_slope`), and attribute smoothing: targets
   q = (1 − ε)·onehot(y) + ε·K̃_y, K̃ the attribute kernel with its diagonal zeroed and rows
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from phasewatch.analysis.peak import PeakTracker
-from phasewatch.config import ExperimentConfig
+from phasewatch.config import ExperimentConfig, InterventionConfig
 from phasewatch.errors import UserError
-from phasewatch.probes import geometry
+from phasewatch.probes import emits, geometry
+from phasewatch.probes.training import KEEP_PEAK, KEEP_PEAK_STATE
 from phasewatch.tasks.base import Task
 from phasewatch.tasks.objective import Loss
 
@@ -74,11 +76,18 @@ class Objective:
 
 
 class KeepPeak:
-    """Saves the model's tensors as array `keep_peak` at each new peak of `metric` and records
-    `keep_peak/step` and `keep_peak/value` once the tracker says the peak is past."""
+    """A listener (record.Listener): saves the model's tensors as array `keep_peak` at each new
+    peak of `metric` and records `keep_peak/step` and `keep_peak/value` once the tracker says the
+    peak is past."""
 
-    def __init__(self, config: ExperimentConfig, run, start: int):
-        settings = config.interventions
+    @staticmethod
+    def check(settings: InterventionConfig, probes: list[str]) -> None:
+        """UserError, before any run exists, unless one of the `probes` records the metric."""
+        if settings.keep_peak and not emits(probes, settings.keep_peak):
+            raise UserError(f"interventions.keep_peak: {settings.keep_peak!r} is not recorded by the probes "
+                            f"({', '.join(probes)})")
+
+    def __init__(self, settings: InterventionConfig, run, start: int):
         self.metric, self.stop, self.run = settings.keep_peak, settings.stop_at_peak, run
         self.tracker = PeakTracker(patience=settings.patience)
         self.decided = False
@@ -88,7 +97,7 @@ class KeepPeak:
                     break
                 self.decided = self.tracker.update(int(step), float(value)) == "past_peak"
 
-    def observe(self, step: int, scalars: dict[str, float], model: torch.nn.Module, writer) -> bool:
+    def observe(self, step: int, scalars: dict[str, float], recorder) -> bool:
         """Feed one probe step; True when training should stop here."""
         if self.metric not in scalars:
             raise UserError(f"interventions.keep_peak: {self.metric!r} is not recorded by the probes "
@@ -96,8 +105,10 @@ class KeepPeak:
         if not self.decided:
             state = self.tracker.update(step, scalars[self.metric])
             if state == "new_peak":
-                self.run.save_array("keep_peak", step, {k: t.detach().cpu() for k, t in model.state_dict().items()})
+                model = recorder.context.model
+                self.run.save_array(KEEP_PEAK_STATE, step, {k: t.detach().cpu() for k, t in model.state_dict().items()})
             elif state == "past_peak":
                 self.decided = True
-                writer.log(step, {"keep_peak/step": float(self.tracker.peak_step), "keep_peak/value": float(self.tracker.peak_value)})
+                recorder.log(step, {KEEP_PEAK.at("step"): float(self.tracker.peak_step),
+                                    KEEP_PEAK.at("value"): float(self.tracker.peak_value)})
         return self.decided and self.stop

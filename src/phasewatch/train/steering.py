@@ -1,5 +1,5 @@
-"""Steering along probe directions at peak structure (structure_before_collapse.md, "Keeping the
-structure").
+"""Steering along probe directions at peak structure (docs/science/structure_before_collapse.md,
+"Keeping the structure").
 
 At the kept peak (`interventions.keep_peak`), fit one direction per attribute value with a
 linear probe — closed-form ridge regression of the centred value indicator on the centred
@@ -16,8 +16,9 @@ import torch
 from phasewatch.config import validate
 from phasewatch.errors import UserError
 from phasewatch.models import build_model
+from phasewatch.probes import ProbeContext
 from phasewatch.probes.semantic import item_features
-from phasewatch.probes.registry import ProbeContext
+from phasewatch.probes.training import KEEP_PEAK, KEEP_PEAK_STATE
 from phasewatch.tasks import build_task
 from phasewatch.tasks.objective import loss_function
 
@@ -33,22 +34,23 @@ def ridge_directions(features: torch.Tensor, attributes: torch.Tensor, ridge: fl
 
 def peak_model(run) -> tuple[torch.nn.Module, object, int]:
     """The model at the kept peak of `run` (from its `keep_peak` arrays), its task and the step."""
-    steps = run.array_steps("keep_peak")
+    steps = run.array_steps(KEEP_PEAK_STATE)
     if not steps:
         raise UserError(f"steering: run {run.id!r} kept no peak (set interventions.keep_peak)")
-    decided = run.metric("keep_peak/step")[1] if "keep_peak/step" in run.metric_names() else []
+    decided = run.metric(KEEP_PEAK.at("step"))[1] if KEEP_PEAK.at("step") in run.metric_names() else []
     step = int(decided[-1]) if len(decided) else steps[-1]
     config = validate(run.config)
     task = build_task(config.task, config.seed)
     model = build_model(config.model, task)
-    model.load_state_dict(run.load_array("keep_peak", step))
+    model.load_state_dict(run.load_array(KEEP_PEAK_STATE, step))
     return model.eval(), task, step
 
 
 @torch.no_grad()
 def steering_curve(model: torch.nn.Module, task, alphas: list[float]) -> list[dict]:
     """Mass shift toward the steered attribute value, per α (averaged over values and rows)."""
-    context = ProbeContext(model, task, loss_function("cross_entropy", task.num_classes), [model.feature_site])
+    context = ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes))
+    context.reset([model.feature_site])
     features, labels = item_features(context, model.feature_site)
     attributes = task.attributes.to(features.device)
     directions = ridge_directions(features, attributes[labels]).to(features.dtype)

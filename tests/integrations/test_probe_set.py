@@ -1,5 +1,6 @@
-"""probe_model: the metrics equal the geometry formulas on the captured features, the loss equals
-the model's own, batching does not matter, and the model is left exactly as it was."""
+"""The probes of a watched model's probe set (probes/probe_set.py, semantic, weight_norm): the
+metrics equal the geometry formulas on the captured features, the loss equals the model's own,
+batching does not matter, and the model is left exactly as it was."""
 from __future__ import annotations
 
 import math
@@ -11,9 +12,18 @@ from torch import nn
 
 from phasewatch.errors import UserError
 from phasewatch.integrations.probe_data import ProbeData, load_probe_data
-from phasewatch.integrations.probes import PROBES, check_fits, choose_probes, probe_model, untouched
-from phasewatch.integrations.sites import capture
-from phasewatch.probes import geometry
+from phasewatch.models.hooks import capture, representation
+from phasewatch.probes import ProbeContext, choose, geometry, run_probes, untouched
+
+PROBES = ["loss", "effective_rank", "collapse", "semantic", "weight_norm"]
+
+
+def probe_model(model, data, sites, probes, batch_size=64):
+    return run_probes(probes, ProbeContext.of_data(model, data, sites, batch_size))
+
+
+def check_fits(model, data, sites, batch_size):
+    ProbeContext.of_data(model, data, sites, batch_size).check_fits()
 
 SITES = ["transformer.h.0", "transformer.h.1"]
 
@@ -22,7 +32,7 @@ def test_every_metric_matches_its_formula(probe_file):
     model, data = tiny_gpt2(), load_probe_data(probe_file)
     result = probe_model(model, data, SITES, list(PROBES), batch_size=64)
     model.eval()  # as the probes see it: no dropout
-    with torch.no_grad(), capture(model, SITES) as cache:
+    with torch.no_grad(), capture(model, SITES, transform=representation) as cache:
         output = model(data.inputs, labels=data.inputs)  # Hugging Face's own mean next-token loss
     assert result.scalars["probe/loss"] == pytest.approx(output.loss.item(), abs=1e-5)
     positions = [result.scalars[f"position_loss/{k:02d}"] for k in range(11)]
@@ -77,14 +87,19 @@ def test_a_classifier_gets_the_class_loss_and_collapse_at_exact_class_means():
     assert not any(name.startswith("position_loss/") for name in result.scalars)
 
 
-def test_choose_probes_follows_the_data():
+def test_the_default_probes_follow_the_data_and_the_model():
     tokens, classes = sequences(6, seed=0)
-    assert choose_probes(None, ProbeData(tokens)) == ["loss", "effective_rank", "weight_norm"]
-    assert choose_probes(None, ProbeData(tokens, classes, attributes_of(classes))) == list(PROBES)
-    with pytest.raises(UserError, match="probes: 'collapse' needs probe data with labels"):
-        choose_probes(["collapse"], ProbeData(tokens))
-    with pytest.raises(UserError, match="probes: 'gram' is not allowed"):
-        choose_probes(["gram"], ProbeData(tokens))
+    model = tiny_gpt2()
+    chosen, skipped = choose(None, ProbeContext.of_data(model, ProbeData(tokens)))
+    assert chosen == ["attention", "weight_norm", "loss", "effective_rank"]
+    assert "probe 'collapse' skipped: it needs labelled probe items" in skipped
+    assert "probe 'fourier' skipped: it needs a built-in task of kind ModularTask (a watched model has probe data instead)" in skipped
+    chosen, _ = choose(None, ProbeContext.of_data(model, ProbeData(tokens, classes, attributes_of(classes))))
+    assert chosen == ["attention", "weight_norm", "semantic", "loss", "effective_rank", "collapse"]
+    with pytest.raises(UserError, match="probes: 'collapse' is not allowed here \\(it needs labelled probe items\\)"):
+        choose(["collapse"], ProbeContext.of_data(model, ProbeData(tokens)))
+    with pytest.raises(UserError, match="probes: 'gram' is not a probe"):
+        choose(["gram"], ProbeContext.of_data(model, ProbeData(tokens)))
 
 
 def test_check_fits_vocabulary_and_context():

@@ -1,4 +1,4 @@
-from phasewatch.train import probe_steps
+from phasewatch.record import probe_steps
 
 
 def test_schedule_is_log_plus_linear_and_ends_at_the_last_step():

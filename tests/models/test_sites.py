@@ -7,7 +7,7 @@ from integration_data import tiny_gpt2
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.integrations.sites import capture, find_sites, representation
+from phasewatch.models.hooks import capture, find_sites, representation
 from phasewatch.models import Transformer
 
 
@@ -59,6 +59,6 @@ def test_hooks_live_only_inside_capture_even_after_an_error():
     with pytest.raises(RuntimeError, match="boom"), capture(model, ["transformer.h.0", "transformer.h.1"]) as cache:
         assert all(len(block._forward_hooks) == 1 for block in blocks)
         model(torch.zeros(3, 5, dtype=torch.long))
-        assert cache["transformer.h.1"].shape == (3, 32)
+        assert cache["transformer.h.1"].shape == (3, 5, 32)  # the whole output: probes reduce it
         raise RuntimeError("boom")
     assert all(len(block._forward_hooks) == 0 for block in blocks)

@@ -1,0 +1,52 @@
+"""A run's end: detect and name its transitions, and save what analysis makes of them.
+
+The settings are an experiment's `[events]` section (`config.EventConfig`); a watched run or a
+checkpoint series gets `watched_detection`: every metric its probes declare as watched
+(`Metric.watch`), plus the user's own patterns.
+"""
+from __future__ import annotations
+
+from fnmatch import fnmatch
+
+from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events
+from phasewatch.config import EventConfig
+from phasewatch.probes import METRICS
+from phasewatch.probes.semantic import judged_by
+from phasewatch.probes.training import TRAIN_LOSS
+from phasewatch.store import Run
+
+Detection = EventConfig
+
+
+def watched_detection(extra: list[str] = ()) -> EventConfig:
+    """What a watched run's detection reads: the declared watched metrics, then `extra` patterns
+    (a user's own curves, e.g. "train/repeat_loss")."""
+    watch = [m.name for m in METRICS if m.watch]
+    return EventConfig(watch=list(dict.fromkeys([*watch, *extra])))
+
+
+def find_events(run: Run, detection: EventConfig) -> list[dict]:
+    """Detect and name transitions; saved to events.json. The `structure_windows` metrics
+    (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
+    with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
+    the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
+    also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
+    the phase timeline (analysis/timeline.py) is saved as analysis/phases.json."""
+    names = run.metric_names()
+    windowed = [m for pattern in detection.structure_windows for m in names if fnmatch(m, pattern)]
+    windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
+    watched = [m for m in names if any(fnmatch(m, p) for p in detection.watch) and m not in windowed]
+    events = detect_events({m: run.metric(m) for m in watched}, structure_metrics=detection.structure_metrics)
+    for metric in windowed:
+        etf = judged_by(metric)
+        events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
+    events.sort(key=lambda e: (e["step"], e["metric"]))
+    run.save_events(events)
+    if detection.phases:
+        last_step = int(run.metric(TRAIN_LOSS.name)[0].max())
+        run.save_analysis("phases", {"phases": phase_timeline(events, detection.phases, last_step)})
+    if detection.fit_ufm and windowed:
+        fit = fit_ufm(*run.metric(windowed[0]), metric=windowed[0])
+        if fit is not None:
+            run.save_analysis("ufm_fit", fit)
+    return events

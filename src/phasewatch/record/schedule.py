@@ -1,0 +1,60 @@
+"""When to probe: log-spaced early (transitions start fast), linear later (and the last step).
+
+`probe_steps` is the schedule of a run of known length (a built-in experiment, a watched run told
+its `total_steps`); `OpenEnded` the schedule of a watched run of unknown length; `probe_schedule`
+picks one for the `Watcher` and its callbacks.
+"""
+from __future__ import annotations
+
+import operator
+from collections.abc import Container, Iterable
+
+import numpy as np
+
+from phasewatch.errors import UserError
+
+LOG_POINTS = 30  # a watched run of known length: log-spaced probe steps ...
+LINEAR_POINTS = 30  # ... plus this many evenly spaced ones
+OPEN_ENDED_EVERY = 1000  # a run of unknown length: ten log-spaced steps a decade, and every 1,000th
+
+
+def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
+    """Steps 0..total_steps at which probes run: `log_points` log-spaced steps, every `every`-th
+    step, and the final one. Sorted, unique."""
+    log_spaced = np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
+    steps = {0, total_steps, *range(0, total_steps + 1, every), *map(int, log_spaced)}
+    return sorted(steps)
+
+
+class OpenEnded:
+    """Probe steps when the run's length is unknown: 0, ten log-spaced steps per decade, and every
+    `OPEN_ENDED_EVERY`-th step."""
+
+    log_grid = frozenset({0} | {round(10 ** (k / 10)) for k in range(121)})
+
+    def __contains__(self, step: object) -> bool:
+        return step in self.log_grid or (isinstance(step, int) and step % OPEN_ENDED_EVERY == 0)
+
+
+def probe_schedule(total_steps: int | None = None, schedule: Iterable[int] | None = None) -> tuple[Container[int], dict]:
+    """(the steps to probe at, a description for run.json). `schedule`: the steps themselves;
+    else log-spaced + linear over `total_steps` (`probe_steps`); else open-ended."""
+    if schedule is not None:
+        steps = frozenset(check_step(s, "schedule") for s in schedule)
+        return steps, {"steps": sorted(steps)}
+    if total_steps is not None:
+        total = check_step(total_steps, "total_steps")
+        every = max(1, total // LINEAR_POINTS)
+        return frozenset(probe_steps(total, every, LOG_POINTS)), {"total_steps": total, "every": every, "log_points": LOG_POINTS}
+    return OpenEnded(), {"open_ended": True, "every": OPEN_ENDED_EVERY, "log_points_per_decade": 10}
+
+
+def check_step(step, field: str = "step") -> int:
+    """`step` as an int >= 0 (ints, numpy ints, 0-d integer tensors; not floats); UserError otherwise."""
+    try:
+        n = operator.index(step)
+    except TypeError:
+        n = -1
+    if n < 0:
+        raise UserError(f"{field}: {step!r} is not allowed (an integer >= 0)")
+    return n

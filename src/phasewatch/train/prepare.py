@@ -1,0 +1,51 @@
+"""Everything a built-in run needs, built once and checked before a run directory exists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from phasewatch.config import ExperimentConfig
+from phasewatch.errors import UserError
+from phasewatch.models import build_model
+from phasewatch.probes import ProbeContext, choose
+from phasewatch.tasks import Task, build_task
+from phasewatch.tasks.objective import Loss, loss_function
+from phasewatch.train.curriculum import Curriculum
+from phasewatch.train.interventions import KeepPeak, check_levers
+
+
+@dataclass
+class Prepared:
+    """The task and model of a config, on their device, with the loss and the probes' context."""
+
+    config: ExperimentConfig
+    task: Task
+    model: torch.nn.Module
+    device: torch.device
+    loss: Loss
+    context: ProbeContext
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device: 'cuda' is not available on this machine (use auto or cpu)")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
+
+
+def prepare(config: ExperimentConfig) -> Prepared:
+    """Build the task and the model (seeded: the same config gives the same weights) and check
+    every probe, lever and listener against them: UserError, with nothing written, when one
+    does not fit."""
+    torch.set_num_threads(config.train.threads)
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.train.device)
+    task = build_task(config.task, config.seed).to(device)
+    model = build_model(config.model, task).to(device)
+    loss = loss_function(config.train.loss, task.num_classes)
+    context = ProbeContext.of_task(model, task, loss)
+    probes, _ = choose(config.probes.names, context, "probes.names")
+    check_levers(config, task)
+    KeepPeak.check(config.interventions, probes)
+    Curriculum.check(config.curriculum, config.task.name, task, probes)
+    return Prepared(config, task, model, device, loss, context)
