@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 # The CPU build of torch goes in first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: setup demo test test-all bench llm clean
+.PHONY: setup demo lint test test-fast test-all bench llm clean
 
 # WordNet 3.0 (Debian's wordnet-base) labels the text task's nouns; installed when missing.
 WORDNET := /usr/share/wordnet/data.noun
@@ -28,8 +28,17 @@ demo: setup
 	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2
 	@echo "Report: runs/demo/report.html"
 
-test: setup
+# ruff (src, bench) and mypy (src/phasewatch); `make test` and `make test-fast` run it first.
+lint: setup
+	$(VENV)/bin/ruff check src bench
+	$(VENV)/bin/mypy src/phasewatch
+
+test: setup lint
 	$(VENV)/bin/pytest -q -m "not slow"
+
+# The quick loop: stops at the first failure and leaves out the experiment tests.
+test-fast: setup lint
+	$(VENV)/bin/pytest -q -m "not slow" -x --ignore=tests/experiments
 
 test-all: setup
 	$(VENV)/bin/pytest -q

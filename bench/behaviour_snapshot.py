@@ -8,9 +8,9 @@
 Each run uses the preset with fewer steps (the `RUNS` table) so the four take a few minutes on
 one CPU thread. A snapshot is, per run, every metric row (step, metric, value), every event, the
 saved analysis files and the names and steps of the saved arrays, as JSON. `--compare` prints
-per run the metric rows that are identical, those that differ (with the largest difference),
-metrics present on one side only, and events and analysis files that differ; it exits 1 when
-anything differs.
+per run the metric rows that are identical, those that differ, metrics present on one side only,
+events and analysis files that differ, and analysis files that only the second snapshot has
+(additions, which change nothing recorded before); it exits 1 when anything recorded differs.
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-RUNS = {
-    "grokking": ["seed=0", "train.steps=600", "probes.every=50"],
-    "ufm": ["train.steps=20000", "probes.every=1000", "probes.log_points=30"],
-    "induction": ["train.steps=600", "probes.every=100", "task.test_sequences=64"],
-    "language": ["train.steps=400", "probes.every=100"],
+RUNS = {  # snapshot name: (preset, settings); the language preset is `grammar` since it was renamed to its task
+    "grokking": ("grokking", ["seed=0", "train.steps=600", "probes.every=50"]),
+    "ufm": ("ufm", ["train.steps=20000", "probes.every=1000", "probes.log_points=30"]),
+    "induction": ("induction", ["train.steps=600", "probes.every=100", "task.test_sequences=64"]),
+    "language": ("grammar", ["train.steps=400", "probes.every=100"]),
 }
 
 
@@ -34,8 +34,8 @@ def snapshot(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as store:
-        for name, settings in RUNS.items():
-            run = pw.run(name, assignments=[*settings, "train.threads=1"], store=store, name=name)
+        for name, (preset, settings) in RUNS.items():
+            run = pw.run(preset, assignments=[*settings, "train.threads=1"], store=store, name=name)
             metrics = run.metrics().sort_values(["metric", "step"])
             arrays = sorted(str(p.relative_to(run.path / "arrays")) for p in (run.path / "arrays").rglob("*.safetensors"))
             analysis = {p.stem: json.loads(p.read_text()) for p in sorted((run.path / "analysis").glob("*.json"))}
@@ -69,11 +69,15 @@ def compare(a_dir: Path, b_dir: Path) -> bool:
         for side, metrics in (("before only", only_a), ("after only", only_b)):
             if metrics:
                 print(f"  {side}: {', '.join(metrics)}")
+        added = sorted(b["analysis"].keys() - a["analysis"].keys())  # a new analysis file only adds
+        b["analysis"] = {name: value for name, value in b["analysis"].items() if name not in added}
         for key in ("events", "analysis", "arrays"):
             if a[key] != b[key]:
                 print(f"  {key} differ:\n    before {json.dumps(a[key])}\n    after  {json.dumps(b[key])}")
             else:
                 print(f"  {key}: identical ({len(a[key])})")
+        if added:
+            print(f"  analysis files added: {', '.join(added)}")
         identical &= not (differing or only_a or only_b) and all(a[k] == b[k] for k in ("events", "analysis", "arrays"))
     print("identical" if identical else "DIFFERENT")
     return identical

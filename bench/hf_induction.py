@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", default="bench_runs")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--init", type=float, default=0.02, help="GPT2Config.initializer_range (GPT-2's own: 0.02)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -53,11 +55,11 @@ def main() -> None:
     task = induction_task(vocab, seq_len, 8, 32, test_sequences=64, seed=args.seed)
     torch.manual_seed(args.seed)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=seq_len, n_embd=64, n_layer=2, n_head=2, n_inner=256,
-                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=args.init))
     name = f"hf-induction-s{args.seed}"
     callback = PhasewatchCallback(task.probe.inputs, store=args.store, name=name, overwrite=True)
     training = TrainingArguments(f"{args.store}/{name}-trainer", max_steps=args.steps, per_device_train_batch_size=64,
-                                 learning_rate=1e-3, warmup_steps=10, weight_decay=0.0, lr_scheduler_type="constant_with_warmup",
+                                 learning_rate=args.lr, warmup_steps=10, weight_decay=0.0, lr_scheduler_type="constant_with_warmup",
                                  logging_steps=50, save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True,
                                  seed=args.seed, dataloader_num_workers=0)
     began = time.perf_counter()

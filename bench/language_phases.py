@@ -24,9 +24,9 @@ SEEDS = (0, 1, 2)
 CURRICULUM_SEEDS = (0, 1, 2, 3, 4)
 PLAN = {  # part → [(group, experiment, assignments, seeds)]
     "induction": [("induction", "induction", [], SEEDS), ("induction-1layer", "induction-1layer", [], SEEDS)],
-    "language": [("language-plain", "language", ["setting=plain"], CURRICULUM_SEEDS)],
-    "curriculum": [("language-phase-aware", "language", ["setting=phase-aware"], CURRICULUM_SEEDS)],
-    "text": [("text", "text", [], (0,))],
+    "language": [("language-plain", "grammar", ["setting=plain"], CURRICULUM_SEEDS)],
+    "curriculum": [("language-phase-aware", "grammar", ["setting=phase-aware"], CURRICULUM_SEEDS)],
+    "text": [("text", "corpus", [], (0,))],
     "icl": [("icl", "icl", [], (0,))],
 }
 CLAIM = {"memorisation": "0–20 %", "syntax": "20–50 %", "semantics": "50–70 %", "refinement": "70–100 %"}
@@ -98,7 +98,7 @@ def language_table(store: Path) -> None:
         steps, syntax = run.metric("selection/syntactic_accuracy")
         _, semantics = run.metric("selection/semantic_choice")
 
-        def reached(values: np.ndarray, share: float) -> int:
+        def reached(values: np.ndarray, share: float, steps: np.ndarray = steps) -> int:
             """First step at which `values` have made `share` of their rise from the first value to the max."""
             return int(steps[np.argmax(values >= values[0] + share * (values.max() - values[0]))])
 

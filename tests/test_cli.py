@@ -41,7 +41,7 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
         (["frobnicate"], "invalid choice"),
         (["run", "grokking", "--set", "attribute_smoothing=0.1"], "interventions.attribute_smoothing: needs a classification task"),
         (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
-        (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: grokking, grokking-mlp,"),
+        (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: corpus, grammar, grokking,"),
         (["runs", "--store"], "argument --store: expected one argument"),
     ],
 )

@@ -87,9 +87,9 @@ def test_an_unknown_setting_names_the_choices():
         ("induction", "max_repeat=40", "task.max_repeat: 40 is not allowed (two copies must fit: at most 32)"),
         ("induction", "min_repeat=33", "task.min_repeat: 33 is not allowed (at most max_repeat = 32)"),
         ("induction", "init=xavier", "model.init: 'xavier' is not allowed"),
-        ("language", "setting=nope", "setting: 'nope' is not allowed (choose from: plain, phase-aware)"),
-        ("language", "curriculum.patience=0", "curriculum.patience: 0 is not allowed"),
-        ("text", "corpus=shakespeare", "task.corpus: 'shakespeare' is not allowed"),
+        ("grammar", "setting=nope", "setting: 'nope' is not allowed (choose from: plain, phase-aware)"),
+        ("grammar", "curriculum.patience=0", "curriculum.patience: 0 is not allowed"),
+        ("corpus", "corpus=shakespeare", "task.corpus: 'shakespeare' is not allowed"),
     ],
 )
 def test_phase_experiment_settings_give_one_line_errors(experiment, assignment, message):
@@ -101,7 +101,7 @@ def test_phase_experiment_settings_give_one_line_errors(experiment, assignment, 
 def test_flatten_gives_every_set_key_and_format_value_reads_back_through_set():
     from phasewatch.config import flatten, format_value, preset_config
 
-    for name in ("grokking", "language"):  # language: a [events.phases] table and a variant
+    for name in ("grokking", "grammar"):  # grammar: a [events.phases] table and a variant
         config = preset_config(name)
         flat = flatten(config)
         assert flat["train.steps"] == config.train.steps and flat["seed"] == config.seed

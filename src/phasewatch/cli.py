@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from typing import NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +20,7 @@ from phasewatch.store.query import EmptyStoreWarning
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not argparse's usage block
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 

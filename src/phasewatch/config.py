@@ -9,189 +9,21 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import tomllib
+from pydantic import BaseModel, Field, ValidationError
 
+from phasewatch import models, tasks  # noqa: F401  (importing them registers every task and model config)
 from phasewatch.errors import UserError
-from phasewatch.tasks.modular import OPERATIONS, is_prime
-from phasewatch.tasks.text import EXCLUDE as TEXT_EXCLUDE, LEXNAMES as TEXT_LEXNAMES
-from phasewatch.tasks.wordnet import LEXNAMES as WORDNET_LEXNAMES
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ModularTaskConfig(Section):
-    name: Literal["modular"] = "modular"
-    p: int = Field(59, ge=3, le=1000, description="a prime")
-    operation: Literal[OPERATIONS] = "+"  # type: ignore[valid-type]
-    train_fraction: float = Field(0.5, gt=0, lt=1)
-
-    @field_validator("p")
-    @classmethod
-    def _prime(cls, p: int) -> int:
-        if not is_prime(p):
-            raise ValueError("must be a prime")
-        return p
-
-
-class ItemsTaskConfig(Section):
-    """One class per item with latent attributes: the task of the unconstrained-features model."""
-    name: Literal["items"] = "items"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
-    items_per_combination: int = Field(4, ge=1)
-
-
-class HierarchicalTaskConfig(Section):
-    """Setting 1: Gaussian classes whose centroids sum attribute prototypes and a class direction."""
-    name: Literal["hierarchical"] = "hierarchical"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
-    classes_per_combination: int = Field(4, ge=1)
-    samples_per_class: int = Field(20, ge=1)
-    dim: int = Field(64, ge=2)
-    class_scale: float = Field(2.0, ge=0, description="τ, the weight of the class-specific direction")
-    noise: float = Field(0.5, ge=0, description="σ")
-    separate: bool = Field(True, description="class directions and attribute prototypes in separate coordinates")
-
-
-class SelectionalTaskConfig(Section):
-    """Setting 2: (subject, verb) → a unique object noun that satisfies the verb's selection."""
-    name: Literal["selectional"] = "selectional"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
-    subjects: int = Field(8, ge=1)
-
-
-class LanguageTaskConfig(Section):
-    """Setting 3: a generated language, `BOS subject verb det_k adj×(k+1) noun .`, one fixed noun
-    per context among the nouns of the verb's attribute combination (tasks/language.py)."""
-    name: Literal["language"] = "language"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
-    subjects: int = Field(8, ge=1, description="names that can be the subject")
-    determiners: int = Field(3, ge=1, description="determiner k announces k + 1 adjectives")
-    adjectives: int = Field(8, ge=1)
-    nouns_per_combination: int = Field(4, ge=1)
-    contexts_per_pair: int = Field(4, ge=1, description="training sentences per (subject, verb) pair")
-    held_out_per_pair: int = Field(0, ge=0, description="held-out test sentences per pair (0: test = train)")
-
-
-class TextTaskConfig(Section):
-    """Setting 4: a word-level language model on the packaged King James Bible, nouns labelled by
-    their WordNet class (tasks/text.py)."""
-    name: Literal["text"] = "text"
-    vocab: int = Field(2000, ge=10, description="most frequent training tokens kept (plus <unk>)")
-    seq_len: int = Field(32, ge=2)
-    classes: int = Field(6, ge=2, description="the largest WordNet classes kept")
-    nouns_per_class: int = Field(6, ge=1)
-    min_count: int = Field(40, ge=1, description="least count of a labelled noun in the training text")
-    contexts_per_noun: int = Field(8, ge=1, description="probe windows whose next token is the noun")
-    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
-    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
-    lexnames: list[str] = Field(list(TEXT_LEXNAMES), min_length=2, description="candidate WordNet noun classes")
-    exclude: list[str] = Field(list(TEXT_EXCLUDE), description="words never labelled")
-
-    @field_validator("lexnames")
-    @classmethod
-    def _noun_classes(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in WORDNET_LEXNAMES or not n.startswith("noun.")]
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a WordNet noun class (lexnames(5WN): noun.animal, noun.person, ...)")
-        return names
-
-
-class InductionTaskConfig(Section):
-    """Repeated random segments (docs/science/induction.md): a random prefix, then a segment r twice,
-    |r| uniform in [min_repeat, max_repeat]; fresh sequences every step (tasks/induction.py)."""
-    name: Literal["induction"] = "induction"
-    vocab: int = Field(64, ge=2)
-    seq_len: int = Field(64, ge=4, description="tokens per input sequence")
-    min_repeat: int = Field(8, ge=1)
-    max_repeat: int = Field(32, ge=1, description="at most (seq_len + 1) // 2")
-    test_sequences: int = Field(512, ge=1, description="held-out sequences scored by the probes")
-
-    @model_validator(mode="after")
-    def _repeat_fits(self) -> "InductionTaskConfig":
-        if self.min_repeat > self.max_repeat:
-            raise ValueError(f"task.min_repeat: {self.min_repeat} is not allowed (at most max_repeat = {self.max_repeat})")
-        if 2 * self.max_repeat > self.seq_len + 1:
-            raise ValueError(f"task.max_repeat: {self.max_repeat} is not allowed (two copies must fit: at most {(self.seq_len + 1) // 2})")
-        return self
-
-
-class ICLTaskConfig(Section):
-    """In-context classification (Reddy 2023; Chan et al. 2022): (exemplar, label) pairs from
-    bursty class mixtures, then a query whose label is read from context or from the weights
-    (tasks/icl.py)."""
-    name: Literal["icl"] = "icl"
-    classes: int = Field(128, ge=2)
-    labels: int = Field(8, ge=2, description="label tokens; class c's fixed label is c mod labels")
-    exemplars: int = Field(4, ge=1, description="tokens (exemplars) per class")
-    pairs: int = Field(8, ge=1, description="(exemplar, label) pairs before the query")
-    burstiness: int = Field(3, ge=0, description="pairs of the query's class in the context")
-    in_context_share: float = Field(0.5, ge=0, le=1, description="share of training sequences whose labels are permuted")
-    test_sequences: int = Field(512, ge=1)
-
-
-class GrammarTaskConfig(Section):
-    """The phases language (docs/science/language.md): determiners, adjectives, nouns with latent
-    attributes and number, verbs that agree with their subject and select their object,
-    prepositional phrases; fresh sentences every step (tasks/grammar.py)."""
-    name: Literal["grammar"] = "grammar"
-    nouns_per_combination: int = Field(2, ge=1)
-    verbs: int = Field(8, ge=1)
-    adjectives: int = Field(6, ge=0)
-    prepositions: int = Field(2, ge=0)
-    max_adjectives: int = Field(2, ge=0)
-    adjective_probability: float = Field(0.5, ge=0, le=1, description="chance of each further adjective")
-    pp_probability: float = Field(0.3, ge=0, le=1, description="chance of a prepositional phrase after a noun phrase")
-    test_sentences: int = Field(2048, ge=1, description="held-out sentences (also the probe set)")
-
-
-class CorpusTaskConfig(Section):
-    """A byte-level language model on a packaged English corpus, with bits per byte on held-out
-    chapters (tasks/corpus.py)."""
-    name: Literal["corpus"] = "corpus"
-    corpus: Literal["kjv"] = "kjv"
-    seq_len: int = Field(128, ge=2)
-    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
-    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
-
-
-class TransformerConfig(Section):
-    name: Literal["transformer"] = "transformer"
-    d_model: int = Field(128, ge=1)
-    n_layers: int = Field(1, ge=1)
-    n_heads: int = Field(4, ge=1)
-    d_head: int = Field(32, ge=1)
-    d_mlp: int = Field(512, ge=0, description="0 for attention-only")
-    layernorm: bool = False
-    unembed_init: float = Field(0.0, ge=0, description="std of the unembedding at step 0 (0: 1/√classes)")
-    init: Literal["normal", "torch"] = Field("normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults")
-
-
-class MLPConfig(Section):
-    name: Literal["mlp"] = "mlp"
-    width: int = Field(512, ge=1)
-
-
-class UFMConfig(Section):
-    name: Literal["ufm"] = "ufm"
-    d_model: int = Field(64, ge=1)
-    init: float = Field(1e-3, gt=0, description="std of the free features and classifier at step 0")
-    plain: bool = Field(False, description="no shared attribute embeddings (the standard UFM)")
-
-
-class FeatureMLPConfig(Section):
-    name: Literal["feature_mlp"] = "feature_mlp"
-    d_embed: int = Field(32, ge=1, description="per-token embedding width (token inputs)")
-    width: int = Field(128, ge=1)
-    depth: int = Field(2, ge=1)
-    item_pathway: Literal["none", "input", "context"] = "none"
-    init_scale: float = Field(1.0, gt=0, description="multiplies the shared pathway's default init")
+from phasewatch.models.base import ModelConfig
+from phasewatch.models.transformer import TransformerConfig
+from phasewatch.schema import Section
+from phasewatch.tasks.base import TaskConfig
+from phasewatch.tasks.modular import ModularTaskConfig
 
 
 class TrainConfig(Section):
@@ -246,18 +78,17 @@ class CurriculumConfig(Section):
     tolerance: float = Field(0.01, ge=0, description="the most it may gain over those probes")
 
 
-TASKS = {c.model_fields["name"].default: c for c in (ModularTaskConfig, ItemsTaskConfig, HierarchicalTaskConfig, SelectionalTaskConfig,
-                                                      LanguageTaskConfig, TextTaskConfig, InductionTaskConfig, ICLTaskConfig,
-                                                      GrammarTaskConfig, CorpusTaskConfig)}
-MODELS = {c.model_fields["name"].default: c for c in (TransformerConfig, MLPConfig, UFMConfig, FeatureMLPConfig)}
+TASKS = TaskConfig.kinds  # name → config class, as the task modules register them
+MODELS = ModelConfig.kinds
 
 
 class ExperimentConfig(Section):
     description: str = ""
     seed: int = Field(0, ge=0)
     setting: str = Field("", description="the preset's variant (its [settings.NAME] table), if it has any")
-    task: Annotated[Union[tuple(TASKS.values())], Field(discriminator="name")] = ModularTaskConfig()  # type: ignore[valid-type]
-    model: Annotated[Union[tuple(MODELS.values())], Field(discriminator="name")] = TransformerConfig()  # type: ignore[valid-type]
+    # the union of every registered kind, built at import (so neither a `|` chain nor a literal Union can spell it)
+    task: Annotated[Union[tuple(TASKS.values())], Field(discriminator="name")] = ModularTaskConfig()  # type: ignore[valid-type]  # noqa: UP007
+    model: Annotated[Union[tuple(MODELS.values())], Field(discriminator="name")] = TransformerConfig()  # type: ignore[valid-type]  # noqa: UP007
     train: TrainConfig = TrainConfig()
     probes: ProbeConfig = ProbeConfig()
     events: EventConfig = EventConfig()
@@ -295,7 +126,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
     """Every settable key, given the task and model kinds the raw config picks."""
-    sections = {
+    sections: dict[str, type[BaseModel]] = {
         "task": TASKS.get(raw.get("task", {}).get("name"), ModularTaskConfig),
         "model": MODELS.get(raw.get("model", {}).get("name"), TransformerConfig),
         "train": TrainConfig,
@@ -304,7 +135,8 @@ def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
         "interventions": InterventionConfig,
         "curriculum": CurriculumConfig,
     }
-    return [("description",), ("seed",), ("setting",)] + [(s, f) for s, model in sections.items() for f in model.model_fields]
+    fields: list[tuple[str, ...]] = [("description",), ("seed",), ("setting",)]
+    return fields + [(s, f) for s, model in sections.items() for f in model.model_fields]
 
 
 def _parse_value(text: str) -> Any:
@@ -362,7 +194,7 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
     return config
 
 
-def resolve(experiment: str | None, config_file: str | None = None, assignments: list[str] = ()) -> tuple[str, ExperimentConfig]:
+def resolve(experiment: str | None, config_file: str | None = None, assignments: Sequence[str] = ()) -> tuple[str, ExperimentConfig]:
     """The experiment's name and its validated config: preset, then file, then `--set`."""
     raw: dict[str, Any] = load_preset(experiment) if experiment else {}
     if config_file:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from phasewatch import config as configuration
@@ -16,7 +17,7 @@ def run(
     experiment: str | None = None,
     *,
     config_file: str | None = None,
-    assignments: list[str] = (),
+    assignments: Sequence[str] = (),
     store: str | Path | None = None,
     name: str | None = None,
     overwrite: bool = False,

@@ -11,6 +11,8 @@ def test_keep_peak_stops_after_the_true_peak_and_steering_moves_mass(tmp_path):
     chosen = int(run.metric("keep_peak/step")[1][-1])
     assert run.info["stopped_at"] < 3000  # it stopped once the peak was behind
     assert chosen == int(steps[np.argmax(alignment)])  # no later value beat the kept one
+    kept = run.checkpoint_steps("keep_peak")  # one tagged state per new peak, the chosen one last
+    assert kept[-1] == chosen and chosen not in run.checkpoint_steps()  # never mistaken for a resume point
     model, task, step = peak_model(run)
     assert step == chosen
     shifts = [point["mass_shift"] for point in steering_curve(model, task, [0.5, 1.0, 2.0])]

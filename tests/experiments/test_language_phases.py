@@ -32,7 +32,7 @@ def test_a_one_layer_model_trained_as_long_shows_no_induction_head_and_no_event(
 
 
 def test_a_short_language_run_records_syntax_semantics_heads_and_a_timeline(tmp_path):
-    run = pw.run("language", store=tmp_path, name="lang", assignments=[
+    run = pw.run("grammar", store=tmp_path, name="lang", assignments=[
         "steps=400", "d_model=32", "d_mlp=64", "n_heads=2", "d_head=16", "test_sentences=256", "every=50", "log_points=15", "threads=2"])
     names = set(run.metric_names())
     for metric in ("selection/syntactic_accuracy", "selection/semantic_choice", "attribute_probe/mean",

@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from integration_data import tiny_gpt2
 from torch import nn
 
 from phasewatch.errors import UserError
 from phasewatch.models.hooks import capture, find_sites, representation
 from phasewatch.models import Transformer
+
+
+def tiny_gpt2() -> nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=12, n_embd=32, n_layer=2, n_head=2))
 
 
 def hf_model(config_class: str, **settings) -> nn.Module:

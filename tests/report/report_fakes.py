@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phasewatch.store import Run
+from phasewatch.store import ATTRIBUTE_GROUPS, Run
+from phasewatch.tasks.attributes import attribute_groups, item_attributes
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -63,6 +64,8 @@ def make_structure_run(root: Path, run_id: str = "ufm-1", *, experiment: str = "
         "train": {"steps": STRUCTURE_STEPS, "optimizer": "sgd", "lr": 0.5, "weight_decay": 2e-3, "decay_ratio": decay_ratio},
     }
     run = Run.create(root, run_id, experiment=experiment, config=config, seed=seed)
+    groups = attribute_groups(item_attributes(tuple(FACTOR_SIZES), ITEMS_PER_COMBINATION), FACTOR_SIZES)
+    run.save_analysis(ATTRIBUTE_GROUPS, {"groups": groups})  # as the training loop saves them
     steps = probe_schedule(STRUCTURE_STEPS)
     writer = run.writer()
     accuracy = sigmoid_in_log_step(steps, 30, 0.1)

@@ -1,12 +1,9 @@
 import torch
 
-from phasewatch.report.matrices import attribute_groups, matrices_figure, slider_frames
+from phasewatch.report.matrices import saved_matrices_figure, slider_frames
+from phasewatch.tasks.attributes import attribute_groups, item_attributes
 
 from report_fakes import FACTOR_SIZES, ITEMS_PER_COMBINATION, PEAK_STEP, structure_events
-
-
-def items_config(factor_sizes, m):
-    return {"task": {"name": "items", "factor_sizes": factor_sizes, "items_per_combination": m}}
 
 
 def test_slider_frames_label_init_peak_end_and_open_at_the_peak():
@@ -26,7 +23,7 @@ def test_slider_keeps_the_peak_when_thinning_frames():
 
 
 def test_attribute_groups_of_the_ufm_task():
-    groups = attribute_groups(items_config([2, 3, 2], 4), seed=0)
+    groups = attribute_groups(item_attributes((2, 3, 2), 4), [2, 3, 2])
     assert [(first, end) for first, end, _, _ in groups] == [(4 * k, 4 * k + 4) for k in range(12)]
     labels = [label for _, _, label, _ in groups]
     assert labels[:3] == ["0·0·0", "0·0·1", "0·1·0"] and labels[-1] == "1·2·1"
@@ -34,16 +31,23 @@ def test_attribute_groups_of_the_ufm_task():
     assert [level for *_, level in groups[1:7]] == [2, 1, 2, 1, 2, 0]
 
 
-def test_attribute_groups_skip_gracefully():
-    assert attribute_groups({"task": {"name": "modular", "p": 7}}, seed=0) is None  # no attributes
-    assert attribute_groups({"task": {"name": "items", "factor_sizes": "bad"}}, seed=0) is None  # cannot build
-    assert attribute_groups({}, seed=0) is None
+def test_attribute_groups_need_items_in_attribute_order_and_labels_need_the_sizes():
+    shuffled = item_attributes((2, 2), 2)[torch.tensor([0, 2, 1, 3, 4, 5, 6, 7])]  # 0·0 recurs after 0·1
+    assert attribute_groups(shuffled, [2, 2]) is None
+    assert [label for _, _, label, _ in attribute_groups(item_attributes((2, 2), 1))] == ["0·2", "0·3", "1·2", "1·3"]
+
+
+def test_a_run_without_saved_groups_draws_its_matrices_without_them(tmp_path, make_structure_run):
+    run = make_structure_run(tmp_path, events=structure_events())
+    (run.path / "analysis" / "attribute_groups.json").unlink()
+    fig = saved_matrices_figure(run, peak_step=PEAK_STEP)
+    assert fig is not None and not fig.layout.shapes
 
 
 def test_gram_heat_maps_side_by_side_with_groups_and_labelled_frames(tmp_path, make_structure_run):
     run = make_structure_run(tmp_path, events=structure_events())
-    run.save_array("keep_peak", 180, {"unembed.W": torch.ones(16, 8), "item_embed.W": torch.ones(8, 8)})  # a model snapshot
-    fig = matrices_figure(run, peak_step=PEAK_STEP)
+    run.save_checkpoint(180, {"unembed.W": torch.ones(16, 8), "item_embed.W": torch.ones(8, 8)}, {}, tag="keep_peak")  # a model state, not a matrix
+    fig = saved_matrices_figure(run, peak_step=PEAK_STEP)
     assert [a.text for a in fig.layout.annotations] == ["gram/features", "gram/classifier"]
     assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0] and fig.layout.yaxis.domain == fig.layout.yaxis2.domain
     slider = fig.layout.sliders[0]

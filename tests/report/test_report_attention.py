@@ -8,7 +8,7 @@ from plotly.offline import get_plotlyjs
 from phasewatch.report import write_report
 from phasewatch.report.attention import attention_figure, attention_frames, onset_event, top_heads
 from phasewatch.report.common import curves
-from phasewatch.report.matrices import matrices_figure
+from phasewatch.report.matrices import saved_matrices_figure
 
 from language_fakes import EVENTS, ONSET_HIGH, ONSET_LOW, ONSET_STEP, T, TOKENS, attention_steps, make_language_run
 
@@ -67,7 +67,7 @@ def test_figure_opens_at_the_onset_and_loads_only_the_frames_shown(tmp_path):
     opened = fig.data[0].z  # L1H0 at the onset: already half an induction head
     assert np.asarray(opened).shape == (T, T) and 0.3 < np.asarray(opened)[8, 5] < 0.7
     assert list(fig.layout.xaxis.ticktext) == [str(int(t)) for t in TOKENS]
-    assert matrices_figure(run) is None  # the 4-D stack is not in the generic matrices section
+    assert saved_matrices_figure(run) is None  # the 4-D stack is not in the generic matrices section
 
 
 def test_report_has_the_attention_section(tmp_path):

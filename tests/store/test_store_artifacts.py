@@ -69,6 +69,18 @@ def test_unreadable_file_with_matching_hash_is_user_error(run):
         run.load_checkpoint(7)
 
 
+def test_tagged_checkpoints_are_kept_apart_from_the_resume_points(run):
+    run.save_checkpoint(100, {"w": torch.ones(2)}, {"step": 100})
+    run.save_checkpoint(150, {"w": torch.full((2,), 7.0)}, {"step": 150}, tag="keep_peak")
+    assert run.checkpoint_steps() == [100] and run.checkpoint_steps("keep_peak") == [150]
+    tensors, meta = run.load_checkpoint(150, "keep_peak")
+    assert torch.equal(tensors["w"], torch.full((2,), 7.0)) and meta == {"step": 150}
+    with pytest.raises(UserError, match="checkpoint step 150 not found"):
+        run.load_checkpoint(150)
+    with pytest.raises(UserError, match="checkpoint tag: '../x' is not allowed"):
+        run.save_checkpoint(1, {"w": torch.ones(1)}, {}, tag="../x")
+
+
 def test_file_not_in_manifest_is_ignored(run):
     # A kill between writing the file and updating the manifest leaves exactly this.
     run.save_checkpoint(7, state(), {})

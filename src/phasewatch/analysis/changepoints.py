@@ -74,7 +74,7 @@ class _Axis:
     span: float
 
     @classmethod
-    def of(cls, steps: np.ndarray, log: bool) -> "_Axis":
+    def of(cls, steps: np.ndarray, log: bool) -> _Axis:
         x = np.log10(steps + 1.0) if log else steps
         return cls(log, float(x[0]), float(np.ptp(x)))
 
@@ -224,7 +224,8 @@ def _fits_around(u: np.ndarray, c: np.ndarray, y: np.ndarray, centre: float, sha
     first = _fit(u, c, y, centre, WINDOW, shape)
     if first is None:
         return []
-    fits, mid = [first], axis.u(first.when(0.5))
+    fits: list[_Fit | None] = [first]
+    mid = axis.u(first.when(0.5))
     half = max(1.5 * (axis.u(first.when(0.9)) - axis.u(first.when(0.1))), MIN_WINDOW)
     if abs(mid - centre) > WINDOW / 4:
         fits.append(_fit(u, c, y, mid, WINDOW, shape))
@@ -276,7 +277,7 @@ def _rss(residual: np.ndarray) -> float:
 
 def _accepted(fit: _Fit, min_score: float, min_snr: float) -> bool:
     onset, end = fit.p[2] - LN9 * _scale(fit.p[3]), fit.p[2] + LN9 * _scale(fit.p[3])
-    return (
+    return bool(
         fit.score >= min_score
         and abs(fit.p[1]) >= min_snr * fit.noise
         and np.count_nonzero(fit.t < onset) >= MIN_SIDE

@@ -59,7 +59,8 @@ ETF_FALL_SHARE = 0.1
 BAND = 2.0  # the interval spans the crossings of the half level ± BAND·σ
 
 
-def structure_events(steps, values, *, metric: str, etf=None, min_rise: float = MIN_RISE) -> list[dict]:
+def structure_events(steps, values, *, metric: str, etf: tuple[np.ndarray, np.ndarray] | None = None,
+                     min_rise: float = MIN_RISE) -> list[dict]:
     """The `crystallisation` and `collapse` of one alignment curve (module docstring: the rule).
 
     `etf`: optional (steps, values) of the ETF distance at the same site. Each event is a

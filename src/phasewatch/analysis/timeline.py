@@ -36,7 +36,7 @@ def phase_timeline(events: list[dict], phases: dict[str, list[str]], last_step: 
     last_step = max(int(last_step), 0)
     changes = [e for e in events if e.get("kind") != "plateau"]
     owned: dict[str, list[dict]] = {name: [] for name in phases}
-    others = []
+    others: list[dict] = []
     for event in changes:
         name = next((n for n, patterns in phases.items() if any(_matches(event, p) for p in patterns)), None)
         (owned[name] if name is not None else others).append(event)

@@ -68,14 +68,15 @@ def simulate_alignment(ratios, measure_at) -> np.ndarray:
 def _simulate(ratios: torch.Tensor, measure_at: list[int]) -> np.ndarray:
     task = items_task(FACTORS, PER_COMBINATION)
     items, kernel, n = task.train.inputs, task.attribute_kernel(), task.num_classes
+    assert task.attributes is not None and kernel is not None  # an items task has attributes
     torch.manual_seed(SEED)
     model = UFM(task.attributes, d_model=D_MODEL, init=INIT)  # the init `phasewatch run ufm` uses
     copies = len(ratios)
     a = task.attributes.expand(copies, -1, -1).contiguous()
     a_t = task.attributes.T.expand(copies, -1, -1).contiguous()
-    f = model.item_embed.W.detach().expand(copies, -1, -1).clone()
-    w = model.unembed.W.detach().expand(copies, -1, -1).clone()
-    b = torch.zeros(copies, *model.attribute_embed.W.shape)
+    f = model.get_parameter("item_embed.W").detach().expand(copies, -1, -1).clone()
+    w = model.get_parameter("unembed.W").detach().expand(copies, -1, -1).clone()
+    b = torch.zeros(copies, *model.get_parameter("attribute_embed.W").shape)
     eye = torch.eye(n)
     shrink, shrink_b = 1 - LR * WEIGHT_DECAY, (1 - LR * WEIGHT_DECAY * ratios).view(-1, 1, 1)
     curves = np.empty((copies, len(measure_at)))
@@ -93,9 +94,9 @@ def _simulate(ratios: torch.Tensor, measure_at: list[int]) -> np.ndarray:
 
 def _alignment(model: UFM, items: torch.Tensor, kernel: torch.Tensor, f, b, w) -> float:
     """The alignment of the features `model` computes with parameters (f, b, w)."""
-    model.item_embed.W.copy_(f)
-    model.attribute_embed.W.copy_(b)
-    model.unembed.W.copy_(w)
+    model.get_parameter("item_embed.W").copy_(f)
+    model.get_parameter("attribute_embed.W").copy_(b)
+    model.get_parameter("unembed.W").copy_(w)
     _, cache = model.run_with_cache(items, names=["features"])
     return semantic_alignment(cache["features"], kernel)
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import safetensors
 import torch
@@ -155,7 +156,7 @@ class ModelBuilder:
 
     def build(self, checkpoint: Checkpoint) -> nn.Module:
         if self.factory is not None:
-            key = "factory"
+            key: str | bytes = "factory"
         elif checkpoint.config is None:
             raise UserError(f"--factory: needed, since {checkpoint.path} has no config.json (a function that "
                             "builds the model, as module:function)")
@@ -164,10 +165,11 @@ class ModelBuilder:
         if key != self._key:
             self._model = None  # free the old model before building the next
             with torch.random.fork_rng(devices=[]):  # random init must not move the caller's RNG
-                model = self.factory() if self.factory else _from_config(checkpoint.config)
+                model = self.factory() if self.factory else _from_config(cast(Path, checkpoint.config))  # checked above
             if not isinstance(model, nn.Module):
                 raise UserError(f"--factory: {self.source} returned a {type(model).__name__} (it must return a torch.nn.Module)")
             self._model, self._key = model.to(self.device).eval(), key
+        assert self._model is not None  # built with its key
         return self._model
 
 

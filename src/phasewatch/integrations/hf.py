@@ -36,7 +36,7 @@ class PhasewatchCallback(TrainerCallback):
     """`PhasewatchCallback(probe_inputs, **watcher_options)`: the options of `Watcher` (store,
     name, probes, sites, schedule, ...); `total_steps` defaults to the Trainer's max_steps."""
 
-    def __init__(self, probe_inputs, **watcher_options):
+    def __init__(self, probe_inputs, **watcher_options) -> None:
         self.probe_inputs = probe_inputs
         self.options = watcher_options
         self.watcher: Watcher | None = None

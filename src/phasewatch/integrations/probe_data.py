@@ -67,6 +67,7 @@ class ProbeData:
 
     def attribute_kernel(self) -> torch.Tensor:
         """K = A Aᵀ (N × N): for one-hot-per-factor rows, how many attribute values two items share."""
+        assert self.attributes is not None  # asked only when the items have attributes
         a = self.attributes.double()
         return a @ a.T
 

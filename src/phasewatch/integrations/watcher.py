@@ -140,7 +140,7 @@ class Watcher:
         if not self.closed:
             self.recorder.fail(error)
 
-    def __enter__(self) -> "Watcher":
+    def __enter__(self) -> Watcher:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:

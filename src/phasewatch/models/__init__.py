@@ -1,5 +1,8 @@
 """Small hookable networks: a GPT-style decoder, the quadratic grokking MLP, a feature MLP with a
 per-item pathway, and the (attribute-coupled) unconstrained-features model."""
+from torch import nn
+
+from phasewatch.models.base import ModelConfig
 from phasewatch.models.feature_mlp import FeatureMLP
 from phasewatch.models.hooks import Hookable, HookPoint
 from phasewatch.models.mlp import QuadraticMLP
@@ -8,17 +11,9 @@ from phasewatch.models.ufm import UFM
 from phasewatch.tasks.base import Task
 
 
-def build_model(config, task: Task) -> Hookable:
+def build_model(config: ModelConfig, task: Task) -> nn.Module:
     """The model a validated `config.model` section describes, sized for `task`."""
-    settings = config.model_dump(exclude={"name"})
-    if config.name == "mlp":
-        return QuadraticMLP(task.vocab_size - 1, task.num_classes, **settings)
-    if config.name == "ufm":
-        return UFM(task.attributes, **settings)
-    if config.name == "feature_mlp":
-        input_dim = 0 if task.vocab_size else task.train.inputs.shape[1]
-        return FeatureMLP(task.vocab_size, task.seq_len, input_dim, task.num_classes, task.item_dims, **settings)
-    return Transformer(task.vocab_size, task.seq_len, task.num_classes, **settings, last_only=not task.sequence_targets)
+    return config.build(task)
 
 
 def shared_parameter_names(model) -> list[str]:
@@ -27,4 +22,4 @@ def shared_parameter_names(model) -> list[str]:
     return [name for name, _ in model.named_parameters() if any(name.startswith(p) for p in prefixes)]
 
 
-__all__ = ["FeatureMLP", "HookPoint", "Hookable", "QuadraticMLP", "Transformer", "UFM", "build_model", "shared_parameter_names"]
+__all__ = ["FeatureMLP", "ModelConfig", "HookPoint", "Hookable", "QuadraticMLP", "Transformer", "UFM", "build_model", "shared_parameter_names"]

@@ -12,11 +12,16 @@ Features (`features`) are the last hidden layer; `unembed.W` maps them to classe
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from phasewatch.models.hooks import Hookable, HookPoint
+from phasewatch.models.base import ModelConfig
+from phasewatch.models.hooks import Hookable, HookPoint, Weight
+from phasewatch.tasks.base import Task
 
 
 class FeatureMLP(Hookable):
@@ -37,8 +42,7 @@ class FeatureMLP(Hookable):
         self.vocab_size = vocab_size
         self.embed = None
         if vocab_size:  # token inputs
-            self.embed = nn.Module()
-            self.embed.W = nn.Parameter(torch.randn(vocab_size, d_embed))
+            self.embed = Weight(torch.randn(vocab_size, d_embed))
             input_dim = seq_len * d_embed
         self.item_dims = item_dims if item_pathway == "input" else 0
         if item_pathway == "input" and not item_dims:
@@ -48,10 +52,8 @@ class FeatureMLP(Hookable):
         self.item_in = nn.Linear(self.item_dims, width, bias=False) if self.item_dims else None
         self.item_embed = None
         if item_pathway == "context":
-            self.item_embed = nn.Module()
-            self.item_embed.W = nn.Parameter(torch.randn(vocab_size**seq_len, width) * 0.01)
-        self.unembed = nn.Module()
-        self.unembed.W = nn.Parameter(nn.Linear(width, num_classes, bias=False).weight.detach().T.contiguous())
+            self.item_embed = Weight(torch.randn(vocab_size**seq_len, width) * 0.01)
+        self.unembed = Weight(nn.Linear(width, num_classes, bias=False).weight.detach().T.contiguous())
         self.features = HookPoint()
         self.feature_site = "features"
         item = {"item_in.", "item_embed.", "unembed."}
@@ -78,3 +80,16 @@ class FeatureMLP(Hookable):
         """A unique id per token sequence (mixed radix over the vocabulary)."""
         radix = self.vocab_size ** torch.arange(tokens.shape[1], device=tokens.device)
         return (tokens * radix).sum(1)
+
+
+class FeatureMLPConfig(ModelConfig):
+    name: Literal["feature_mlp"] = "feature_mlp"
+    d_embed: int = Field(32, ge=1, description="per-token embedding width (token inputs)")
+    width: int = Field(128, ge=1)
+    depth: int = Field(2, ge=1)
+    item_pathway: Literal["none", "input", "context"] = "none"
+    init_scale: float = Field(1.0, gt=0, description="multiplies the shared pathway's default init")
+
+    def build(self, task: Task) -> FeatureMLP:
+        input_dim = 0 if task.vocab_size else task.train.inputs.shape[1]
+        return FeatureMLP(task.vocab_size, task.seq_len, input_dim, task.num_classes, task.item_dims, **self.settings())

@@ -72,6 +72,17 @@ def capture(model: nn.Module, names: Iterable[str], *, keep_grad: bool = False,
             handle.remove()
 
 
+class Weight(nn.Module):
+    """One named parameter, `<module>.W` (TransformerLens's `embed.W`, `unembed.W`): a holder, so
+    the parameter's name says what it is and its type is known."""
+
+    W: nn.Parameter
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.W = nn.Parameter(weight)
+
+
 class Hookable(nn.Module):
     """Mixin: `run_with_cache` returns the model's output and the activations asked for."""
 

@@ -14,7 +14,7 @@ Capabilities a probe can declare in `Needs.capabilities`: "attention_patterns", 
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -32,8 +32,8 @@ class ModelView(Protocol):
         """The residual stream after each block, in order."""
         ...
 
-    def run_with_cache(self, inputs: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The model's logits on `inputs` and the named activations."""
+    def run_with_cache(self, inputs: torch.Tensor, names: list[str]) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The model's logits on `inputs` (None when its output has none) and the named activations."""
         ...
 
     def attention_patterns(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -48,10 +48,10 @@ class HookedView:
     `feature_site`, `shared_parameters`."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
+        self.model: Any = model  # read by the attributes our models define (duck-typed: test doubles too)
 
     @property
-    def blocks(self) -> list[nn.Module]:
+    def blocks(self) -> list[Any]:
         return list(getattr(self.model, "blocks", []))
 
     def can(self, capability: str) -> bool:
@@ -110,7 +110,7 @@ class ModuleView:
     through its eager attention for the probe's forward when it trains with a fused kernel."""
 
     def __init__(self, model: nn.Module, sites: list[str] | None = None):
-        self.model = model
+        self.model: Any = model  # a Hugging Face model's own methods are called when it has them
         self.sites = find_sites(model, sites)
         # a phasewatch model watched like anyone's still shows its attention through its hook points
         self.hooked = HookedView(model) if hasattr(model, "run_with_cache") else None
@@ -164,7 +164,7 @@ class ModuleView:
             return None
         return torch.stack(list(attentions))
 
-    def run_with_cache(self, inputs: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def run_with_cache(self, inputs: torch.Tensor, names: list[str]) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         with capture(self.model, names) as cache:
             output = self.model(inputs)
         return logits_of(output), cache

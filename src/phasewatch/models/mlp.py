@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from pydantic import Field
 
-from phasewatch.models.hooks import Hookable, HookPoint
+from phasewatch.models.base import ModelConfig
+from phasewatch.models.hooks import Hookable, HookPoint, Weight
+from phasewatch.tasks.base import Task
 
 
 class QuadraticMLP(Hookable):
@@ -17,11 +20,9 @@ class QuadraticMLP(Hookable):
     def __init__(self, num_operands: int, num_classes: int, width: int = 512):
         super().__init__()
         self.num_operands = num_operands
-        self.embed = nn.Module()
-        self.embed.W = nn.Parameter(torch.randn(2 * num_operands, width) / math.sqrt(2 * num_operands))
+        self.embed = Weight(torch.randn(2 * num_operands, width) / math.sqrt(2 * num_operands))
         self.hidden = HookPoint()
-        self.unembed = nn.Module()
-        self.unembed.W = nn.Parameter(torch.randn(width, num_classes) / math.sqrt(width))
+        self.unembed = Weight(torch.randn(width, num_classes) / math.sqrt(width))
         self.feature_site = "hidden"
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -31,3 +32,11 @@ class QuadraticMLP(Hookable):
 
     def token_embedding(self, num_tokens: int) -> torch.Tensor:
         return self.embed.W[:num_tokens]
+
+
+class MLPConfig(ModelConfig):
+    name: Literal["mlp"] = "mlp"
+    width: int = Field(512, ge=1)
+
+    def build(self, task: Task) -> QuadraticMLP:
+        return QuadraticMLP(task.vocab_size - 1, task.num_classes, **self.settings())

@@ -9,12 +9,16 @@ model and ≈ 3× cheaper on the 3-token grokking task.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
+from phasewatch.models.base import ModelConfig
 from phasewatch.models.hooks import Hookable, HookPoint
+from phasewatch.tasks.base import Task
 
 
 def _normal(*shape: int, std: float) -> nn.Parameter:
@@ -166,3 +170,19 @@ class Transformer(Hookable):
     def token_embedding(self, num_tokens: int) -> torch.Tensor:
         """The embedding rows of the first `num_tokens` tokens (the operands 0..p−1)."""
         return self.embed.W[:num_tokens]
+
+
+class TransformerConfig(ModelConfig):
+    name: Literal["transformer"] = "transformer"
+    d_model: int = Field(128, ge=1)
+    n_layers: int = Field(1, ge=1)
+    n_heads: int = Field(4, ge=1)
+    d_head: int = Field(32, ge=1)
+    d_mlp: int = Field(512, ge=0, description="0 for attention-only")
+    layernorm: bool = False
+    unembed_init: float = Field(0.0, ge=0, description="std of the unembedding at step 0 (0: 1/√classes)")
+    init: Literal["normal", "torch"] = Field("normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults")
+
+    def build(self, task: Task) -> Transformer:
+        return Transformer(task.vocab_size, task.seq_len, task.num_classes, **self.settings(),
+                           last_only=not task.sequence_targets)

@@ -11,25 +11,29 @@ sums over all items sharing a value, so shared directions grow ≈ (1 + eig K) t
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import Literal
 
-from phasewatch.models.hooks import Hookable, HookPoint
+import torch
+from pydantic import Field
+
+from phasewatch.errors import UserError
+from phasewatch.models.base import ModelConfig
+from phasewatch.models.hooks import Hookable, HookPoint, Weight
+from phasewatch.tasks.base import Task
 
 
 class UFM(Hookable):
+    attributes: torch.Tensor  # a buffer: (items × attribute values)
+
     def __init__(self, attributes: torch.Tensor, d_model: int = 64, init: float = 1e-3, plain: bool = False):
         super().__init__()
         n_items, n_values = attributes.shape
         self.register_buffer("attributes", attributes.float(), persistent=False)
-        self.item_embed = nn.Module()
-        self.item_embed.W = nn.Parameter(torch.randn(n_items, d_model) * init)
+        self.item_embed = Weight(torch.randn(n_items, d_model) * init)
         self.attribute_embed = None
         if not plain:  # B starts at zero: structure must be learned, not inherited from the init
-            self.attribute_embed = nn.Module()
-            self.attribute_embed.W = nn.Parameter(torch.zeros(n_values, d_model))
-        self.unembed = nn.Module()
-        self.unembed.W = nn.Parameter(torch.randn(d_model, n_items) * init)
+            self.attribute_embed = Weight(torch.zeros(n_values, d_model))
+        self.unembed = Weight(torch.randn(d_model, n_items) * init)
         self.features = HookPoint()
         self.feature_site = "features"
         self.shared_parameters = [] if plain else ["attribute_embed."]
@@ -40,3 +44,15 @@ class UFM(Hookable):
         if self.attribute_embed is not None:
             h = h + self.attributes[items] @ self.attribute_embed.W
         return self.features(h) @ self.unembed.W
+
+
+class UFMConfig(ModelConfig):
+    name: Literal["ufm"] = "ufm"
+    d_model: int = Field(64, ge=1)
+    init: float = Field(1e-3, gt=0, description="std of the free features and classifier at step 0")
+    plain: bool = Field(False, description="no shared attribute embeddings (the standard UFM)")
+
+    def build(self, task: Task) -> UFM:
+        if task.attributes is None:
+            raise UserError(f"model.name: 'ufm' is not allowed for task {task.name!r} (the UFM needs items with attributes)")
+        return UFM(task.attributes, **self.settings())

@@ -1,15 +1,30 @@
 """Probes: registered functions that turn a model + its probe items into scalars and arrays.
 
-Add a probe by decorating `function(ctx) -> ProbeResult` with `@probe("name", metrics=..., needs=...)`
-in a module imported here; list it in an experiment's `probes.names` (or pass it to `Watcher`).
-The registry (`registry.py`) holds every probe and every metric declaration.
+Add a probe by writing a module in this package with a function decorated `@probe("name",
+metrics=..., needs=...)`: every module here is imported (so registered) when the package is, and
+the name can go in an experiment's `probes.names` or a `Watcher(probes=[...])`. The registry
+(`registry.py`) holds every probe and every metric declaration.
 """
-from phasewatch.probes import attention, behaviour, icl, in_context, probe_set, progress  # noqa: F401  (they register)
-from phasewatch.probes import representation, selection, semantic, structure, training  # noqa: F401
+import importlib
+import pkgutil
+
 from phasewatch.probes.context import ProbeContext, ProbePass
 from phasewatch.probes.registry import (
-    METRICS, PROBES, Metric, Needs, ProbeResult, choose, declarations, emits, probe, run_probes, untouched,
+    METRICS,
+    PROBES,
+    Metric,
+    Needs,
+    ProbeResult,
+    choose,
+    declarations,
+    emits,
+    probe,
+    run_probes,
+    untouched,
 )
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["METRICS", "PROBES", "Metric", "Needs", "ProbeContext", "ProbePass", "ProbeResult", "choose",
            "declarations", "emits", "probe", "run_probes", "untouched"]

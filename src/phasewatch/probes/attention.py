@@ -130,6 +130,7 @@ def attention(ctx: ProbeContext) -> ProbeResult:
     notes = getattr(ctx.task, "annotations", None)
     probe_notes = notes.get("probe") if notes else None
     if probe_notes is not None and getattr(probe_notes, "syntax_source", None) is not None:
+        assert ctx.task is not None  # the notes are a task's
         _, probe_cache = ctx.forward("probe")
         layers = [probe_cache[site] for site in _pattern_sites(ctx)]
         for metric, sources in ((DEPENDENCY_SYNTAX, probe_notes.syntax_source), (DEPENDENCY_SEMANTIC, probe_notes.semantic_source)):

@@ -23,6 +23,7 @@ def behaviour(ctx: ProbeContext) -> ProbeResult:
     CE is the mean cross-entropy in nats per scored target — `test/loss` when training uses
     cross-entropy; computed as cross-entropy whatever the training loss, so it stays in bits.
     """
+    assert ctx.task is not None and ctx.loss is not None  # Needs(task=True): a built-in run, which has its loss
     logits, _ = ctx.forward("test")
     targets = ctx.task.test.targets
     scalars = {TEST_LOSS.name: float(ctx.loss(logits, targets)), TEST_ACCURACY.name: float(accuracy(logits, targets))}

@@ -7,7 +7,8 @@ probe items, with labels and attributes when given). Probes declare what they ne
 
 Forward passes are shared: `forward(split)` runs the model once per split and probe step,
 capturing the activations the active probes asked for; `probe_pass()` runs the user's probe set
-once, in batches, keeping each site's representation and each item's loss.
+once, in batches, keeping each site's representation and each item's loss; `representations()`
+gives either source's per-item vectors at every block site, for probes that work on both.
 """
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ class ProbeContext:
         self._pass: ProbePass | None = None
 
     @classmethod
-    def of_task(cls, model: nn.Module, task: Task, loss: Callable | None = None) -> "ProbeContext":
+    def of_task(cls, model: nn.Module, task: Task, loss: Callable | None = None) -> ProbeContext:
         """A built-in run's context: `model` a phasewatch model (or anything with `run_with_cache`)."""
         return cls(model, HookedView(model), task=task, loss=loss)
 
     @classmethod
-    def of_data(cls, model: nn.Module, data, sites: list[str] | None = None, batch_size: int = 64) -> "ProbeContext":
+    def of_data(cls, model: nn.Module, data, sites: list[str] | None = None, batch_size: int = 64) -> ProbeContext:
         """A watched model's context: `data` a `ProbeData`, `sites` module names (default: its blocks)."""
         return cls(model, ModuleView(model, sites), data=data, batch_size=batch_size)
 
@@ -114,6 +115,7 @@ class ProbeContext:
         """A task's logits on `train`, `test` or `probe`, and the cached activations; computed once."""
         if split not in self._outputs:
             task = self.task
+            assert task is not None, "forward(split) reads a task's splits (a built-in run's context)"
             if split != "probe" and getattr(task, split) is task.probe:
                 self._outputs[split] = self.forward("probe")  # the same data: the same forward, no copy
             elif (rows := task.probe_rows(split)) is not None:  # the split lies inside the probe set: slice, don't recompute
@@ -121,8 +123,19 @@ class ProbeContext:
                 self._outputs[split] = logits[rows], {name: value[rows] for name, value in cache.items()}
             else:
                 data: Split = getattr(task, split)
-                self._outputs[split] = self.view.run_with_cache(data.inputs, self.sites)
+                output, activations = self.view.run_with_cache(data.inputs, self.sites)
+                assert output is not None, "a built-in task's model returns logits"
+                self._outputs[split] = output, activations
         return self._outputs[split]
+
+    def representations(self) -> dict[str, torch.Tensor]:
+        """Each block site's (N, d) representation of the probe items (`models.hooks.representation`:
+        the output at the last position), from a task's probe split or the user's probe set. A probe
+        that reads them lists `ctx.view.block_sites()` as its sites."""
+        if self.task is None:
+            return self.probe_pass().features
+        _, cache = self.forward("probe")
+        return {site: representation(cache[site]) for site in self.view.block_sites()}
 
     def probe_pass(self) -> ProbePass:
         """The user's probe set through the model in batches of `batch_size`, with hooks on every
@@ -175,7 +188,7 @@ def _item_losses(logits: torch.Tensor | None, inputs: torch.Tensor, labels: torc
         lm = False
     else:
         lm = logits.dim() == 3 and inputs.dim() == 2 and logits.shape[:2] == inputs.shape
-    if lm:
+    if lm and logits is not None:
         predictions = logits[:, :-1].double()
         return F.cross_entropy(predictions.flatten(0, 1), inputs[:, 1:].flatten(), reduction="none").view(len(inputs), -1)
     if logits is not None and labels is not None and logits.dim() == 2 and logits.shape[1] > int(labels.max()):

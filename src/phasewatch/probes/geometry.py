@@ -38,7 +38,7 @@ def _centred_means(means: Tensor) -> Tensor:
 
 def _off_diagonal(matrix: Tensor) -> Tensor:
     """Entries above the diagonal (each unordered pair once)."""
-    i, j = torch.triu_indices(*matrix.shape, offset=1, device=matrix.device)
+    i, j = torch.triu_indices(matrix.shape[0], matrix.shape[1], offset=1, device=matrix.device)
     return matrix[i, j]
 
 
@@ -237,3 +237,12 @@ def cka(gram_a: Tensor, gram_b: Tensor) -> float:
     a, b = centre(gram_a), centre(gram_b)
     denom = a.norm() * b.norm()
     return ((a * b).sum() / denom).item() if denom > 0 else math.nan
+
+
+def ridge(x: Tensor, y: Tensor, strength: float) -> Tensor:
+    """Ridge regression of y (N, k) on centred x (N, d): W = (XᵀX + λI)⁻¹ XᵀY, (d, k), with
+    λ = strength · tr(XᵀX) / d, so the penalty is relative to the features' scale (Hoerl & Kennard
+    1970; the closed form linear probes use, Alain & Bengio 2016). float64 in, float64 out."""
+    gram = x.T @ x
+    penalty = strength * gram.trace().clamp_min(1e-12) / len(gram)
+    return torch.linalg.solve(gram + penalty * torch.eye(len(gram), dtype=gram.dtype, device=gram.device), x.T @ y)

@@ -7,6 +7,8 @@ of in-weights learning with long training (Singh et al. 2023, "transient" ICL).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
@@ -38,9 +40,11 @@ def icl(ctx: ProbeContext) -> ProbeResult:
     Papers: Chan et al. 2022 (bursty data, the two strategies), Reddy 2023 (abrupt ICL onset via an
     induction-like head), Singh et al. 2023 (ICL transient, giving way to in-weights learning).
     """
-    task = ctx.task
+    task = cast(ICLTask, ctx.task)  # Needs(task=ICLTask)
+    assert task.in_weights is not None  # the builder sets it
     in_context, _ = ctx.forward("test")
     in_weights, _ = ctx.view.run_with_cache(task.in_weights.inputs, [])  # no activations wanted: no cache
+    assert in_weights is not None  # our models return logits
     return ProbeResult({
         IN_CONTEXT_ACCURACY.name: query_accuracy(in_context, task.test),
         IN_WEIGHTS_ACCURACY.name: query_accuracy(in_weights, task.in_weights),

@@ -37,12 +37,13 @@ def in_context(ctx: ProbeContext) -> ProbeResult:
       copying), `in_context/first_copy_loss`, `in_context/random_loss` (every token that cannot
       be predicted, ≈ log V), and `in_context/icl_score` = repeat_loss − first_copy_loss instead;
     - array `per_position_loss` {"loss": (T,)}, the mean loss at each position."""
+    assert ctx.task is not None  # Needs(task=True)
     logits, _ = ctx.forward("test")
     losses = token_losses(logits, ctx.task.test.targets)
     per_position = losses.nanmean(0)
     repeat = getattr(ctx.task, "repeat_mask", None)
     if repeat is not None:
-        first = ctx.task.first_copy_mask
+        first = getattr(ctx.task, "first_copy_mask", None)  # with repeat_mask (tasks/induction.py)
         scalars = {
             IN_CONTEXT.at("repeat_loss"): float(losses[repeat].mean()),
             IN_CONTEXT.at("first_copy_loss"): float(losses[first].mean()),

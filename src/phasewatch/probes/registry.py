@@ -81,7 +81,7 @@ class Needs:
         if self.task and ctx.task is None:
             kind = "" if self.task is True else f" of kind {self.task.__name__}"
             return f"a built-in task{kind} (a watched model has probe data instead)"
-        if isinstance(self.task, type) and not isinstance(ctx.task, self.task):
+        if isinstance(self.task, type) and ctx.task is not None and not isinstance(ctx.task, self.task):
             return f"a task of kind {self.task.__name__}, not {ctx.task.name!r}"
         if self.probe_data and ctx.data is None:
             return "probe data of a watched model (a built-in run probes its task instead)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from phasewatch.probes import geometry
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.probes.semantic import item_features
 
@@ -29,10 +30,7 @@ def ridge_accuracy(features: torch.Tensor, values: torch.Tensor, classes: int) -
     fit, held_out = x[0::2], x[1::2]
     mean = fit.mean(0)
     fit, held_out = fit - mean, held_out - mean
-    gram = fit.T @ fit
-    ridge = RIDGE * gram.trace().clamp_min(1e-12) / len(gram)
-    targets = torch.nn.functional.one_hot(values[0::2], classes).double()
-    weights = torch.linalg.solve(gram + ridge * torch.eye(len(gram), dtype=gram.dtype, device=gram.device), fit.T @ targets)
+    weights = geometry.ridge(fit, torch.nn.functional.one_hot(values[0::2], classes).double(), RIDGE)
     return float(((held_out @ weights).argmax(-1) == values[1::2]).double().mean())
 
 
@@ -43,6 +41,7 @@ def representation(ctx: ProbeContext) -> ProbeResult:
     residual stream; `attribute_probe/mean/L<l>` their mean, and `attribute_probe/mean` that of the
     last layer."""
     task = ctx.task
+    assert task is not None and task.attributes is not None  # Needs(task=True, attributes=True)
     if not task.factors:
         raise TypeError("the representation probe needs a task with attribute factors (task.factors)")
     scalars: dict[str, float] = {}

@@ -2,6 +2,8 @@
 docs/science/structure_before_collapse.md, the syntax/semantics scores of docs/science/language.md)."""
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
@@ -57,7 +59,8 @@ def selection(ctx: ProbeContext) -> ProbeResult:
     In setting 3 the unembedding's alignment peaks after semantic accuracy reaches 1 while
     noun accuracy is still ≤ 0.48 (docs/science/structure_before_collapse.md).
     """
-    task = ctx.task
+    task = cast(LanguageTask, ctx.task)  # Needs(task=LanguageTask)
+    assert task.annotations is not None and task.token_sets is not None  # the builders set both
     logits, _ = ctx.forward("probe")
     notes = task.annotations["probe"]
     syntactic = set_scores(logits, notes.grammatical, task.token_sets)

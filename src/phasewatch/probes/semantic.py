@@ -8,8 +8,11 @@ layer's `resid_post` besides); `classifier` — the unembedding rows of the attr
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
+from phasewatch.models.interface import HookedView
 from phasewatch.probes import geometry
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 
@@ -38,11 +41,12 @@ def _sites(ctx: ProbeContext) -> list[str]:
     if ctx.task is None:
         return []
     layers = ctx.view.block_sites()[:-1]  # the last block is the feature site
-    return [*layers, ctx.view.feature_site]
+    return [*layers, cast(HookedView, ctx.view).feature_site]  # a task's context: a HookedView
 
 
 def item_features(ctx: ProbeContext, site: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, item labels) of the probe rows that belong to an attributed item."""
+    assert ctx.task is not None  # a task's items
     _, cache = ctx.forward("probe")
     features = cache[site]
     if features.dim() == 3:
@@ -89,8 +93,9 @@ def semantic(ctx: ProbeContext) -> ProbeResult:
             scalars[ALIGNMENT.at(site)] = geometry.semantic_alignment(h, kernel)
             scalars[CORRELATION.at(site)] = geometry.semantic_correlation(h, kernel)
         return ProbeResult(scalars)
-    task, view = ctx.task, ctx.view
+    task, view = ctx.task, cast(HookedView, ctx.view)  # a task's context: a HookedView
     kernel = task.attribute_kernel()
+    assert kernel is not None  # Needs(attributes=True)
     n_items = len(kernel)
     features, labels = item_features(ctx, view.feature_site)
     means = geometry.class_means(features, labels, n_items)

@@ -12,7 +12,7 @@ TRAIN_LOSS = Metric("train/loss", "the training loss of each step's batch", high
 TRAIN_ACCURACY = Metric("train/accuracy", "argmax accuracy on each step's batch", higher="better")
 EVAL_LOSS = Metric("eval/loss", "a Hugging Face Trainer's evaluation loss", higher="worse", watch=True)
 KEEP_PEAK = Metric("keep_peak/*", "keep-peak's decision: the step and value of the kept peak (train/interventions.py)")
-KEEP_PEAK_STATE = "keep_peak"  # array: the model's whole state at each new peak (not a probe's matrix)
+KEEP_PEAK_STATE = "keep_peak"  # checkpoint tag: the model's state at each new peak (never resumed from)
 CURRICULUM_STAGE = Metric("curriculum/stage", "the curriculum stage of the next update (train/curriculum.py)")
 # Any falling loss is a `loss_cliff`; an accuracy that rises long after its training twin
 # saturated is `grokking` (analysis/events.py says when).

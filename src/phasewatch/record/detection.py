@@ -6,6 +6,7 @@ checkpoint series gets `watched_detection`: every metric its probes declare as w
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fnmatch import fnmatch
 
 from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events
@@ -18,7 +19,7 @@ from phasewatch.store import Run
 Detection = EventConfig
 
 
-def watched_detection(extra: list[str] = ()) -> EventConfig:
+def watched_detection(extra: Sequence[str] = ()) -> EventConfig:
     """What a watched run's detection reads: the declared watched metrics, then `extra` patterns
     (a user's own curves, e.g. "train/repeat_loss")."""
     watch = [m.name for m in METRICS if m.watch]

@@ -45,7 +45,7 @@ class Listener(Protocol):
     only its own config section; a resumed run's listener replays the stored values before the
     resume step when it is built, so it decides exactly as the uninterrupted run did."""
 
-    def observe(self, step: int, scalars: dict[str, float], recorder: "Recorder") -> bool:
+    def observe(self, step: int, scalars: dict[str, float], recorder: Recorder) -> bool:
         """Feed one probe step's scalars; True asks the driver to stop training here."""
         ...
 

@@ -21,7 +21,7 @@ OPEN_ENDED_EVERY = 1000  # a run of unknown length: ten log-spaced steps a decad
 def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
     """Steps 0..total_steps at which probes run: `log_points` log-spaced steps, every `every`-th
     step, and the final one. Sorted, unique."""
-    log_spaced = np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
+    log_spaced: np.ndarray | list[int] = np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
     steps = {0, total_steps, *range(0, total_steps + 1, every), *map(int, log_spaced)}
     return sorted(steps)
 

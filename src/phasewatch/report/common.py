@@ -55,7 +55,7 @@ def fmt_number(x: Any) -> str:
     if isinstance(x, (float, np.floating)):
         if math.isnan(x):
             return "nan"
-        if x == int(x) and abs(x) < 1e6:
+        if x == int(x) and abs(float(x)) < 1e6:
             return f"{int(x):,}"
         return f"{x:.4g}"
     return str(x)
@@ -80,14 +80,14 @@ def fmt_seconds(seconds: float) -> str:
 def mean_interval(values: list[float] | np.ndarray, confidence: float = 0.9) -> tuple[float, float, float]:
     """(mean, low, high): the t confidence interval of the mean, mean ± t_{(1+c)/2, n−1} · s/√n
     with s the sample standard deviation (ddof 1); low = high = nan for fewer than two values."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
         return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if values.size < 2:
+    mean = float(finite.mean())
+    if finite.size < 2:
         return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf((1 + confidence) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    half = float(stats.t.ppf((1 + confidence) / 2, finite.size - 1) * finite.std(ddof=1) / np.sqrt(finite.size))
     return mean, mean - half, mean + half
 
 
@@ -102,7 +102,7 @@ EVENT_COLUMNS = ("kind", "metric", "step", "interval", "before → after", "widt
 
 def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
     """One row of strings per event, in step order, matching `EVENT_COLUMNS`."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in sorted(events, key=lambda e: e["step"]):
         low, high = interval(e)
         rows.append(

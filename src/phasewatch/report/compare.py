@@ -10,18 +10,27 @@ decay-ratio law figure. Every user string (run ids, experiment names, config val
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from phasewatch.errors import UserError
 from phasewatch.probes.behaviour import TEST_ACCURACY
-from phasewatch.probes.semantic import ALIGNMENT as ALIGNMENT_METRIC, ETF_DISTANCE as ETF_METRIC
-from phasewatch.probes.training import KEEP_PEAK as KEEP_PEAK_METRIC, TRAIN_ACCURACY, TRAIN_LOSS
+from phasewatch.probes.semantic import ALIGNMENT as ALIGNMENT_METRIC
+from phasewatch.probes.semantic import ETF_DISTANCE as ETF_METRIC
+from phasewatch.probes.training import KEEP_PEAK as KEEP_PEAK_METRIC
+from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.report.common import (
-    ALIGNMENT, SITE_ORDER, Curves, curves, fmt_config_value, fmt_number, mean_interval, structure_windows,
+    ALIGNMENT,
+    SITE_ORDER,
+    Curves,
+    curves,
+    fmt_config_value,
+    fmt_number,
+    mean_interval,
+    structure_windows,
 )
 from phasewatch.report.compare_figures import alignment_figure, decay_ratio_figure, run_family
 from phasewatch.report.html import page, section
@@ -85,7 +94,7 @@ def _default_labels(runs: list) -> list[str]:
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
+    flat: dict = {}
     for key, value in config.items():
         if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")
@@ -98,7 +107,7 @@ def final_values(data: Curves, events: list[dict]) -> dict[str, float]:
     """Each metric's last finite value, plus the true peak step of the structure: the primary
     structure window's peak, else the step where the feature alignment was highest."""
     finals = {}
-    for name, (steps, values) in data.items():
+    for name, (_, values) in data.items():
         finite = np.isfinite(values)
         if finite.any():
             finals[name] = float(values[finite][-1])

@@ -42,10 +42,10 @@ def alignment_figure(groups: dict[str, list[Curves]]) -> go.Figure | None:
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for row, metric in enumerate(metrics, start=1):
         for i, (label, group) in enumerate(groups.items()):
-            recorded = [c[metric] for c in group if metric in c and len(c[metric][0])]
-            if not recorded:
+            seeds = [c[metric] for c in group if metric in c and len(c[metric][0])]
+            if not seeds:
                 continue
-            trace = line_trace(label, *mean_curve(recorded), colour=PALETTE[i % len(PALETTE)], group=label)
+            trace = line_trace(label, *mean_curve(seeds), colour=PALETTE[i % len(PALETTE)], group=label)
             trace.showlegend = row == 1
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(title_text=escape(metric), row=row, col=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from html import escape
 
 import numpy as np
@@ -54,7 +55,7 @@ def display_points(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_
         return steps, values
     buckets = max_points // 2
     size = math.ceil(n / buckets)
-    padded = np.full(buckets * size, np.nan)
+    padded: np.ndarray = np.full(buckets * size, np.nan)
     padded[:n] = values
     padded = padded.reshape(buckets, size)
     # NaN (and padding) must lose both contests, so each bucket keeps its real extremes.
@@ -95,7 +96,7 @@ def _log_y(title: str, names: list[str], curves: Curves) -> bool:
 
 
 def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool,
-                  timeline: list[dict] = ()) -> go.Figure:
+                  timeline: Sequence[dict] = ()) -> go.Figure:
     """One subplot per group (title → metric names), x shared on the log-step axis, every event
     shaded across all of them, the phase timeline behind. `by_split` colours train/test
     consistently, else by site."""
@@ -141,7 +142,7 @@ def phase_colour(name: str) -> str:
     return PHASE_COLOURS.get(name) or PHASE_PALETTE[zlib.crc32(name.encode("utf-8")) % len(PHASE_PALETTE)]
 
 
-def mark_timeline(fig: go.Figure, timeline: list[dict]) -> None:
+def mark_timeline(fig: go.Figure, timeline: Sequence[dict]) -> None:
     """The phase timeline (analysis/timeline.py) behind a log-step figure: a light column per
     span across every subplot, and a labelled strip in the span's colour along the plot's top."""
     for span in timeline:
@@ -194,7 +195,7 @@ def matrices_figure(
     cols = min(3, len(labels))
     rows = math.ceil(len(labels) / cols)
     fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[escape(l) for l in labels], horizontal_spacing=0.12, vertical_spacing=0.16
+        rows=rows, cols=cols, subplot_titles=[escape(label) for label in labels], horizontal_spacing=0.12, vertical_spacing=0.16
     )
     shown = frames.index(active) if active in frames else len(frames) - 1
     for i, label in enumerate(labels):

@@ -6,6 +6,7 @@ string that came from the user (run id, config values, metric names) is HTML-esc
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -15,11 +16,25 @@ from plotly.offline import get_plotlyjs
 from phasewatch.report import figures
 from phasewatch.report.attention import attention_figure
 from phasewatch.report.common import (
-    BEHAVIOUR_SPLITS, EVENT_COLUMNS, UFM_FIT, curves, event_rows, family, fit_line, fmt_config_value, is_behaviour,
-    last_step, lead_lag_lines, quantity, read_timeline, run_facts, structure_windows, window_lines,
+    BEHAVIOUR_SPLITS,
+    EVENT_COLUMNS,
+    UFM_FIT,
+    curves,
+    event_rows,
+    family,
+    fit_line,
+    fmt_config_value,
+    is_behaviour,
+    last_step,
+    lead_lag_lines,
+    quantity,
+    read_timeline,
+    run_facts,
+    structure_windows,
+    window_lines,
 )
 from phasewatch.report.language import language_figure
-from phasewatch.report.matrices import matrices_figure
+from phasewatch.report.matrices import saved_matrices_figure
 from phasewatch.report.phases import claim_note, has_claim, phase_table
 from phasewatch.report.structure import structure_figure
 from phasewatch.store.atomic import atomic_write_bytes
@@ -118,7 +133,7 @@ def render(run) -> str:
     attention = attention_figure(run, data, events)
     if attention is not None:
         sections.append(section("Attention around the onset", "attention", HINTS["attention"], attention))
-    matrices = matrices_figure(run, windows[0]["peak_step"] if windows else None)
+    matrices = saved_matrices_figure(run, windows[0]["peak_step"] if windows else None)
     if matrices is not None:
         sections.append(section("Matrices over time", "matrices", HINTS["matrices"], matrices))
     sections.append(_events(events))
@@ -154,7 +169,7 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def section(title: str, name: str, hint: str, fig: go.Figure, lines: list[str] = ()) -> str:
+def section(title: str, name: str, hint: str, fig: go.Figure, lines: Sequence[str] = ()) -> str:
     """A titled figure with its reading hint, and any sentences about it (escaped) below."""
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
     return (f"<section id=\"{name}\"><h2>{title}</h2><p class=\"hint\">{hint}</p>{_figure_html(fig, f'fig-{name}')}"

@@ -3,13 +3,20 @@ syntactic and semantic accuracy, their probability masses, the attribute probes 
 alignment, with their events marked and the phase timeline behind. A pure function of curves."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from phasewatch.probes.attention import DEPENDENCY_SEMANTIC, DEPENDENCY_SYNTAX
 from phasewatch.probes.representation import ATTRIBUTE_PROBE
 from phasewatch.probes.selection import (
-    SEMANTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_CHOICE_MASS, SEMANTIC_MASS, SYNTACTIC_ACCURACY, SYNTACTIC_MASS,
+    SEMANTIC_ACCURACY,
+    SEMANTIC_CHOICE,
+    SEMANTIC_CHOICE_MASS,
+    SEMANTIC_MASS,
+    SYNTACTIC_ACCURACY,
+    SYNTACTIC_MASS,
 )
 from phasewatch.probes.semantic import ALIGNMENT
 from phasewatch.report.common import Curves, family
@@ -34,7 +41,7 @@ def language_metrics(data: Curves) -> list[str]:
     return [m for m in (*SELECTION, *EXTRAS) if m in data]
 
 
-def language_figure(data: Curves, events: list[dict], timeline: list[dict] = ()) -> go.Figure | None:
+def language_figure(data: Curves, events: list[dict], timeline: Sequence[dict] = ()) -> go.Figure | None:
     """The panel, or None without both selection accuracies. Syntactic measures take the syntax
     phase's colour and semantic ones the semantics phase's: the choice among nouns and syntactic
     accuracy solid, masses dashed, unrestricted semantic accuracy dotted; the attribute probe,

@@ -1,6 +1,6 @@
 """The run's saved matrices as one slider figure: which arrays it saved, the frames the slider
 shows (first, the structure peak, last, and log-spaced steps between), and the attribute groups
-that order a Gram matrix's items (read from the task the run's config rebuilds)."""
+that order a Gram matrix's items (saved with the run at train time: the report never rebuilds a task)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,15 +9,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from phasewatch.probes.attention import PATTERNS
-from phasewatch.probes.training import KEEP_PEAK_STATE
 from phasewatch.report import figures
 from phasewatch.report.common import SITE_ORDER
+from phasewatch.store import ATTRIBUTE_GROUPS
 
-MODEL_STATES = (KEEP_PEAK_STATE,)  # arrays holding a whole model's state, not a probe's matrix
 OWN_FIGURES = (PATTERNS,)  # stacks with a figure of their own (report/attention.py): not loaded here
 
 
-def matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:
+def saved_matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:
     """Every 2-D array the run saved, at the slider's frames; None if it saved none. Loads only
     the frames shown: for each probe the latest saved step at or before each frame."""
     saved = {probe: run.array_steps(probe) for probe in sorted(_array_probes(run), key=_probe_rank)}
@@ -36,7 +35,7 @@ def matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:
             matrices[label] = [loaded[s][key].float().numpy() for s in shown]
     if not matrices:
         return None
-    groups = attribute_groups(run.config, run.info.get("seed", 0))
+    groups = attribute_groups(run)
     return figures.matrices_figure(frames, matrices, frame_labels=labels, active=active, groups=groups)
 
 
@@ -52,58 +51,21 @@ def slider_frames(saved: list[int], peak_step: int | None) -> tuple[list[int], d
     return sorted({*frames, peak}), labels, peak
 
 
-def attribute_groups(config: dict, seed: int) -> figures.AxisGroups | None:
-    """Runs of items sharing an attribute combination, from the attribute matrix A of the task the
-    config describes: (first row, end row, label, level) with the label the factor values
-    ("0·2·1") and the level the first factor that changed from the previous group. None when the
-    task has no attributes, cannot be rebuilt, or its items are not in attribute order."""
-    attributes = _task_attributes(config, seed)
-    if attributes is None:
-        return None
-    hot = [tuple(np.flatnonzero(row)) for row in attributes]  # one column per factor, in factor order
-    starts = [0, *(k for k in range(1, len(hot)) if hot[k] != hot[k - 1])]
-    if len(starts) != len(set(hot)):
-        return None  # a combination recurs after others: the items are not grouped by attribute
-    offsets = _factor_offsets(config, attributes.shape[1])
-    groups = []
-    for i, first in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(hot)
-        values = hot[first] if offsets is None or len(offsets) != len(hot[first]) else np.subtract(hot[first], offsets)
-        previous = hot[starts[i - 1]] if i else hot[first]
-        level = next((f for f, (a, b) in enumerate(zip(hot[first], previous)) if a != b), 0)
-        groups.append((first, end, "·".join(str(int(v)) for v in values), level))
-    return groups
-
-
-def _task_attributes(config: dict, seed: int) -> np.ndarray | None:
-    from phasewatch.config import TASKS  # imported late: config imports the task and probe registries
-    from phasewatch.tasks import build_task
-
-    try:
-        section = TASKS[config["task"]["name"]].model_validate(config["task"])
-        attributes = build_task(section, seed).attributes
-    except Exception:  # an old or foreign config, data not installed: only the group labels are lost
-        return None
-    return None if attributes is None else attributes.cpu().numpy()
-
-
-def _factor_offsets(config: dict, columns: int) -> list[int] | None:
-    """Where each factor's one-hot block starts in A, when the config names the factor sizes."""
-    sizes = config.get("task", {}).get("factor_sizes")
-    if not sizes or sum(sizes) != columns:
-        return None
-    return list(np.cumsum([0, *sizes[:-1]]))
+def attribute_groups(run) -> figures.AxisGroups | None:
+    """The item groups the run saved at train time (`tasks.attributes.attribute_groups`), or None."""
+    saved = run.analysis(ATTRIBUTE_GROUPS)
+    return None if saved is None else [tuple(group) for group in saved["groups"]]
 
 
 def _array_probes(run) -> list[str]:
     """Array probes saved in the run, found from the store layout `arrays/<probe>/step_N.safetensors`
-    (a probe name may hold a slash, e.g. `gram/class_means`); model snapshots and the probes with a
-    figure of their own left out."""
+    (a probe name may hold a slash, e.g. `gram/class_means`); the probes with a figure of their
+    own left out."""
     root = Path(run.path) / "arrays"
     if not root.is_dir():
         return []
     saved = {p.parent.relative_to(root).as_posix() for p in root.rglob("step_*.safetensors")}
-    return sorted(saved - set(MODEL_STATES) - set(OWN_FIGURES))
+    return sorted(saved - set(OWN_FIGURES))
 
 
 def _probe_rank(probe: str) -> tuple[str, int, str]:

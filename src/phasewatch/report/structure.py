@@ -5,6 +5,7 @@ fitted curve overlaid when the run has one. A pure function of curves, windows a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 
 import numpy as np
@@ -32,7 +33,7 @@ def structure_metrics(data: Curves) -> tuple[list[str], list[str]]:
     return alignment, others
 
 
-def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None, timeline: list[dict] = ()) -> go.Figure | None:
+def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None, timeline: Sequence[dict] = ()) -> go.Figure | None:
     """The panel, or None when the run recorded neither alignment nor ETF distance. Alignment goes
     on the left axis; ETF distance and accuracy on a secondary right axis when their scale differs
     (a slope of 0.1 beside a distance of 1.2 would be a flat line otherwise). The phase timeline,

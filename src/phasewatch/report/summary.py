@@ -11,12 +11,23 @@ from rich.table import Table
 
 from phasewatch.analysis import timeline_lines
 from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS, WEIGHT_NORM_TOTAL
-from phasewatch.probes.progress import EXCLUDED_LOSS, FOURIER_SPARSITY, RESTRICTED_LOSS
+from phasewatch.probes.fourier import EXCLUDED_LOSS, FOURIER_SPARSITY, RESTRICTED_LOSS
 from phasewatch.probes.semantic import ALIGNMENT, EFFECTIVE_RANK, ETF_DISTANCE
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.report.common import (
-    EVENT_COLUMNS, UFM_FIT, curves, event_rows, fit_line, fmt_number, is_behaviour, last_step, lead_lag_lines,
-    read_timeline, run_facts, structure_windows, window_lines,
+    EVENT_COLUMNS,
+    UFM_FIT,
+    curves,
+    event_rows,
+    fit_line,
+    fmt_number,
+    is_behaviour,
+    last_step,
+    lead_lag_lines,
+    read_timeline,
+    run_facts,
+    structure_windows,
+    window_lines,
 )
 
 KEY_BEHAVIOUR = (TRAIN_LOSS.name, TEST_LOSS.name, TRAIN_ACCURACY.name, TEST_ACCURACY.name)
@@ -48,8 +59,8 @@ def print_summary(run, console: Console | None = None) -> None:
         console.print(line, highlight=False, markup=False)
 
     metrics = Table(title="metrics", title_justify="left", box=None, pad_edge=False)
-    for column, justify in (("metric", "left"), ("first", "right"), ("final", "right"), ("at step", "right")):
-        metrics.add_column(column, justify=justify)
+    for column in ("metric", "first", "final", "at step"):
+        metrics.add_column(column, justify="left" if column == "metric" else "right")
     for name in key_metrics(list(data)):
         steps, values = data[name]
         metrics.add_row(name, fmt_number(values[0]), fmt_number(values[-1]), fmt_number(int(steps[-1])))

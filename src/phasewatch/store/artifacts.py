@@ -126,8 +126,15 @@ def _read_manifest(directory: Path) -> dict[str, str]:
     return manifest
 
 
-def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def _checkpoint_dir(run_dir: Path, tag: str | None) -> Path:
+    """`checkpoints/` for the training state a resume reads, `checkpoints/<tag>/` for a tagged
+    model state (e.g. keep-peak's), each with its own manifest."""
     directory = run_dir / "checkpoints"
+    return directory if tag is None else directory / check_name(tag, "checkpoint tag")
+
+
+def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict, tag: str | None = None) -> None:
+    directory = _checkpoint_dir(run_dir, tag)
     name = step_file(step)
     manifest = _read_manifest(directory)
     if name in manifest:
@@ -139,18 +146,18 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
     atomic_write_json(directory / MANIFEST, manifest)
 
 
-def checkpoint_steps(run_dir: Path) -> list[int]:
-    directory = run_dir / "checkpoints"
+def checkpoint_steps(run_dir: Path, tag: str | None = None) -> list[int]:
+    directory = _checkpoint_dir(run_dir, tag)
     return _steps_in(name for name in _read_manifest(directory) if (directory / name).is_file())
 
 
-def load_checkpoint(run_dir: Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
-    directory = run_dir / "checkpoints"
+def load_checkpoint(run_dir: Path, step: int, tag: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    directory = _checkpoint_dir(run_dir, tag)
     name = step_file(step)
     manifest = _read_manifest(directory)
     if name not in manifest:
         raise UserError(
-            f"checkpoint step {step} not found in {directory} (saved steps: {checkpoint_steps(run_dir)})"
+            f"checkpoint step {step} not found in {directory} (saved steps: {checkpoint_steps(run_dir, tag)})"
         )
     tensors, metadata = _read(directory / name, "checkpoint", manifest[name])
     return tensors, json.loads(metadata.get("meta", "{}"))

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,7 +39,9 @@ def _split(directory: Path) -> tuple[list[Span], list[Span]]:
     except FileNotFoundError:
         return [], []
     spans = [(int(m[1]), int(m[2] or m[1]), directory / name) for name in names if (m := _PART.fullmatch(name))]
-    live, dead, reach = [], [], -1
+    live: list[Span] = []
+    dead: list[Span] = []
+    reach = -1
     # Ranges never partly overlap (a compaction takes all live files), so sorting by first, widest
     # first, puts every superseded file after the file that covers it.
     for span in sorted(spans, key=lambda s: (s[0], -s[1])):
@@ -162,7 +166,7 @@ class MetricsWriter:
             table = pq.read_table(path)
             keep = table.filter(pc.less_equal(table["step"], step))
             if keep.num_rows:
-                atomic_write(path, lambda tmp: pq.write_table(keep, tmp))
+                atomic_write(path, partial(pq.write_table, keep))
             else:
                 path.unlink()
         fsync_dir(self.directory)
@@ -186,7 +190,7 @@ class MetricsWriter:
                 (self.directory / name).unlink(missing_ok=True)
         fsync_dir(self.directory)
 
-    def __enter__(self) -> "MetricsWriter":
+    def __enter__(self) -> MetricsWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,9 +3,10 @@
     <root>/<id>/run.json       id, experiment, status, config, seed, versions, times (+ extra fields)
                 metrics/       Parquet parts (metrics.py)
                 arrays/        probe arrays (artifacts.py)
-                checkpoints/   checkpoints + manifest.json (artifacts.py)
+                checkpoints/   checkpoints + manifest.json (artifacts.py); <tag>/ the same for
+                               tagged model states (keep-peak's `keep_peak/`), never resumed from
                 events.json    detected transitions
-                analysis/      named analysis results, <name>.json (e.g. ufm_fit)
+                analysis/      named analysis results, <name>.json (e.g. ufm_fit, attribute_groups)
                 log.txt        one line per notice a run wants kept (a probe skipped, and why)
 """
 from __future__ import annotations
@@ -14,10 +15,11 @@ import json
 import os
 import platform
 import shutil
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,9 @@ class RunInfo(BaseModel):
     created: datetime
     updated: datetime
     finished: datetime | None = None
+
+
+ATTRIBUTE_GROUPS = "attribute_groups"  # analysis file: the items' attribute groups, saved at train time for the report
 
 
 def store_root(store: str | Path | None = None) -> Path:
@@ -112,7 +117,7 @@ class Run:
     @classmethod
     def create(
         cls, root: str | Path, run_id: str, *, experiment: str, config: dict, seed: int, overwrite: bool = False
-    ) -> "Run":
+    ) -> Run:
         """A new run with status "running". An existing run of that id is an error unless `overwrite`."""
         root = Path(root)
         path = root / artifacts.check_name(run_id, "run id")
@@ -145,7 +150,7 @@ class Run:
         return cls(path, info)
 
     @classmethod
-    def open(cls, root: str | Path, run_id: str) -> "Run":
+    def open(cls, root: str | Path, run_id: str) -> Run:
         """An existing run; UserError if it is missing or its run.json is invalid."""
         root = Path(root)
         path = root / artifacts.check_name(run_id, "run id")
@@ -200,17 +205,17 @@ class Run:
     def load_array(self, probe: str, step: int) -> dict[str, torch.Tensor]:
         return artifacts.load_array(self.path, probe, step)
 
-    def save_checkpoint(self, step: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    def save_checkpoint(self, step: int, tensors: dict[str, torch.Tensor], meta: dict, tag: str | None = None) -> None:
         """Tensors + a JSON-able `meta` dict; the file first, then its sha256 into manifest.json."""
-        artifacts.save_checkpoint(self.path, step, tensors, meta)
+        artifacts.save_checkpoint(self.path, step, tensors, meta, tag)
 
-    def checkpoint_steps(self) -> list[int]:
-        """Steps with a complete checkpoint (listed in the manifest)."""
-        return artifacts.checkpoint_steps(self.path)
+    def checkpoint_steps(self, tag: str | None = None) -> list[int]:
+        """Steps with a complete checkpoint (listed in the manifest); `tag`: of tagged model states."""
+        return artifacts.checkpoint_steps(self.path, tag)
 
-    def load_checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def load_checkpoint(self, step: int, tag: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
         """(tensors, meta); UserError if the file fails its sha256 or is not safetensors."""
-        return artifacts.load_checkpoint(self.path, step)
+        return artifacts.load_checkpoint(self.path, step, tag)
 
     # ---- events -----------------------------------------------------------------------------------
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, TypeVar
 
 import torch
+
+from phasewatch.schema import Kind
 
 
 @dataclass(frozen=True)
@@ -18,8 +21,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(self.inputs.to(device), self.targets.to(device))
+
+
+TaskT = TypeVar("TaskT", bound="Task")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class Task:
             return torch.arange(len(self.probe), device=self.probe.targets.device)
         return None
 
-    def to(self, device: torch.device | str) -> "Task":
+    def to(self: TaskT, device: torch.device | str) -> TaskT:
         """The same task with every tensor field on `device`; fields that were one object stay one
         (so a split that is the probe set still is)."""
         moved: dict[int, torch.Tensor | Split] = {}
@@ -73,7 +79,8 @@ class Task:
             value = getattr(self, f.name)
             if isinstance(value, (torch.Tensor, Split)) and id(value) not in moved:
                 moved[id(value)] = value.to(device)
-        return replace(self, **{f.name: moved[id(getattr(self, f.name))] for f in fields(self) if id(getattr(self, f.name)) in moved})
+        changes: dict[str, Any] = {f.name: moved[id(getattr(self, f.name))] for f in fields(self) if id(getattr(self, f.name)) in moved}
+        return replace(self, **changes)
 
     def attribute_kernel(self) -> torch.Tensor | None:
         """K = A Aᵀ: how many attribute values two items share."""
@@ -93,3 +100,19 @@ class Task:
     def sequence_targets(self) -> bool:
         """True for language modelling (a target at every position)."""
         return self.train.targets.dim() == 2
+
+
+class TaskConfig(Kind):
+    """A task's config section; each task module defines one beside its builder. `builder(**fields,
+    seed=...)` makes the task (without `seed` when `seeded` is False: the fields fix it)."""
+
+    kinds: ClassVar[dict[str, type[Kind]]] = {}
+    name: str
+    builder: ClassVar[Any]
+    seeded: ClassVar[bool] = True
+
+    def build(self, seed: int) -> Task:
+        settings = self.model_dump(exclude={"name"})
+        if "factor_sizes" in settings:
+            settings["factor_sizes"] = tuple(settings["factor_sizes"])
+        return self.builder(**settings, seed=seed) if self.seeded else self.builder(**settings)

@@ -11,11 +11,13 @@ scored: targets are the inputs shifted by one byte.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from phasewatch.errors import UserError
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.corpus import Corpus, load_corpus
 
 CORPORA: dict[str, Callable[[], Corpus]] = {"kjv": load_corpus}
@@ -75,3 +77,15 @@ def byte_text_task(corpus: str, seq_len: int, held_out_every: int, test_windows:
     if corpus not in CORPORA:
         raise UserError(f"task.corpus: {corpus!r} is not allowed (one of {', '.join(CORPORA)})")
     return corpus_byte_task(CORPORA[corpus](), seq_len, held_out_every, test_windows, seed)
+
+
+class CorpusTaskConfig(TaskConfig):
+    """A byte-level language model on a packaged English corpus, with bits per byte on held-out
+    chapters (tasks/corpus.py)."""
+    name: Literal["corpus"] = "corpus"
+    corpus: Literal["kjv"] = "kjv"
+    seq_len: int = Field(128, ge=2)
+    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
+    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
+
+    builder: ClassVar = staticmethod(byte_text_task)

@@ -29,11 +29,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from phasewatch.tasks.attributes import item_attributes
-from phasewatch.tasks.base import Split
+from phasewatch.tasks.base import Split, TaskConfig
 from phasewatch.tasks.language import BOS, END, Annotations, LanguageTask, satisfying
 from phasewatch.tasks.objective import IGNORE
 
@@ -109,10 +111,17 @@ class Grammar:
         self.determiners_for = {noun: [d for d in self.blocks["determiner"] if self.number_of[d] in (None, self.number_of[noun])]
                                 for noun in nouns}
         self.adjectives_for = {noun: [a for a in self.blocks["adjective"] if noun in self.candidates[a]] for noun in nouns}
-        self.nouns_of = {n: [noun for noun in nouns if n is None or self.number_of[noun] == n] for n in (None, 0, 1)}
+        self.nouns_of: dict[int | None, list[int]] = {n: [noun for noun in nouns if n is None or self.number_of[noun] == n]
+                                                       for n in (None, 0, 1)}  # None: a determiner of either number
         self.verbs_of = {n: [verb for verb in verb_forms if self.number_of[verb] == n] for n in (0, 1)}
         noun_phrase = 2 + self.max_adjectives
         self.seq_len = 2 + 2 * noun_phrase + (2 * (1 + noun_phrase) if prepositions else 0)  # the longest sentence minus 1
+
+    def number(self, token: int) -> int:
+        """The grammatical number (0 singular, 1 plural) of a noun, verb or determiner token."""
+        number = self.number_of[token]
+        assert number is not None, f"token {token} has no number"
+        return number
 
     def nouns_with(self, wanted: Iterable[int]) -> list[int]:
         """The noun tokens whose attributes include every value in `wanted`."""
@@ -136,7 +145,7 @@ class Grammar:
         tokens = [BOS]
         subject = self._noun_phrase(rng, BOS, tokens, full)
         self._prepositional_phrase(rng, tokens, full)
-        verb = self.blocks["verb"][2 * rng.randrange(self.verbs) + self.number_of[subject]]
+        verb = self.blocks["verb"][2 * rng.randrange(self.verbs) + self.number(subject)]
         tokens.append(verb)
         self._noun_phrase(rng, verb, tokens, full)
         self._prepositional_phrase(rng, tokens, full)
@@ -180,7 +189,8 @@ class Grammar:
         `sets`, and its syntax and semantic sources (−1: none), each from the prefix alone."""
         columns: tuple[list[int], ...] = ([], [], [], [], [])
         noun_class, verb_class = GRAMMAR_CLASSES.index("noun"), GRAMMAR_CLASSES.index("verb")
-        wanted, slot, number, adjectives, head, verb = frozenset(), "", None, 0, -1, -1
+        wanted: frozenset[int] = frozenset()
+        slot, number, adjectives, head, verb = "", None, 0, -1, -1
         for t, token in enumerate(sentence[:-1]):
             kind = GRAMMAR_CLASSES[self.class_of[token]]
             if kind in ("bos", "verb", "preposition"):  # a new noun slot: its selection, then determiners
@@ -193,18 +203,20 @@ class Grammar:
                 adjectives = adjectives + 1 if kind == "adjective" else 0
                 wanted = wanted.union(self.wants.get(token, ()))
                 more = adjectives < self.max_adjectives
+                # row() calls each members function at once (or not at all): loop variables are safe in it
                 grammatical = sets.row(("noun phrase", number, more),
-                                       lambda: (list(self.blocks["adjective"]) if more else []) + self.nouns_of[number])
+                                       lambda: (list(self.blocks["adjective"]) if more else []) + self.nouns_of[number])  # noqa: B023
             else:  # the noun of `slot`: the verb (agreeing with the head subject noun) or END next, or a PP
                 head = t if slot == "subject" else head
                 verb_next, pp_next = slot.startswith("subject"), not slot.endswith("pp")
-                key = ("after noun", self.number_of[sentence[head]] if verb_next else None, pp_next)
-                grammatical = sets.row(key, lambda: (self.verbs_of[key[1]] if verb_next else [END])
-                                       + (list(self.blocks["preposition"]) if pp_next else []))
+                agrees = self.number(sentence[head]) if verb_next else None
+                key = ("after noun", agrees, pp_next)
+                grammatical = sets.row(key, lambda: (self.verbs_of[agrees] if agrees is not None else [END])  # noqa: B023
+                                       + (list(self.blocks["preposition"]) if pp_next else []))  # noqa: B023
             target_class = self.class_of[sentence[t + 1]]
             columns[0].append(target_class)
             columns[1].append(grammatical)
-            columns[2].append(sets.row(("selected", wanted), lambda: self.nouns_with(wanted)) if target_class == noun_class else -1)
+            columns[2].append(sets.row(("selected", wanted), lambda: self.nouns_with(wanted)) if target_class == noun_class else -1)  # noqa: B023
             columns[3].append(head if target_class == verb_class else -1)
             columns[4].append(verb if target_class == noun_class and slot == "object" else -1)
         return columns
@@ -237,6 +249,7 @@ def grammar_task(nouns_per_combination: int, verbs: int, adjectives: int, prepos
     sets = TokenSets(grammar.vocab_size, grammar.blocks.values())
     train_notes, test_notes = (grammar.annotations(sample, sets) for sample in samples)
     train, test = (grammar.split(sample) for sample in samples)
+    assert test_notes.semantic_source is not None  # annotations() fills every column
     objects = test_notes.semantic_source >= 0  # one position per sentence: the one whose target is the object noun
     positions = objects.long().argmax(1)
     nouns = grammar.blocks["noun"]
@@ -250,3 +263,20 @@ def grammar_task(nouns_per_combination: int, verbs: int, adjectives: int, prepos
         annotations={"train": train_notes, "test": test_notes, "probe": test_notes},
         held_out=True, words=grammar.words(),
     )
+
+
+class GrammarTaskConfig(TaskConfig):
+    """The phases language (docs/science/language.md): determiners, adjectives, nouns with latent
+    attributes and number, verbs that agree with their subject and select their object,
+    prepositional phrases; fresh sentences every step (tasks/grammar.py)."""
+    name: Literal["grammar"] = "grammar"
+    nouns_per_combination: int = Field(2, ge=1)
+    verbs: int = Field(8, ge=1)
+    adjectives: int = Field(6, ge=0)
+    prepositions: int = Field(2, ge=0)
+    max_adjectives: int = Field(2, ge=0)
+    adjective_probability: float = Field(0.5, ge=0, le=1, description="chance of each further adjective")
+    pp_probability: float = Field(0.3, ge=0, le=1, description="chance of a prepositional phrase after a noun phrase")
+    test_sentences: int = Field(2048, ge=1, description="held-out sentences (also the probe set)")
+
+    builder: ClassVar = staticmethod(grammar_task)

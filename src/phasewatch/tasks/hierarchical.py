@@ -9,11 +9,13 @@ weights (`item_dims` = C). Otherwise both are random Gaussian directions in all 
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from phasewatch.tasks.attributes import combinations, one_hot_attributes
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 
 
 def hierarchical_task(
@@ -53,3 +55,17 @@ def hierarchical_task(
         train=train, test=test, probe=train, attributes=attributes,
         item_dims=n_classes if separate else 0,
     )
+
+
+class HierarchicalTaskConfig(TaskConfig):
+    """Setting 1: Gaussian classes whose centroids sum attribute prototypes and a class direction."""
+    name: Literal["hierarchical"] = "hierarchical"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    classes_per_combination: int = Field(4, ge=1)
+    samples_per_class: int = Field(20, ge=1)
+    dim: int = Field(64, ge=2)
+    class_scale: float = Field(2.0, ge=0, description="τ, the weight of the class-specific direction")
+    noise: float = Field(0.5, ge=0, description="σ")
+    separate: bool = Field(True, description="class directions and attribute prototypes in separate coordinates")
+
+    builder: ClassVar = staticmethod(hierarchical_task)

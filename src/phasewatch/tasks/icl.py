@@ -23,11 +23,13 @@ query's class absent from the context, fixed labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from phasewatch.errors import UserError
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.objective import IGNORE
 
 TRAIN_SAMPLE = 1024  # sequences in the fixed training split (for probes that read `train`)
@@ -121,3 +123,19 @@ def icl_task(
         test=in_context, probe=in_context, stream=stream,
         in_weights=sequences(layout, fixed(3), test_sequences, 0, permuted_share=0.0),
     )
+
+
+class ICLTaskConfig(TaskConfig):
+    """In-context classification (Reddy 2023; Chan et al. 2022): (exemplar, label) pairs from
+    bursty class mixtures, then a query whose label is read from context or from the weights
+    (tasks/icl.py)."""
+    name: Literal["icl"] = "icl"
+    classes: int = Field(128, ge=2)
+    labels: int = Field(8, ge=2, description="label tokens; class c's fixed label is c mod labels")
+    exemplars: int = Field(4, ge=1, description="tokens (exemplars) per class")
+    pairs: int = Field(8, ge=1, description="(exemplar, label) pairs before the query")
+    burstiness: int = Field(3, ge=0, description="pairs of the query's class in the context")
+    in_context_share: float = Field(0.5, ge=0, le=1, description="share of training sequences whose labels are permuted")
+    test_sequences: int = Field(512, ge=1)
+
+    builder: ClassVar = staticmethod(icl_task)

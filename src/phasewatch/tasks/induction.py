@@ -15,10 +15,12 @@ set whose `repeat_mask` marks the predictable targets and `first_copy_mask` the 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field, model_validator
 
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 
 TRAIN_SAMPLE = 512  # the fixed training sample the probes score (training itself streams)
 
@@ -31,7 +33,8 @@ class InductionTask(Task):
     repeat_mask: torch.Tensor | None = None
     first_copy_mask: torch.Tensor | None = None
 
-    def to(self, device: torch.device | str) -> "InductionTask":
+    def to(self, device: torch.device | str) -> InductionTask:
+        assert self.repeat_mask is not None and self.first_copy_mask is not None  # the builder sets both
         return replace(super().to(device), repeat_mask=self.repeat_mask.to(device), first_copy_mask=self.first_copy_mask.to(device))
 
 
@@ -64,3 +67,24 @@ def induction_task(vocab: int, seq_len: int, min_repeat: int, max_repeat: int, t
         train=train, test=test, probe=test, stream=stream,
         repeat_mask=repeat, first_copy_mask=first,
     )
+
+
+class InductionTaskConfig(TaskConfig):
+    """Repeated random segments (docs/science/induction.md): a random prefix, then a segment r twice,
+    |r| uniform in [min_repeat, max_repeat]; fresh sequences every step (tasks/induction.py)."""
+    name: Literal["induction"] = "induction"
+    vocab: int = Field(64, ge=2)
+    seq_len: int = Field(64, ge=4, description="tokens per input sequence")
+    min_repeat: int = Field(8, ge=1)
+    max_repeat: int = Field(32, ge=1, description="at most (seq_len + 1) // 2")
+    test_sequences: int = Field(512, ge=1, description="held-out sequences scored by the probes")
+
+    @model_validator(mode="after")
+    def _repeat_fits(self) -> InductionTaskConfig:
+        if self.min_repeat > self.max_repeat:
+            raise ValueError(f"task.min_repeat: {self.min_repeat} is not allowed (at most max_repeat = {self.max_repeat})")
+        if 2 * self.max_repeat > self.seq_len + 1:
+            raise ValueError(f"task.max_repeat: {self.max_repeat} is not allowed (two copies must fit: at most {(self.seq_len + 1) // 2})")
+        return self
+
+    builder: ClassVar = staticmethod(induction_task)

@@ -6,10 +6,13 @@ while its latent attributes are known. Train, test and probe sets are all the N 
 """
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import torch
+from pydantic import Field
 
 from phasewatch.tasks.attributes import item_attributes
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 
 
 def items_task(factor_sizes: tuple[int, ...], items_per_combination: int) -> Task:
@@ -21,3 +24,13 @@ def items_task(factor_sizes: tuple[int, ...], items_per_combination: int) -> Tas
         vocab_size=n, seq_len=1, num_classes=n,
         train=everything, test=everything, probe=everything, attributes=attributes,
     )
+
+
+class ItemsTaskConfig(TaskConfig):
+    """One class per item with latent attributes: the task of the unconstrained-features model."""
+    name: Literal["items"] = "items"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    items_per_combination: int = Field(4, ge=1)
+
+    builder: ClassVar = staticmethod(items_task)
+    seeded: ClassVar[bool] = False

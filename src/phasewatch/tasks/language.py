@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from phasewatch.errors import UserError
 from phasewatch.tasks.attributes import item_attributes
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.objective import IGNORE
 
 WORD_CLASSES = ("bos", "end", "name", "verb", "determiner", "adjective", "noun")
@@ -87,8 +89,11 @@ class Annotations:
     syntax_source: torch.Tensor | None = None
     semantic_source: torch.Tensor | None = None
 
-    def to(self, device: torch.device | str) -> "Annotations":
-        return Annotations(*(None if field is None else field.to(device) for field in
+    def to(self, device: torch.device | str) -> Annotations:
+        def moved(field: torch.Tensor | None) -> Any:
+            return None if field is None else field.to(device)
+
+        return Annotations(*(moved(field) for field in
                              (self.word_class, self.grammatical, self.selected, self.syntax_source, self.semantic_source)))
 
     @property
@@ -108,8 +113,9 @@ class LanguageTask(Task):
     held_out: bool = False
     word_classes: tuple[str, ...] = WORD_CLASSES  # what the first rows of `token_sets` and `word_class` name
 
-    def to(self, device: torch.device | str) -> "LanguageTask":
+    def to(self, device: torch.device | str) -> LanguageTask:
         moved = super().to(device)
+        assert self.annotations is not None  # the builder sets them
         return replace(moved, annotations={split: a.to(device) for split, a in self.annotations.items()})
 
 
@@ -215,3 +221,18 @@ def language_task(
         annotations={"train": train_notes, "test": test_notes, "probe": train_notes},
         held_out=bool(held_out_per_pair),
     )
+
+
+class LanguageTaskConfig(TaskConfig):
+    """Setting 3: a generated language, `BOS subject verb det_k adj×(k+1) noun .`, one fixed noun
+    per context among the nouns of the verb's attribute combination (tasks/language.py)."""
+    name: Literal["language"] = "language"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    subjects: int = Field(8, ge=1, description="names that can be the subject")
+    determiners: int = Field(3, ge=1, description="determiner k announces k + 1 adjectives")
+    adjectives: int = Field(8, ge=1)
+    nouns_per_combination: int = Field(4, ge=1)
+    contexts_per_pair: int = Field(4, ge=1, description="training sentences per (subject, verb) pair")
+    held_out_per_pair: int = Field(0, ge=0, description="held-out test sentences per pair (0: test = train)")
+
+    builder: ClassVar = staticmethod(language_task)

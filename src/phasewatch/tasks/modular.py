@@ -8,10 +8,12 @@ p − 1, indexed by discrete logarithm) for × and ÷.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field, field_validator
 
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 
 OPERATIONS = ("+", "-", "*", "/")
 
@@ -74,6 +76,7 @@ class ModularTask(Task):
     @property
     def in_train(self) -> torch.Tensor:
         """Boolean mask over the probe set: the pair is in the training split."""
+        assert self.train_rows is not None  # the builder sets it
         return torch.zeros(len(self.probe), dtype=torch.bool, device=self.train_rows.device).index_fill_(0, self.train_rows, True)
 
 
@@ -99,3 +102,19 @@ def modular_task(p: int, operation: str, train_fraction: float, seed: int) -> Mo
         train_rows=train,
         test_rows=test,
     )
+
+
+class ModularTaskConfig(TaskConfig):
+    name: Literal["modular"] = "modular"
+    p: int = Field(59, ge=3, le=1000, description="a prime")
+    operation: Literal[OPERATIONS] = "+"  # type: ignore[valid-type]
+    train_fraction: float = Field(0.5, gt=0, lt=1)
+
+    @field_validator("p")
+    @classmethod
+    def _prime(cls, p: int) -> int:
+        if not is_prime(p):
+            raise ValueError("must be a prime")
+        return p
+
+    builder: ClassVar = staticmethod(modular_task)

@@ -8,10 +8,13 @@ nouns, whose attributes are their verb's combination. Train, test and probe sets
 """
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import torch
+from pydantic import Field
 
 from phasewatch.tasks.attributes import item_attributes
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 
 
 def selectional_task(factor_sizes: tuple[int, ...], subjects: int, seed: int) -> Task:
@@ -28,3 +31,12 @@ def selectional_task(factor_sizes: tuple[int, ...], subjects: int, seed: int) ->
         vocab_size=subjects + verbs, seq_len=2, num_classes=len(attributes),
         train=contexts, test=contexts, probe=contexts, attributes=attributes,
     )
+
+
+class SelectionalTaskConfig(TaskConfig):
+    """Setting 2: (subject, verb) → a unique object noun that satisfies the verb's selection."""
+    name: Literal["selectional"] = "selectional"
+    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    subjects: int = Field(8, ge=1)
+
+    builder: ClassVar = staticmethod(selectional_task)

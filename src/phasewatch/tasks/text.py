@@ -19,12 +19,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field, field_validator
 
 from phasewatch.errors import UserError
-from phasewatch.tasks.base import Split, Task
+from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.corpus import Corpus, load_corpus
+from phasewatch.tasks.wordnet import LEXNAMES as WORDNET_LEXNAMES
 from phasewatch.tasks.wordnet import noun_classes
 
 TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
@@ -135,3 +138,30 @@ def text_task(
         probe=probe, attributes=attributes, items=items, probe_labels=labels,
         probe_positions=torch.full((len(labels),), seq_len - 1),
     )
+
+
+class TextTaskConfig(TaskConfig):
+    """Setting 4: a word-level language model on the packaged King James Bible, nouns labelled by
+    their WordNet class (tasks/text.py)."""
+    name: Literal["text"] = "text"
+    vocab: int = Field(2000, ge=10, description="most frequent training tokens kept (plus <unk>)")
+    seq_len: int = Field(32, ge=2)
+    classes: int = Field(6, ge=2, description="the largest WordNet classes kept")
+    nouns_per_class: int = Field(6, ge=1)
+    min_count: int = Field(40, ge=1, description="least count of a labelled noun in the training text")
+    contexts_per_noun: int = Field(8, ge=1, description="probe windows whose next token is the noun")
+    test_windows: int = Field(256, ge=1, description="held-out windows scored by the behaviour probe")
+    held_out_every: int = Field(10, ge=2, description="every k-th chapter is held out")
+    lexnames: list[str] = Field(list(LEXNAMES), min_length=2, description="candidate WordNet noun classes")
+    exclude: list[str] = Field(list(EXCLUDE), description="words never labelled")
+
+    @field_validator("lexnames")
+    @classmethod
+    def _noun_classes(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in WORDNET_LEXNAMES or not n.startswith("noun.")]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a WordNet noun class (lexnames(5WN): noun.animal, noun.person, ...)")
+        return names
+
+    builder: ClassVar = staticmethod(text_task)
+    seeded: ClassVar[bool] = False

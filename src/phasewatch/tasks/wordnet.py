@@ -81,7 +81,8 @@ def synset_at(data_file: Path, offset: int) -> tuple[int, list[str]]:
 
 def tag_counts(cntlist_file: Path, words: set[str]) -> dict[str, tuple[int, int]]:
     """word → (tagged uses as a noun, tagged uses in all parts of speech) in the concordance."""
-    noun, total = Counter(), Counter()
+    noun: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     for fields in _entries(cntlist_file):
         lemma, _, sense = fields[0].partition("%")
         if lemma in words:

@@ -56,7 +56,7 @@ class Objective:
             logits = self.model(inputs)
             return self._loss(logits, targets), logits
         site = self.model.feature_site
-        logits, cache = self.model.run_with_cache(inputs, names=[site], keep_grad=True)
+        logits, cache = self.model.run_with_cache(inputs, names=[site], keep_grad=True)  # type: ignore[operator]  # torch: Tensor | Module
         return self._loss(logits, targets) + self.penalty * self._shortfall(cache[site], targets), logits
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -68,6 +68,7 @@ class Objective:
 
     def _shortfall(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """max(0, target − b)² for the class means of the batch's features."""
+        assert self.kernel is not None  # check_levers: the penalty needs attributes
         present = torch.unique(targets)
         means = torch.zeros(len(self.kernel), features.shape[-1], dtype=features.dtype, device=features.device)
         means = means.index_add(0, targets, features) / torch.bincount(targets, minlength=len(self.kernel)).clamp(min=1)[:, None]
@@ -76,8 +77,8 @@ class Objective:
 
 
 class KeepPeak:
-    """A listener (record.Listener): saves the model's tensors as array `keep_peak` at each new
-    peak of `metric` and records `keep_peak/step` and `keep_peak/value` once the tracker says the
+    """A listener (record.Listener): saves the model's tensors as a checkpoint tagged `keep_peak`
+    at each new peak of `metric` and records `keep_peak/step` and `keep_peak/value` once the tracker says the
     peak is past."""
 
     @staticmethod
@@ -106,8 +107,10 @@ class KeepPeak:
             state = self.tracker.update(step, scalars[self.metric])
             if state == "new_peak":
                 model = recorder.context.model
-                self.run.save_array(KEEP_PEAK_STATE, step, {k: t.detach().cpu() for k, t in model.state_dict().items()})
+                self.run.save_checkpoint(step, {k: t.detach().cpu() for k, t in model.state_dict().items()},
+                                         {"step": step, self.metric: scalars[self.metric]}, tag=KEEP_PEAK_STATE)
             elif state == "past_peak":
+                assert self.tracker.peak_step is not None and self.tracker.peak_value is not None  # a peak is past
                 self.decided = True
                 recorder.log(step, {KEEP_PEAK.at("step"): float(self.tracker.peak_step),
                                     KEEP_PEAK.at("value"): float(self.tracker.peak_value)})

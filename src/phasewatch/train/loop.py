@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.record import Listener, Recorder, probe_steps
-from phasewatch.store import Run
+from phasewatch.store import ATTRIBUTE_GROUPS, Run
 from phasewatch.tasks import Split, Task
+from phasewatch.tasks.attributes import attribute_groups
 from phasewatch.tasks.objective import accuracy
 from phasewatch.train.curriculum import Curriculum
 from phasewatch.train.interventions import KeepPeak, Objective
@@ -70,6 +71,8 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
                         set(probe_steps(settings.steps, config.probes.every, config.probes.log_points)),
                         detection=config.events, listeners=listeners)
     recorder.writer.truncate_after(start - 1)
+    if task.attributes is not None and (groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))):
+        run.save_analysis(ATTRIBUTE_GROUPS, {"groups": groups})
 
     began = time.perf_counter()
     with _progress(show_progress) as progress:

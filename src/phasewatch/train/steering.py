@@ -16,7 +16,7 @@ import torch
 from phasewatch.config import validate
 from phasewatch.errors import UserError
 from phasewatch.models import build_model
-from phasewatch.probes import ProbeContext
+from phasewatch.probes import ProbeContext, geometry
 from phasewatch.probes.semantic import item_features
 from phasewatch.probes.training import KEEP_PEAK, KEEP_PEAK_STATE
 from phasewatch.tasks import build_task
@@ -27,14 +27,13 @@ def ridge_directions(features: torch.Tensor, attributes: torch.Tensor, ridge: fl
     """Unit directions (values × d): the ridge probe of each attribute value's indicator."""
     x = features.double() - features.double().mean(0)
     y = attributes.double() - attributes.double().mean(0)
-    scale = ridge * x.pow(2).sum() / x.shape[1]
-    w = torch.linalg.solve(x.T @ x + scale * torch.eye(x.shape[1], dtype=x.dtype), x.T @ y).T
+    w = geometry.ridge(x, y, ridge).T
     return w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
 
 def peak_model(run) -> tuple[torch.nn.Module, object, int]:
-    """The model at the kept peak of `run` (from its `keep_peak` arrays), its task and the step."""
-    steps = run.array_steps(KEEP_PEAK_STATE)
+    """The model at the kept peak of `run` (its checkpoints tagged `keep_peak`), its task and the step."""
+    steps = run.checkpoint_steps(KEEP_PEAK_STATE)
     if not steps:
         raise UserError(f"steering: run {run.id!r} kept no peak (set interventions.keep_peak)")
     decided = run.metric(KEEP_PEAK.at("step"))[1] if KEEP_PEAK.at("step") in run.metric_names() else []
@@ -42,7 +41,7 @@ def peak_model(run) -> tuple[torch.nn.Module, object, int]:
     config = validate(run.config)
     task = build_task(config.task, config.seed)
     model = build_model(config.model, task)
-    model.load_state_dict(run.load_array(KEEP_PEAK_STATE, step))
+    model.load_state_dict(run.load_checkpoint(step, KEEP_PEAK_STATE)[0])
     return model.eval(), task, step
 
 
@@ -50,15 +49,16 @@ def peak_model(run) -> tuple[torch.nn.Module, object, int]:
 def steering_curve(model: torch.nn.Module, task, alphas: list[float]) -> list[dict]:
     """Mass shift toward the steered attribute value, per α (averaged over values and rows)."""
     context = ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes))
-    context.reset([model.feature_site])
-    features, labels = item_features(context, model.feature_site)
+    feature_site: str = model.feature_site  # type: ignore[assignment]  # torch types a module attribute Tensor | Module
+    context.reset([feature_site])
+    features, labels = item_features(context, feature_site)
     attributes = task.attributes.to(features.device)
     directions = ridge_directions(features, attributes[labels]).to(features.dtype)
     rms = features.pow(2).sum(1).mean().sqrt()
     keep = task.item_labels >= 0
     inputs = task.probe.inputs[keep]
     positions = None if task.probe_positions is None else task.probe_positions[keep]
-    site = dict(model.named_modules())[model.feature_site]
+    site = dict(model.named_modules())[feature_site]
     items = task.item_ids.to(features.device)
 
     def mass(value: int, rows: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
