@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--init", type=float, default=0.02, help="GPT2Config.initializer_range (GPT-2's own: 0.02)")
+    parser.add_argument("--heads", type=int, default=2, help="heads per layer (d_model 64 split among them)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -54,7 +55,7 @@ def main() -> None:
     vocab, seq_len = 64, 64
     task = induction_task(vocab, seq_len, 8, 32, test_sequences=64, seed=args.seed)
     torch.manual_seed(args.seed)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=seq_len, n_embd=64, n_layer=2, n_head=2, n_inner=256,
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=seq_len, n_embd=64, n_layer=2, n_head=args.heads, n_inner=256,
                                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=args.init))
     name = f"hf-induction-s{args.seed}"
     callback = PhasewatchCallback(task.probe.inputs, store=args.store, name=name, overwrite=True)

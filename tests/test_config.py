@@ -131,3 +131,8 @@ def test_differences_from_preset():
     # not a preset: a watched or analyzed run, a --config file on its own
     for experiment in ("watch", "analyze", "tiny-60-20"):
         assert differences_from_preset(experiment, config.model_dump(mode="json")) == []
+
+
+def test_a_run_recorded_with_the_removed_events_expect_still_loads():
+    config = validate({"events": {"watch": ["train/*"], "expect": ["grokking"]}})
+    assert config.events.watch == ["train/*"] and "expect" not in config.events.model_dump()

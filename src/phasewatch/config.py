@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tomllib
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from phasewatch import models, tasks  # noqa: F401  (importing them registers every task and model config)
 from phasewatch.errors import UserError
@@ -53,8 +53,15 @@ class EventConfig(Section):
     structure_metrics: list[str] = []
     structure_windows: list[str] = Field([], description="alignment metrics whose rise and fall (the structure window) are dated")
     fit_ufm: bool = Field(False, description="fit the coupled UFM's alignment curve to the first structure window metric")
-    expect: list[str] = Field([], description="events this experiment is expected to show")
     phases: dict[str, list[str]] = Field({}, description="phase name → metric patterns whose events open it, in order (analysis/timeline.py)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_expect(cls, raw: Any) -> Any:
+        """Runs recorded before `events.expect` was removed (nothing read it) still load and resume."""
+        if isinstance(raw, dict) and "expect" in raw:
+            raw = {key: value for key, value in raw.items() if key != "expect"}
+        return raw
 
 
 class InterventionConfig(Section):

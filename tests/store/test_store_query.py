@@ -77,8 +77,6 @@ def test_query_names_its_store_and_warns_only_when_it_holds_no_runs(tmp_path, mo
     assert query("SELECT 1 AS x", "full").attrs["store"] == str((tmp_path / "full").resolve())
     with pytest.warns(EmptyStoreWarning, match=f"store {tmp_path.resolve() / 'runs'} holds no runs"):
         query("SELECT 1 AS x")  # the default store, ./runs, does not exist here
-    with pytest.raises(UserError, match="query: store 'full' and root 'empty' disagree"):
-        query("SELECT 1 AS x", "empty", store="full")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a bad query is an error, with no warning before it
         with pytest.raises(UserError, match="sql: Parser Error"):

@@ -195,7 +195,7 @@ def _window(metric: str, rise: dict, fall: dict, data: Curves) -> dict:
 
 
 def _window_rank(window: dict) -> tuple[bool, bool, int, str]:
-    # the spec's primary scalar (the features' alignment) first, then the other alignment sites
+    # the primary scalar (the features' alignment, docs/science/structure_before_collapse.md) first, then the other alignment sites
     metric = window["metric"]
     return family(metric) != ALIGNMENT, metric != f"{ALIGNMENT}/features", window["start"], metric
 

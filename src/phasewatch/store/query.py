@@ -90,16 +90,14 @@ def _execute(sql: str, root: str | Path | None) -> pd.DataFrame:
         con.close()
 
 
-def query(sql: str, root: str | Path | None = None, *, store: str | Path | None = None) -> pd.DataFrame:
+def query(sql: str, store: str | Path | None = None) -> pd.DataFrame:
     """Run `sql` against the store's `metrics` and `runs` views; UserError on a bad query.
 
-    `store` is another name for `root` (as in `pw.run(..., store=...)`); default $PHASEWATCH_STORE,
-    else ./runs. The frame's `attrs["store"]` is the absolute path of the store it read; a store
-    that holds no runs (a typo, another working directory) gives an `EmptyStoreWarning` naming it.
+    `store`: as everywhere (`pw.run(..., store=...)`, `--store`); default $PHASEWATCH_STORE, else
+    ./runs. The frame's `attrs["store"]` is the absolute path of the store it read; a store that
+    holds no runs (a typo, another working directory) gives an `EmptyStoreWarning` naming it.
     """
-    if store is not None and root is not None and Path(store) != Path(root):
-        raise UserError(f"query: store {str(store)!r} and root {str(root)!r} disagree (give one of them)")
-    path = store_root(store if store is not None else root).resolve()
+    path = store_root(store).resolve()
     frame = _query(sql, path)  # a bad query is an error, with no warning before it
     if not _run_dirs(path):
         warnings.warn(f"store {path} holds no runs (give store=DIR, or set $PHASEWATCH_STORE)",
@@ -120,6 +118,6 @@ def _query(sql: str, root: str | Path | None) -> pd.DataFrame:
         raise UserError(f"sql: {str(e).splitlines()[0]}") from None
 
 
-def list_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """One row per run: run, experiment, status, seed, created, steps; oldest first."""
-    return _query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", root)
+def list_runs(store: str | Path | None = None) -> pd.DataFrame:
+    """One row per run of the store: run, experiment, status, seed, created, steps; oldest first."""
+    return _query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", store_root(store))
