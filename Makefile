@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 # The CPU build of torch goes in first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: setup demo lint test test-fast test-all bench llm clean
+.PHONY: setup demo lint format test test-fast test-all bench llm clean
 
 # WordNet 3.0 (Debian's wordnet-base) labels the text task's nouns; installed when missing.
 WORDNET := /usr/share/wordnet/data.noun
@@ -28,10 +28,15 @@ demo: setup
 	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2
 	@echo "Report: runs/demo/report.html"
 
-# ruff (src, bench) and mypy (src/phasewatch); `make test` and `make test-fast` run it first.
+# ruff (lint: src, bench; format: src, bench, tests) and mypy (src/phasewatch); `make test` and
+# `make test-fast` run it first. `make format` rewrites the files the format check would flag.
 lint: setup
 	$(VENV)/bin/ruff check src bench
+	$(VENV)/bin/ruff format --check src bench tests
 	$(VENV)/bin/mypy src/phasewatch
+
+format: setup
+	$(VENV)/bin/ruff format src bench tests
 
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not slow"

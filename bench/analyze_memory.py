@@ -9,6 +9,7 @@ less than one checkpoint per checkpoint.
 
     .venv/bin/python bench/analyze_memory.py [--checkpoints 200] [--width 128] [--layers 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,15 @@ def write_series(directory: Path, args) -> float:
     from transformers import AutoModelForCausalLM, GPT2Config
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=args.vocab, n_positions=args.length, n_embd=args.width, n_layer=args.layers,
-                        n_head=4, bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(
+        vocab_size=args.vocab,
+        n_positions=args.length,
+        n_embd=args.width,
+        n_layer=args.layers,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     model = AutoModelForCausalLM.from_config(config)
     for index in range(1, args.checkpoints + 1):
         with torch.no_grad():
@@ -78,9 +86,11 @@ def main() -> None:
         series, probes = Path(tmp) / "series", Path(tmp) / "probes.jsonl"
         size = write_series(series, args)
         write_probe_data(probes, args)
-        print(f"torch {torch.__version__}, {args.threads} thread(s); {args.checkpoints} checkpoints of GPT-2 "
-              f"{args.layers} x {args.width} ({size:.2f} MiB each, {size * args.checkpoints:.0f} MiB in all); "
-              f"probe set {args.probe_items} x {args.length} tokens with labels and attributes")
+        print(
+            f"torch {torch.__version__}, {args.threads} thread(s); {args.checkpoints} checkpoints of GPT-2 "
+            f"{args.layers} x {args.width} ({size:.2f} MiB each, {size * args.checkpoints:.0f} MiB in all); "
+            f"probe set {args.probe_items} x {args.length} tokens with labels and attributes"
+        )
         print(f"before analyze: RSS {rss_mb()[0]:.0f} MiB, peak {rss_mb()[1]:.0f} MiB")
         print("checkpoints done | RSS now (MiB) | peak RSS so far (MiB)")
         samples: list[tuple[int, float, float]] = []
@@ -99,11 +109,15 @@ def main() -> None:
         after = rss_mb()
         first = next(s for s in samples if s[0] >= 10)
         growth = samples[-1][2] - first[2]
-        print(f"analyze: {seconds:.0f} s ({seconds / args.checkpoints:.2f} s per checkpoint incl. detection + report), "
-              f"{len(run.metric_names())} metrics, status {run.status}")
-        print(f"peak RSS after {first[0]} checkpoints: {first[2]:.0f} MiB; after {samples[-1][0]}: {samples[-1][2]:.0f} MiB "
-              f"(+{growth:.1f} MiB = {growth / (samples[-1][0] - first[0]) * 1024:.0f} KiB per checkpoint, "
-              f"vs {size * 1024:.0f} KiB per checkpoint file)")
+        print(
+            f"analyze: {seconds:.0f} s ({seconds / args.checkpoints:.2f} s per checkpoint incl. detection + report), "
+            f"{len(run.metric_names())} metrics, status {run.status}"
+        )
+        print(
+            f"peak RSS after {first[0]} checkpoints: {first[2]:.0f} MiB; after {samples[-1][0]}: {samples[-1][2]:.0f} MiB "
+            f"(+{growth:.1f} MiB = {growth / (samples[-1][0] - first[0]) * 1024:.0f} KiB per checkpoint, "
+            f"vs {size * 1024:.0f} KiB per checkpoint file)"
+        )
         print(f"after detection + report: RSS {after[0]:.0f} MiB, peak {after[1]:.0f} MiB")
 
 

@@ -12,6 +12,7 @@ per run the metric rows that are identical, those that differ, metrics present o
 events and analysis files that differ, and analysis files that only the second snapshot has
 (additions, which change nothing recorded before); it exits 1 when anything recorded differs.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ For each source tree (a `phasewatch` package folder) it prints
   analysis, report, integrations and the top-level modules): who imports whom, and any import
   that goes up the layering of docs/ARCHITECTURE.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,14 +18,46 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-FAMILIES = ("induction_score", "prev_token_score", "duplicate_token_score", "copying_score", "dependency_syntax",
-            "dependency_semantic", "semantic_alignment", "semantic_correlation", "etf_distance", "effective_rank", "nc1",
-            "nc3", "cka", "restricted_loss", "excluded_loss", "fourier_sparsity", "fourier_ipr", "weight_norm",
-            "attribute_probe", "selection", "in_context", "icl", "position_loss", "keep_peak", "curriculum", "gram")
+FAMILIES = (
+    "induction_score",
+    "prev_token_score",
+    "duplicate_token_score",
+    "copying_score",
+    "dependency_syntax",
+    "dependency_semantic",
+    "semantic_alignment",
+    "semantic_correlation",
+    "etf_distance",
+    "effective_rank",
+    "nc1",
+    "nc3",
+    "cka",
+    "restricted_loss",
+    "excluded_loss",
+    "fourier_sparsity",
+    "fourier_ipr",
+    "weight_norm",
+    "attribute_probe",
+    "selection",
+    "in_context",
+    "icl",
+    "position_loss",
+    "keep_peak",
+    "curriculum",
+    "gram",
+)
 BEHAVIOUR = ("train/loss", "train/accuracy", "test/loss", "test/accuracy", "test/bits_per_byte", "probe/loss", "eval/loss")
 # top to bottom; an import from a part to one above it goes up (pipeline, cli and integrations are entry points)
-LAYERS = [("cli", "pipeline", "integrations", "__init__"), ("train",), ("record",), ("report",), ("analysis", "config"),
-          ("probes",), ("models",), ("store", "tasks", "schema", "errors")]
+LAYERS = [
+    ("cli", "pipeline", "integrations", "__init__"),
+    ("train",),
+    ("record",),
+    ("report",),
+    ("analysis", "config"),
+    ("probes",),
+    ("models",),
+    ("store", "tasks", "schema", "errors"),
+]
 
 
 def part(path: Path, root: Path) -> str:
@@ -33,11 +66,19 @@ def part(path: Path, root: Path) -> str:
 
 
 def strings(tree: ast.AST) -> list[str]:
-    docs = {id(node.body[0].value) for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    return [node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs]
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
 
 
 def spells_metric(text: str) -> bool:
@@ -53,15 +94,22 @@ def shape(root: Path) -> None:
     lines = {f: sum(1 for line in f.read_text().splitlines() if line.strip()) for f in files}
     print(f"\n## {root}")
     largest = max(lines, key=lines.__getitem__)
-    print(f"lines of Python: {sum(lines.values()):,} in {len(files)} modules (largest: {largest.relative_to(root)}, {lines[largest]})")
+    print(
+        f"lines of Python: {sum(lines.values()):,} in {len(files)} modules (largest: {largest.relative_to(root)}, {lines[largest]})"
+    )
     spelling, graph = [], defaultdict(set)
     for f in files:
         tree = ast.parse(f.read_text())
         if part(f, root) != "probes" and any(spells_metric(s) for s in strings(tree)):
             spelling.append(str(f.relative_to(root)))
         for node in ast.walk(tree):
-            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             for name in names:
                 if name.startswith("phasewatch."):
                     target = name.split(".")[1]

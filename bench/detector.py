@@ -18,6 +18,7 @@ Planted curves: one logistic step in log-step, midpoint u0 ∈ [0.3, 0.9] of the
 A planted step counts as found when a detected transition's [onset, end] or [step_low, step_high]
 holds the true midpoint, or its midpoint lies in the true [onset, end].
 """
+
 from __future__ import annotations
 
 import os
@@ -115,26 +116,36 @@ def main() -> None:
         for _ in range(count):
             t, y, true, onset, end, snr = planted_curve(rng, rho)
             found = detect(t, y)
-            hits = [f for f in found
-                    if min(f.onset, f.step_low) <= true <= max(f.end, f.step_high) or onset <= f.step <= end]
+            hits = [f for f in found if min(f.onset, f.step_low) <= true <= max(f.end, f.step_high) or onset <= f.step <= end]
             if hits:
                 best = min(hits, key=lambda f: abs(np.log10((f.step + 1) / (true + 1))))
-                rows.append((snr, True, abs(np.log10((best.step + 1) / (true + 1))),
-                             100 * abs(best.step - true) / true, best.step_low <= true <= best.step_high,
-                             len(found) - 1))
+                rows.append(
+                    (
+                        snr,
+                        True,
+                        abs(np.log10((best.step + 1) / (true + 1))),
+                        100 * abs(best.step - true) / true,
+                        best.step_low <= true <= best.step_high,
+                        len(found) - 1,
+                    )
+                )
             else:
                 rows.append((snr, False, np.nan, np.nan, False, len(found)))
         table = np.array(rows, dtype=float)
         for low, high, label in ((2, 5, "snr 2-5"), (5, 10, "snr 5-10"), (10, 51, "snr 10-50"), (0, 51, "all")):
             part = table[(table[:, 0] >= low) & (table[:, 0] < high)]
             hit = part[part[:, 1] == 1]
-            print(f"  {label + suffix:13s} n={len(part):3d}  detected {len(hit) / len(part):6.1%}"
-                  f"  error median {np.median(hit[:, 2]):.3f} dec / {np.median(hit[:, 3]):.1f} %"
-                  f"  p90 {np.quantile(hit[:, 2], 0.9):.3f} dec / {np.quantile(hit[:, 3], 0.9):.1f} %"
-                  f"  coverage {hit[:, 4].mean():6.1%}  extra {part[:, 5].sum():.0f}")
+            print(
+                f"  {label + suffix:13s} n={len(part):3d}  detected {len(hit) / len(part):6.1%}"
+                f"  error median {np.median(hit[:, 2]):.3f} dec / {np.median(hit[:, 3]):.1f} %"
+                f"  p90 {np.quantile(hit[:, 2], 0.9):.3f} dec / {np.quantile(hit[:, 3], 0.9):.1f} %"
+                f"  coverage {hit[:, 4].mean():6.1%}  extra {part[:, 5].sum():.0f}"
+            )
     print(f"mean {1e3 * elapsed / curves:.1f} ms per curve over {curves} curves")
-    print(f"machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
-          f"python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Finished runs already in --store are re-analysed, not retrained.
 
     .venv/bin/python bench/grokking_events.py [--store DIR] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="phasewatch-grokking-")
     print(f"store: {store}")
-    print("| experiment | settings | train acc ≥ 99 % | test acc ≥ 50 % | ≥ 95 % | grokking event: step [interval] | inside the jump (test acc 30 %…95 %) | other events (first 4) |")
+    print(
+        "| experiment | settings | train acc ≥ 99 % | test acc ≥ 50 % | ≥ 95 % | grokking event: step [interval] | inside the jump (test acc 30 %…95 %) | other events (first 4) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     leads = []
     for experiment, settings in RUNS:
@@ -78,11 +81,18 @@ def main() -> None:
         # "inside the jump": the dated step lies between test accuracy first reaching 30 % and 95 %
         inside = all(first_step(run, "test/accuracy", 0.3) <= e["step"] <= most for e in grokking) if grokking else "-"
         others = ", ".join(f"{e['kind']}@{e['metric']}:{e['step']:.0f}" for e in run.events if e["kind"] != "grokking")
-        print(f"| {experiment} | {' '.join(settings) or 'default'} | {first_step(run, 'train/accuracy', 0.99):.0f} | "
-              f"{half:.0f} | {most:.0f} | {dated} | {inside} | {others[:160]} |", flush=True)
+        print(
+            f"| {experiment} | {' '.join(settings) or 'default'} | {first_step(run, 'train/accuracy', 0.99):.0f} | "
+            f"{half:.0f} | {most:.0f} | {dated} | {inside} | {others[:160]} |",
+            flush=True,
+        )
         memorised = first_step(run, "train/accuracy", 0.99)
-        cells = [f"{share_done(run, m, memorised, 0.1):.0f} / {share_done(run, m, memorised, 0.5):.0f}"
-                 if m in run.metric_names() else "-" for m in PROGRESS]
+        cells = [
+            f"{share_done(run, m, memorised, 0.1):.0f} / {share_done(run, m, memorised, 0.5):.0f}"
+            if m in run.metric_names()
+            else "-"
+            for m in PROGRESS
+        ]
         leads.append(f"| {experiment} {' '.join(settings)} | {half:.0f} | " + " | ".join(cells) + " |")
     print("\nStep at which each measure has made 10 % / 50 % of its change after memorisation (train acc ≥ 99 %):")
     print("| run | test acc ≥ 50 % | " + " | ".join(PROGRESS) + " |")

@@ -11,6 +11,7 @@ and LayerNorm included); the data: fresh repeated-segment sequences every step (
 steps. The probe set is the task's held-out sequences. Prints the onset, the head scores before
 and after, the repeated-token loss proxy (the probe loss) and the wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,21 +56,47 @@ def main() -> None:
     vocab, seq_len = 64, 64
     task = induction_task(vocab, seq_len, 8, 32, test_sequences=64, seed=args.seed)
     torch.manual_seed(args.seed)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=seq_len, n_embd=64, n_layer=2, n_head=args.heads, n_inner=256,
-                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=args.init))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocab,
+            n_positions=seq_len,
+            n_embd=64,
+            n_layer=2,
+            n_head=args.heads,
+            n_inner=256,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            initializer_range=args.init,
+        )
+    )
     name = f"hf-induction-s{args.seed}"
     callback = PhasewatchCallback(task.probe.inputs, store=args.store, name=name, overwrite=True)
-    training = TrainingArguments(f"{args.store}/{name}-trainer", max_steps=args.steps, per_device_train_batch_size=64,
-                                 learning_rate=args.lr, warmup_steps=10, weight_decay=0.0, lr_scheduler_type="constant_with_warmup",
-                                 logging_steps=50, save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True,
-                                 seed=args.seed, dataloader_num_workers=0)
+    training = TrainingArguments(
+        f"{args.store}/{name}-trainer",
+        max_steps=args.steps,
+        per_device_train_batch_size=64,
+        learning_rate=args.lr,
+        warmup_steps=10,
+        weight_decay=0.0,
+        lr_scheduler_type="constant_with_warmup",
+        logging_steps=50,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=args.seed,
+        dataloader_num_workers=0,
+    )
     began = time.perf_counter()
     Trainer(model=model, args=training, train_dataset=Stream(args.seed, vocab, seq_len), callbacks=[callback]).train()
     seconds = time.perf_counter() - began
 
     run = callback.watcher.run
-    print(f"run {run.id}: {args.steps} steps in {seconds:.0f} s; probes {run.info['probe_seconds']:.1f} s "
-          f"({run.info['probe_seconds'] / seconds:.1%})")
+    print(
+        f"run {run.id}: {args.steps} steps in {seconds:.0f} s; probes {run.info['probe_seconds']:.1f} s "
+        f"({run.info['probe_seconds'] / seconds:.1%})"
+    )
     for metric in ("induction_score/max", "prev_token_score/max", "duplicate_token_score/max", "probe/loss"):
         steps, values = run.metric(metric)
         print(f"  {metric}: {values[0]:.3f} (step 0) -> {values[-1]:.3f} (step {steps[-1]})")

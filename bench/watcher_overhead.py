@@ -8,6 +8,7 @@ and checks that both runs end with bit-identical parameters.
 
     .venv/bin/python bench/watcher_overhead.py [--steps 2000] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,15 @@ def build(args):
     from transformers import AutoModelForCausalLM, GPT2Config
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=args.vocab, n_positions=args.length, n_embd=args.width, n_layer=args.layers,
-                        n_head=4, bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(
+        vocab_size=args.vocab,
+        n_positions=args.length,
+        n_embd=args.width,
+        n_layer=args.layers,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     return AutoModelForCausalLM.from_config(config)
 
 
@@ -45,8 +53,11 @@ def train(args, watch: bool, store: str) -> tuple[torch.nn.Module, float, float,
     model = build(args)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    watcher = pw.Watcher(model, probe_tokens, labels=probe_labels, store=store, name="watched",
-                         total_steps=args.steps) if watch else None
+    watcher = (
+        pw.Watcher(model, probe_tokens, labels=probe_labels, store=store, name="watched", total_steps=args.steps)
+        if watch
+        else None
+    )
     batches = torch.Generator().manual_seed(1)
     watching = 0.0
     began = time.perf_counter()
@@ -79,19 +90,24 @@ def main() -> None:
     parser.add_argument("--probe-items", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
-          f"GPT-2 {args.layers} layers x {args.width}, vocab {args.vocab}, batch {args.batch} x {args.length} tokens, "
-          f"{args.steps} steps; probe set {args.probe_items} items with labels")
+    print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
+        f"GPT-2 {args.layers} layers x {args.width}, vocab {args.vocab}, batch {args.batch} x {args.length} tokens, "
+        f"{args.steps} steps; probe set {args.probe_items} items with labels"
+    )
     with tempfile.TemporaryDirectory() as store:
         plain, plain_loop, _, _, _ = train(args, watch=False, store=store)
         watched, loop, watching, closing, watcher = train(args, watch=True, store=store)
         probes = len(watcher.run.metric("probe/loss")[0])
     identical = all(torch.equal(a, b) for a, b in zip(plain.parameters(), watched.parameters()))
     print(f"unwatched loop: {plain_loop:.1f} s ({plain_loop / args.steps * 1e3:.1f} ms/step)")
-    print(f"watched loop:   {loop:.1f} s, of which inside watcher.step {watching:.2f} s "
-          f"({probes} probe points, {watcher.probe_seconds:.2f} s probing)")
-    print(f"overhead in the watched run: {watching:.2f} / {loop - watching:.1f} s of training = "
-          f"{watching / (loop - watching):.1%}")
+    print(
+        f"watched loop:   {loop:.1f} s, of which inside watcher.step {watching:.2f} s "
+        f"({probes} probe points, {watcher.probe_seconds:.2f} s probing)"
+    )
+    print(
+        f"overhead in the watched run: {watching:.2f} / {loop - watching:.1f} s of training = {watching / (loop - watching):.1%}"
+    )
     print(f"overhead by wall clock vs the unwatched run: {loop / plain_loop - 1:+.1%} (noisy on a shared machine)")
     print(f"close() once at the end (detection + report): {closing:.1f} s")
     print(f"final parameters bit-identical with and without the watcher: {identical}")

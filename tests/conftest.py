@@ -1,4 +1,5 @@
 """Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7."""
+
 import pytest
 
 TINY = """

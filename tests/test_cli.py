@@ -1,4 +1,5 @@
 """The CLI end to end on a tiny run, its bad-input contract, and kill -9 + resume."""
+
 import json
 import os
 import signal
@@ -22,7 +23,12 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
     assert run.status == "finished" and (run.path / "report.html").exists()
     assert {"train/loss", "test/accuracy", "restricted_loss/logits", "weight_norm/total"} <= set(run.metric_names())
     assert run.array_steps("gram/class_means")[0] == 0
-    for command in (["runs"], ["show", "tiny"], ["report", "tiny"], ["sql", "SELECT count(*) AS n FROM metrics WHERE metric = 'test/accuracy'"]):
+    for command in (
+        ["runs"],
+        ["show", "tiny"],
+        ["report", "tiny"],
+        ["sql", "SELECT count(*) AS n FROM metrics WHERE metric = 'test/accuracy'"],
+    ):
         assert main(["--store", store, *command]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "preset" not in out  # a --config run has no preset to differ from
@@ -39,7 +45,10 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
         (["run", "--resume", "missing"], "run 'missing' not found"),
         (["run"], "name an experiment"),
         (["frobnicate"], "invalid choice"),
-        (["run", "grokking", "--set", "attribute_smoothing=0.1"], "interventions.attribute_smoothing: needs a classification task"),
+        (
+            ["run", "grokking", "--set", "attribute_smoothing=0.1"],
+            "interventions.attribute_smoothing: needs a classification task",
+        ),
         (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
         (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: corpus, grammar, grokking,"),
         (["runs", "--store"], "argument --store: expected one argument"),
@@ -75,19 +84,27 @@ def test_store_before_or_after_the_subcommand(argv, store):
 
 
 def test_help_says_which_store_wins(capsys):
-    for argv, text in ((["--help"], "also accepted after the subcommand, which wins when both are given"),
-                       (["runs", "--help"], "wins over a --store given before the subcommand")):
+    for argv, text in (
+        (["--help"], "also accepted after the subcommand, which wins when both are given"),
+        (["runs", "--help"], "wins over a --store given before the subcommand"),
+    ):
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == 0 and text in " ".join(capsys.readouterr().out.split())
 
 
-TINY_GROKKING = {"task.p": ("p=7", "59 -> 7"), "model.d_model": ("d_model=16", "128 -> 16"),
-                 "model.n_heads": ("n_heads=2", "4 -> 2"), "model.d_head": ("d_head=8", "32 -> 8"),
-                 "model.d_mlp": ("d_mlp=32", "512 -> 32"), "train.steps": ("steps=60", "4500 -> 60"),
-                 "train.device": ("device=cpu", '"auto" -> "cpu"'),
-                 "train.checkpoint_every": ("checkpoint_every=20", "500 -> 20"), "probes.every": ("every=10", "25 -> 10"),
-                 "probes.log_points": ("log_points=5", "30 -> 5")}
+TINY_GROKKING = {
+    "task.p": ("p=7", "59 -> 7"),
+    "model.d_model": ("d_model=16", "128 -> 16"),
+    "model.n_heads": ("n_heads=2", "4 -> 2"),
+    "model.d_head": ("d_head=8", "32 -> 8"),
+    "model.d_mlp": ("d_mlp=32", "512 -> 32"),
+    "train.steps": ("steps=60", "4500 -> 60"),
+    "train.device": ("device=cpu", '"auto" -> "cpu"'),
+    "train.checkpoint_every": ("checkpoint_every=20", "500 -> 20"),
+    "probes.every": ("every=10", "25 -> 10"),
+    "probes.log_points": ("log_points=5", "30 -> 5"),
+}
 
 
 def test_show_prints_the_settings_that_differ_from_the_preset(tmp_path, capsys):
@@ -99,11 +116,15 @@ def test_show_prints_the_settings_that_differ_from_the_preset(tmp_path, capsys):
     assert main(["show", "g", "--store", str(store)]) == 0
     out = capsys.readouterr().out.splitlines()
     header = out.index("settings that differ from preset 'grokking' (preset -> run):")
-    assert out[header + 1:] == [f"  {key}: {change}" for key, (_, change) in TINY_GROKKING.items()]
+    assert out[header + 1 :] == [f"  {key}: {change}" for key, (_, change) in TINY_GROKKING.items()]
     info_file = store / "g" / "run.json"
-    for config, line in ((preset_config("grokking").model_dump(mode="json"), "settings: as preset 'grokking'"),
-                         ({**Run.open(store, "g").config, "setting": "gone"},  # a variant the preset no longer has
-                          "settings: not compared with preset 'grokking' (setting: 'gone' is not allowed (this experiment has no settings))")):
+    for config, line in (
+        (preset_config("grokking").model_dump(mode="json"), "settings: as preset 'grokking'"),
+        (
+            {**Run.open(store, "g").config, "setting": "gone"},  # a variant the preset no longer has
+            "settings: not compared with preset 'grokking' (setting: 'gone' is not allowed (this experiment has no settings))",
+        ),
+    ):
         info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "config": config}))
         assert main(["show", "g", "--store", str(store)]) == 0
         assert capsys.readouterr().out.splitlines()[-1] == line
@@ -121,7 +142,8 @@ def test_sql_names_its_store_and_notes_an_empty_one(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         f"store: {empty.resolve()}",
-        f"phasewatch: note: store {empty.resolve()} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)"]
+        f"phasewatch: note: store {empty.resolve()} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)",
+    ]
     assert "│ 0 │" in captured.out
     assert main(["sql", "--store", str(empty), "SELEC 1"]) == 2  # a bad query: the error line alone
     assert capsys.readouterr().err.splitlines()[0].startswith("phasewatch: error: sql: Parser Error")
@@ -135,8 +157,10 @@ def test_experiments_name_lists_its_settings(capsys):
     assert main(["experiments", "structure-before-collapse"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert 'setting = "selectional"' in lines and not any(line.startswith("settings.") for line in lines)
-    assert lines[-1] == ("settings: selectional, selectional-plain, hierarchical, hierarchical-plain, text, language "
-                         "(the values above are for setting = 'selectional'; choose another with --set setting=NAME)")
+    assert lines[-1] == (
+        "settings: selectional, selectional-plain, hierarchical, hierarchical-plain, text, language "
+        "(the values above are for setting = 'selectional'; choose another with --set setting=NAME)"
+    )
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_config, tmp_path):
@@ -168,7 +192,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_config, tmp_path):
     killed = Run.open(store, "killed")
     assert killed.status == "running" and 0 < killed.checkpoint_steps()[-1] < 1200
 
-    result = subprocess.run([*CLI, "--store", store, "run", "--resume", "killed", "--no-progress"], capture_output=True, text=True)
+    result = subprocess.run(
+        [*CLI, "--store", store, "run", "--resume", "killed", "--no-progress"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     whole, resumed = Run.open(store, "whole").metrics(), Run.open(store, "killed").metrics()
     assert len(whole) == len(resumed)

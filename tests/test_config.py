@@ -12,7 +12,13 @@ def test_every_preset_validates():
 
 def test_bare_and_dotted_overrides():
     _, config = resolve("grokking", assignments=["p=97", "seed=3", "train.lr=3e-3", "operation=*", "betas=[0.9, 0.99]"])
-    assert (config.task.p, config.seed, config.train.lr, config.task.operation, config.train.betas) == (97, 3, 3e-3, "*", (0.9, 0.99))
+    assert (config.task.p, config.seed, config.train.lr, config.task.operation, config.train.betas) == (
+        97,
+        3,
+        3e-3,
+        "*",
+        (0.9, 0.99),
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +77,12 @@ def test_every_setting_of_every_preset_validates():
 
 def test_a_setting_applies_before_the_other_overrides():
     _, config = resolve("structure-before-collapse", assignments=["decay_ratio=1", "setting=hierarchical", "seed=2"])
-    assert (config.task.name, config.model.item_pathway, config.train.decay_ratio, config.seed) == ("hierarchical", "input", 1.0, 2)
+    assert (config.task.name, config.model.item_pathway, config.train.decay_ratio, config.seed) == (
+        "hierarchical",
+        "input",
+        1.0,
+        2,
+    )
 
 
 def test_an_unknown_setting_names_the_choices():
@@ -109,8 +120,15 @@ def test_flatten_gives_every_set_key_and_format_value_reads_back_through_set():
         # every printed `key = value` is a --set that gives back the same config
         assignments = [f"{key}={format_value(value)}" for key, value in flat.items() if key != "setting"]
         assert resolve(name, assignments=assignments)[1] == config
-    assert [format_value(v) for v in (True, "a\"b", 1e-3, [0.9, 0.98], {}, {"a b": [1]}, None)] == \
-        ["true", '"a\\"b"', "0.001", "[0.9, 0.98]", "{}", '{ "a b" = [1] }', "(none)"]
+    assert [format_value(v) for v in (True, 'a"b', 1e-3, [0.9, 0.98], {}, {"a b": [1]}, None)] == [
+        "true",
+        '"a\\"b"',
+        "0.001",
+        "[0.9, 0.98]",
+        "{}",
+        '{ "a b" = [1] }',
+        "(none)",
+    ]
 
 
 def test_differences_from_preset():
@@ -118,12 +136,17 @@ def test_differences_from_preset():
 
     _, config = resolve("grokking", assignments=["train.steps=60", "p=7", "device=cpu"])
     assert differences_from_preset("grokking", config.model_dump(mode="json")) == [
-        ("task.p", 59, 7), ("train.steps", 4500, 60), ("train.device", "auto", "cpu")]
+        ("task.p", 59, 7),
+        ("train.steps", 4500, 60),
+        ("train.device", "auto", "cpu"),
+    ]
     assert differences_from_preset("grokking", resolve("grokking")[1].model_dump(mode="json")) == []
     # a variant is compared with that variant, and named first when it is not the preset's default
     _, variant = resolve("structure-before-collapse", assignments=["setting=hierarchical", "seed=3"])
     assert differences_from_preset("structure-before-collapse", variant.model_dump(mode="json")) == [
-        ("setting", "selectional", "hierarchical"), ("seed", 0, 3)]
+        ("setting", "selectional", "hierarchical"),
+        ("seed", 0, 3),
+    ]
     # another model kind: keys that only one side has come with None on the other
     differences = differences_from_preset("grokking", resolve("grokking-mlp")[1].model_dump(mode="json"))
     assert ("model.name", "transformer", "mlp") in differences

@@ -10,6 +10,7 @@ The public surface:
     Watcher(model, probe_inputs, ...)      watch any PyTorch training loop (and HF/Lightning callbacks)
     analyze(directory, probe_data, ...)    probe a saved checkpoint series into a run
 """
+
 from phasewatch.analysis import detect_events, find_transitions, relate_events
 from phasewatch.errors import UserError
 from phasewatch.integrations import Watcher, analyze

@@ -1,4 +1,5 @@
 """The `phasewatch` command. Thin: parse flags, call the pipeline, print. Bad input → one line, exit 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,50 +27,90 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="phasewatch", description="Watch structure form inside a network while it trains.",
+        prog="phasewatch",
+        description="Watch structure form inside a network while it trains.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="start here:\n  phasewatch experiments          what is built in\n"
-               "  phasewatch experiments NAME     an experiment's settings, each a --set key\n"
-               "  phasewatch run grokking         train, detect transitions, write runs/<run>/report.html\n"
-               "  phasewatch run --help           settings, resume, devices",
+        "  phasewatch experiments NAME     an experiment's settings, each a --set key\n"
+        "  phasewatch run grokking         train, detect transitions, write runs/<run>/report.html\n"
+        "  phasewatch run --help           settings, resume, devices",
     )
-    parser.add_argument("--store", help="store directory (default: $PHASEWATCH_STORE, else ./runs); also "
-                                        "accepted after the subcommand, which wins when both are given")
+    parser.add_argument(
+        "--store",
+        help="store directory (default: $PHASEWATCH_STORE, else ./runs); also "
+        "accepted after the subcommand, which wins when both are given",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     experiments = commands.add_parser("experiments", help="list the built-in experiments, or one experiment's settings")
-    experiments.add_argument("name", nargs="?", metavar="NAME",
-                             help="an experiment: print its settings as KEY = VALUE (each a --set key) and its variants")
+    experiments.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="an experiment: print its settings as KEY = VALUE (each a --set key) and its variants",
+    )
 
-    run = commands.add_parser("run", help="train an experiment, detect its phase transitions, write its report",
-                              description="Examples: phasewatch run grokking --set p=97 --set seed=1;  "
-                                          "phasewatch run --resume RUN")
+    run = commands.add_parser(
+        "run",
+        help="train an experiment, detect its phase transitions, write its report",
+        description="Examples: phasewatch run grokking --set p=97 --set seed=1;  phasewatch run --resume RUN",
+    )
     run.add_argument("experiment", nargs="?", help="a built-in experiment (see `phasewatch experiments`)")
     run.add_argument("--config", metavar="FILE", help="TOML file merged over the experiment's preset")
-    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a setting: p=97, seed=1, train.lr=3e-3 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting: p=97, seed=1, train.lr=3e-3 (repeatable)",
+    )
     run.add_argument("--name", help="run id (default: EXPERIMENT-sSEED-TIME)")
     run.add_argument("--resume", metavar="RUN", help="continue a stopped run from its newest checkpoint")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    series = commands.add_parser("analyze", help="probe a saved checkpoint series into a run, as if watched live",
-                                 description="Example: phasewatch analyze out/ --probe-data probes.jsonl  "
-                                             "(out/ holds checkpoint-500/, checkpoint-1000/, ... or step_500.safetensors, ...)")
-    series.add_argument("directory", metavar="DIR", help="folder of *.safetensors files or save_pretrained "
-                        "directories (checkpoint-500/, step1000/): the step is the last number in the name")
-    series.add_argument("--probe-data", required=True, metavar="FILE",
-                        help='JSONL, one {"tokens": [ids...], "label": int, "attributes": [...]} per line '
-                             '(label, attributes optional; "input_ids" may name the token ids instead of "tokens"); '
-                             "or a text file with --tokenizer")
-    series.add_argument("--factory", metavar="MODULE:FUNCTION",
-                        help="a function that builds the model (default: each checkpoint's config.json, via transformers)")
+    series = commands.add_parser(
+        "analyze",
+        help="probe a saved checkpoint series into a run, as if watched live",
+        description="Example: phasewatch analyze out/ --probe-data probes.jsonl  "
+        "(out/ holds checkpoint-500/, checkpoint-1000/, ... or step_500.safetensors, ...)",
+    )
+    series.add_argument(
+        "directory",
+        metavar="DIR",
+        help="folder of *.safetensors files or save_pretrained "
+        "directories (checkpoint-500/, step1000/): the step is the last number in the name",
+    )
+    series.add_argument(
+        "--probe-data",
+        required=True,
+        metavar="FILE",
+        help='JSONL, one {"tokens": [ids...], "label": int, "attributes": [...]} per line '
+        '(label, attributes optional; "input_ids" may name the token ids instead of "tokens"); '
+        "or a text file with --tokenizer",
+    )
+    series.add_argument(
+        "--factory",
+        metavar="MODULE:FUNCTION",
+        help="a function that builds the model (default: each checkpoint's config.json, via transformers)",
+    )
     series.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer directory, for a text probe file")
-    series.add_argument("--site", dest="sites", action="append", metavar="MODULE",
-                        help="a module whose output to probe (repeatable; default: every transformer block)")
-    series.add_argument("--probe", dest="probes", action="append", choices=PROBES,
-                        help="a probe to run (repeatable; default: every one the probe data allows)")
+    series.add_argument(
+        "--site",
+        dest="sites",
+        action="append",
+        metavar="MODULE",
+        help="a module whose output to probe (repeatable; default: every transformer block)",
+    )
+    series.add_argument(
+        "--probe",
+        dest="probes",
+        action="append",
+        choices=PROBES,
+        help="a probe to run (repeatable; default: every one the probe data allows)",
+    )
     series.add_argument("--batch-size", type=int, default=64, metavar="N", help="probe items per forward pass (default: 64)")
     series.add_argument("--name", help="run id (default: analyze-<folder name>); an existing one is resumed")
     series.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
@@ -82,9 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     sql = commands.add_parser("sql", help="query every run's metrics with DuckDB (tables: metrics, runs)")
     sql.add_argument("query", help="e.g. \"SELECT run, max(value) FROM metrics WHERE metric = 'test/accuracy' GROUP BY run\"")
     for command in commands.choices.values():  # `phasewatch runs --store X` as well as `phasewatch --store X runs`
-        command.add_argument("--store", default=argparse.SUPPRESS,  # unset here keeps the one before the subcommand
-                             help="store directory (default: $PHASEWATCH_STORE, else ./runs); "
-                                  "wins over a --store given before the subcommand")
+        command.add_argument(
+            "--store",
+            default=argparse.SUPPRESS,  # unset here keeps the one before the subcommand
+            help="store directory (default: $PHASEWATCH_STORE, else ./runs); wins over a --store given before the subcommand",
+        )
     return parser
 
 
@@ -107,18 +150,35 @@ def _run(args: argparse.Namespace, console: Console) -> None:
         if not args.experiment and not args.config:
             raise UserError("run: name an experiment (see `phasewatch experiments`) or give --config FILE")
         assignments = args.assignments + ([f"train.device={args.device}"] if args.device else [])
-        finished = pipeline.run(args.experiment, config_file=args.config, assignments=assignments, store=args.store,
-                                name=args.name, overwrite=args.overwrite, progress=progress)
+        finished = pipeline.run(
+            args.experiment,
+            config_file=args.config,
+            assignments=assignments,
+            store=args.store,
+            name=args.name,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
     print_summary(finished, console)
     console.print(f"report: {finished.path / 'report.html'}")
 
 
 def _analyze(args: argparse.Namespace, console: Console) -> None:
     progress = not args.no_progress and console.is_terminal
-    finished = analyze(args.directory, args.probe_data, store=args.store, name=args.name, factory=args.factory,
-                       tokenizer=args.tokenizer, sites=args.sites, probes=args.probes, batch_size=args.batch_size,
-                       device=args.device, overwrite=args.overwrite,
-                       on_checkpoint=(lambda step: console.print(f"step {step:,}: recorded")) if progress else None)
+    finished = analyze(
+        args.directory,
+        args.probe_data,
+        store=args.store,
+        name=args.name,
+        factory=args.factory,
+        tokenizer=args.tokenizer,
+        sites=args.sites,
+        probes=args.probes,
+        batch_size=args.batch_size,
+        device=args.device,
+        overwrite=args.overwrite,
+        on_checkpoint=(lambda step: console.print(f"step {step:,}: recorded")) if progress else None,
+    )
     print_summary(finished, console)
     console.print(f"report: {finished.path / 'report.html'}")
 
@@ -129,8 +189,10 @@ def _experiment(name: str) -> None:
     for key, value in configuration.flatten(config).items():
         print(f"{key} = {configuration.format_value(value)}")
     if variants := configuration.preset_variants(name):
-        print(f"settings: {', '.join(variants)} (the values above are for setting = {config.setting!r}; "
-              "choose another with --set setting=NAME)")
+        print(
+            f"settings: {', '.join(variants)} (the values above are for setting = {config.setting!r}; "
+            "choose another with --set setting=NAME)"
+        )
 
 
 def _differences(run: Run) -> None:
@@ -160,8 +222,7 @@ def _sql(sql: str, root, console: Console) -> None:
     print(f"store: {store}", file=sys.stderr)
     for warning in caught:
         if issubclass(warning.category, EmptyStoreWarning):
-            print(f"phasewatch: note: store {store} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)",
-                  file=sys.stderr)
+            print(f"phasewatch: note: store {store} holds no runs (give --store DIR, or set $PHASEWATCH_STORE)", file=sys.stderr)
         else:  # not ours: shown as it would have been
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     console.print(_table(frame))

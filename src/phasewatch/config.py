@@ -5,6 +5,7 @@ A config has the sections `task`, `model`, `train`, `probes` and `events`, plus 
 takes a dotted key (`train.lr=3e-3`) or a bare one when it names one field (`p=97`, `seed=1`).
 Every problem becomes a one-line `UserError`: the field, the value, and what is allowed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,7 +54,9 @@ class EventConfig(Section):
     structure_metrics: list[str] = []
     structure_windows: list[str] = Field([], description="alignment metrics whose rise and fall (the structure window) are dated")
     fit_ufm: bool = Field(False, description="fit the coupled UFM's alignment curve to the first structure window metric")
-    phases: dict[str, list[str]] = Field({}, description="phase name → metric patterns whose events open it, in order (analysis/timeline.py)")
+    phases: dict[str, list[str]] = Field(
+        {}, description="phase name → metric patterns whose events open it, in order (analysis/timeline.py)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -67,6 +70,7 @@ class EventConfig(Section):
 class InterventionConfig(Section):
     """Acting on training from what the probes see (docs/science/structure_before_collapse.md,
     "Keeping the structure"). Everything off by default."""
+
     keep_peak: str = Field("", description="metric whose peak is kept (its model state saved), decided live")
     patience: int = Field(5, ge=1, description="probes past the peak before keep-peak decides")
     stop_at_peak: bool = Field(False, description="stop training once keep-peak has decided")
@@ -79,6 +83,7 @@ class CurriculumConfig(Section):
     """A phase-aware data schedule: stage-0 data (the task's easy stream) until `metric` has
     reached `floor` and gained less than `tolerance` over `patience` probes, then stage 1. Off
     when `metric` is empty (train/curriculum.py)."""
+
     metric: str = Field("", description="probe metric whose saturation ends stage 0 (e.g. selection/syntactic_accuracy)")
     floor: float = Field(0.9, description="the metric must first reach this")
     patience: int = Field(3, ge=1, description="probes the metric must stay flat")
@@ -201,7 +206,9 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
     return config
 
 
-def resolve(experiment: str | None, config_file: str | None = None, assignments: Sequence[str] = ()) -> tuple[str, ExperimentConfig]:
+def resolve(
+    experiment: str | None, config_file: str | None = None, assignments: Sequence[str] = ()
+) -> tuple[str, ExperimentConfig]:
     """The experiment's name and its validated config: preset, then file, then `--set`."""
     raw: dict[str, Any] = load_preset(experiment) if experiment else {}
     if config_file:
@@ -263,8 +270,10 @@ def format_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = (f"{k if k.replace('_', '').replace('-', '').isalnum() else json.dumps(k)} = {format_value(v)}"
-                 for k, v in value.items())
+        items = (
+            f"{k if k.replace('_', '').replace('-', '').isalnum() else json.dumps(k)} = {format_value(v)}"
+            for k, v in value.items()
+        )
         return "{ " + ", ".join(items) + " }" if value else "{}"
     if value is None:
         return "(none)"

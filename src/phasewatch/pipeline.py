@@ -1,4 +1,5 @@
 """One experiment end to end: config → checks → run directory → training → events → report."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,14 @@ def run(
     experiment_name, config = configuration.resolve(experiment, config_file, assignments)
     prepared = prepare(config)  # every check before any run directory exists
     run_id = name or f"{experiment_name}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    new = Run.create(store_root(store), run_id, experiment=experiment_name, config=config.model_dump(mode="json"),
-                     seed=config.seed, overwrite=overwrite)
+    new = Run.create(
+        store_root(store),
+        run_id,
+        experiment=experiment_name,
+        config=config.model_dump(mode="json"),
+        seed=config.seed,
+        overwrite=overwrite,
+    )
     return _execute(new, prepared, resume=False, progress=progress)
 
 

@@ -1,5 +1,6 @@
 """The base of every config section: a pydantic model that refuses unknown keys, and the kinds of
 a section that has several (a task, a model), each registered by the class that defines it."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

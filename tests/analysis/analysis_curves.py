@@ -1,4 +1,5 @@
 """Synthetic curves on the training loop's probe grid: log-spaced early, every `every` steps later."""
+
 from __future__ import annotations
 
 import numpy as np

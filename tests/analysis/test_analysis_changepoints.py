@@ -1,4 +1,5 @@
 """find_transitions on synthetic curves with known change points, and on curves with none."""
+
 from __future__ import annotations
 
 import dataclasses

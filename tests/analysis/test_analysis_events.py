@@ -1,4 +1,5 @@
 """detect_events names transitions by the documented rules; relate_events orders them."""
+
 from __future__ import annotations
 
 import json
@@ -101,8 +102,9 @@ def test_structure_metrics_crystallise_and_collapse_other_changes_are_transition
 def test_events_are_plain_sorted_and_json_ready():
     loss = noisy(4.6 + 3.4 * np.exp(-STEPS / 5.0) + step_curve(STEPS, 800, 0.2, 0.0, -4.4), 0.02, 0)
     test = noisy(step_curve(STEPS, 1000, 0.3, 0.03, 0.98), 0.02, 0)
-    events = detect_events({"train/loss": (STEPS, loss), "train/accuracy": (STEPS, train_accuracy()),
-                            "test/accuracy": (STEPS, test)})
+    events = detect_events(
+        {"train/loss": (STEPS, loss), "train/accuracy": (STEPS, train_accuracy()), "test/accuracy": (STEPS, test)}
+    )
     assert sorted(e["kind"] for e in events) == ["grokking", "loss_cliff", "plateau", "transition"]
     assert [e["step"] for e in events] == sorted(e["step"] for e in events)
     for e in events:
@@ -128,8 +130,19 @@ def test_progress_measure_leads_the_grokking_jump():
 
 
 def event(metric, kind, step, onset, end, before, after):
-    return {"kind": kind, "metric": metric, "step": step, "step_low": step, "step_high": step, "onset": onset,
-            "end": end, "before": before, "after": after, "width": end - onset, "score": 50.0}
+    return {
+        "kind": kind,
+        "metric": metric,
+        "step": step,
+        "step_low": step,
+        "step_high": step,
+        "onset": onset,
+        "end": end,
+        "before": before,
+        "after": after,
+        "width": end - onset,
+        "score": 50.0,
+    }
 
 
 def test_relate_events_lead_sign_text_and_what_is_left_out():
@@ -155,19 +168,33 @@ def test_relate_events_lead_sign_text_and_what_is_left_out():
     assert relations[4]["text"] == "test/accuracy rose at the same step as weight_norm/total fell"
     assert relations[5]["lead_steps"] == 2000 and relations[5]["onset_lead_steps"] == 2000
     assert relate_events([grok]) == [] and relate_events([early, again]) == []
-    one_step = relate_events([event("a/loss", "loss_cliff", 10, 8, 12, 1.0, 0.0),
-                              event("b/accuracy", "transition", 11, 9, 13, 0.0, 1.0)])
+    one_step = relate_events(
+        [event("a/loss", "loss_cliff", 10, 8, 12, 1.0, 0.0), event("b/accuracy", "transition", 11, 9, 13, 0.0, 1.0)]
+    )
     assert one_step[0]["text"] == "a/loss fell 1 step before b/accuracy rose"
 
 
 def test_every_earlier_event_is_related_to_grokking_however_far_before():
     def event(kind, metric, step, before, after):
-        return {"kind": kind, "metric": metric, "step": step, "step_low": step - 5, "step_high": step + 5,
-                "onset": step - 10, "end": step + 10, "before": before, "after": after, "width": 20, "score": 10.0}
+        return {
+            "kind": kind,
+            "metric": metric,
+            "step": step,
+            "step_low": step - 5,
+            "step_high": step + 5,
+            "onset": step - 10,
+            "end": step + 10,
+            "before": before,
+            "after": after,
+            "width": 20,
+            "score": 10.0,
+        }
 
-    events = [event("loss_cliff", "restricted_loss/logits", 400, 2.0, 0.01),
-              event("grokking", "test/accuracy", 3100, 0.3, 1.0),
-              event("loss_cliff", "train/loss", 70, 4.0, 0.0)]
+    events = [
+        event("loss_cliff", "restricted_loss/logits", 400, 2.0, 0.01),
+        event("grokking", "test/accuracy", 3100, 0.3, 1.0),
+        event("loss_cliff", "train/loss", 70, 4.0, 0.0),
+    ]
     texts = [r["text"] for r in relate_events(events)]
     assert "restricted_loss/logits fell 2,700 steps before test/accuracy rose" in texts
     assert "train/loss fell 3,030 steps before test/accuracy rose" in texts

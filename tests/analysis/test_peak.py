@@ -1,5 +1,6 @@
 """Keep-peak decided live (analysis/peak.py): the chosen peak against the true one, no false
 "past_peak" on a rise, and no look-ahead."""
+
 import numpy as np
 import pytest
 from analysis_curves import probe_grid, step_curve
@@ -86,9 +87,16 @@ def test_a_later_higher_peak_is_taken_and_non_finite_values_are_skipped():
     tracker = PeakTracker(patience=2, min_rise=0.1, smoothing=1)
     values = [0.0] * 6 + [0.5] * 6 + [0.2] * 6 + [float("nan")] + [0.9] * 3  # noise-free: σ = 0
     answers = feed(tracker, range(len(values)), values)
-    assert answers == (["new_peak"] + ["waiting"] * 5 + ["new_peak"] + ["waiting"] * 5  # the rise
-                       + ["waiting"] + ["past_peak"] * 5 + ["past_peak"]  # 2 probes below, then the NaN
-                       + ["new_peak", "waiting", "waiting"])  # a higher peak later
+    assert answers == (
+        ["new_peak"]
+        + ["waiting"] * 5
+        + ["new_peak"]
+        + ["waiting"] * 5  # the rise
+        + ["waiting"]
+        + ["past_peak"] * 5
+        + ["past_peak"]  # 2 probes below, then the NaN
+        + ["new_peak", "waiting", "waiting"]
+    )  # a higher peak later
     assert (tracker.peak_step, tracker.peak_value) == (19, 0.9)
 
 

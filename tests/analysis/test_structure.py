@@ -1,6 +1,7 @@
 """The structure window (analysis/structure.py): synthetic rise-then-fall curves with known
 crossings, the rule's refusals (rise only, small fall, fall without an ETF fall, noise), the
 collapse of inherited structure, and the real UFM (coupled and plain) through `find_events`."""
+
 import json
 
 import numpy as np
@@ -51,11 +52,16 @@ def test_rise_then_fall_is_dated_at_its_known_crossings():
         assert abs(np.log10(event["peak_step"] / peak)) < 0.15  # the plateau is flat: any probe on it
     rise, fall = events
     # 10-90 % of a 0.6-decade logistic centred at step 100: 10^(2 ± 0.3) - 1 (onset, end)
-    assert rise["onset"] == pytest.approx(10 ** 1.7, rel=0.05) and rise["end"] == pytest.approx(10 ** 2.3, rel=0.05)
+    assert rise["onset"] == pytest.approx(10**1.7, rel=0.05) and rise["end"] == pytest.approx(10**2.3, rel=0.05)
     assert fall["before"] == pytest.approx(0.52, abs=0.01) and fall["after"] == pytest.approx(0.07, abs=0.01)
     assert fall["etf_at_peak"] > 1.1 and fall["etf_after"] < 0.5
-    assert structure_window(events) == {"metric": "a", "start": rise["step"], "end": fall["step"],
-                                        "peak_step": rise["peak_step"], "peak_value": rise["peak_value"]}
+    assert structure_window(events) == {
+        "metric": "a",
+        "start": rise["step"],
+        "end": fall["step"],
+        "peak_step": rise["peak_step"],
+        "peak_value": rise["peak_value"],
+    }
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -107,8 +113,13 @@ def test_inherited_structure_collapses_without_a_crystallisation():
     dense = inherited(DENSE)
     peak = int(np.argmax(dense))
     assert events[0]["step_low"] <= true_crossing(dense, (dense[peak] + dense[-1]) / 2, peak) <= events[0]["step_high"]
-    assert structure_window(events) == {"metric": "a", "start": None, "end": events[0]["step"],
-                                        "peak_step": events[0]["peak_step"], "peak_value": events[0]["peak_value"]}
+    assert structure_window(events) == {
+        "metric": "a",
+        "start": None,
+        "end": events[0]["step"],
+        "peak_step": events[0]["peak_step"],
+        "peak_value": events[0]["peak_value"],
+    }
     assert structure_events(GRID, inherited(GRID), metric="a", etf=(GRID, etf(GRID, fall=0.0))) == []
 
 
@@ -154,8 +165,11 @@ WINDOWED = ["semantic_alignment/features", "semantic_alignment/classifier"]
 
 
 def _ufm_run(root, name: str, *settings: str):
-    _, config = configuration.resolve("ufm", None, ["steps=3000", "every=500", "device=cpu",
-                                                    f"structure_windows={json.dumps(WINDOWED)}", "fit_ufm=false", *settings])
+    _, config = configuration.resolve(
+        "ufm",
+        None,
+        ["steps=3000", "every=500", "device=cpu", f"structure_windows={json.dumps(WINDOWED)}", "fit_ufm=false", *settings],
+    )
     run = Run.create(root, name, experiment="ufm", config=config.model_dump(mode="json"), seed=config.seed)
     train(run, prepare(config), show_progress=False)
     return run, config
@@ -194,6 +208,7 @@ def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm
 
     # a small library keeps this fast; the default one is tested in test_ufm_fit.py
     monkeypatch.setattr(detection, "fit_ufm", partial(fit_ufm, ratios=(30.0, 100.0), horizon=3000))
+
     def fitting(config, fit: bool):
         return config.model_copy(update={"events": config.events.model_copy(update={"fit_ufm": fit})})
 

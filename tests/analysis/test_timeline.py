@@ -1,4 +1,5 @@
 """phase_timeline names the spans between events by the documented rule (analysis/timeline.py)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,19 @@ KEYS = {"name", "start", "end", "start_share", "end_share", "metrics", "events"}
 
 def event(metric, onset, end, kind="transition", step=None, before=0.0, after=1.0):
     step = (onset + end) // 2 if step is None else step
-    return {"kind": kind, "metric": metric, "step": step, "step_low": step - 5, "step_high": step + 5, "onset": onset,
-            "end": end, "before": before, "after": after, "width": end - onset, "score": 10.0}
+    return {
+        "kind": kind,
+        "metric": metric,
+        "step": step,
+        "step_low": step - 5,
+        "step_high": step + 5,
+        "onset": onset,
+        "end": end,
+        "before": before,
+        "after": after,
+        "width": end - onset,
+        "score": 10.0,
+    }
 
 
 LANGUAGE = [
@@ -39,8 +51,12 @@ def names(timeline):
 def test_spans_run_from_memorisation_through_each_phase_to_refinement():
     timeline = phase_timeline(LANGUAGE, PHASES, last_step=4000)
     # semantics opens where its first measure is half done (attribute_probe, midpoint 1650)
-    assert names(timeline) == [("memorisation", 0, 120), ("syntax", 120, 1650), ("semantics", 1650, 2400),
-                               ("refinement", 2400, 4000)]
+    assert names(timeline) == [
+        ("memorisation", 0, 120),
+        ("syntax", 120, 1650),
+        ("semantics", 1650, 2400),
+        ("refinement", 2400, 4000),
+    ]
     assert all(set(span) == KEYS for span in timeline)
     memorisation, syntax, semantics, refinement = timeline
     assert memorisation["metrics"] == ["train/loss"] and memorisation["events"] == 1  # only the loss moved
@@ -56,14 +72,22 @@ def test_spans_run_from_memorisation_through_each_phase_to_refinement():
 def test_phases_are_ordered_by_their_midpoints_not_by_the_config():
     events = [event("selection/semantic_accuracy", 50, 300), event("selection/syntactic_accuracy", 400, 800)]
     assert names(phase_timeline(events, PHASES, 1000)) == [
-        ("memorisation", 0, 50), ("semantics", 50, 600), ("syntax", 600, 800), ("refinement", 800, 1000)]
+        ("memorisation", 0, 50),
+        ("semantics", 50, 600),
+        ("syntax", 600, 800),
+        ("refinement", 800, 1000),
+    ]
 
 
 def test_overlapping_phases_split_where_the_later_one_is_half_done():
     # semantic accuracy starts moving first (onset 25) but is half done later than syntax (76 vs 46)
     events = [event("selection/syntactic_accuracy", 28, 72, step=46), event("selection/semantic_choice", 25, 249, step=76)]
     assert names(phase_timeline(events, PHASES, 3000)) == [
-        ("memorisation", 0, 25), ("syntax", 25, 76), ("semantics", 76, 249), ("refinement", 249, 3000)]
+        ("memorisation", 0, 25),
+        ("syntax", 25, 76),
+        ("semantics", 76, 249),
+        ("refinement", 249, 3000),
+    ]
 
 
 def test_no_memorisation_when_a_phase_opens_at_step_0_and_no_refinement_when_it_ends_the_run():
@@ -102,24 +126,41 @@ def test_an_event_belongs_to_the_first_phase_that_matches_it():
     phases = {"induction": ["induction_score/*"], "copying": ["*_score/*"]}
     events = [event("induction_score/L1H0", 300, 600, kind="induction_onset"), event("prev_token_score/L0H1", 100, 200)]
     timeline = phase_timeline(events, phases, 1000)
-    assert names(timeline) == [("memorisation", 0, 100), ("copying", 100, 450), ("induction", 450, 600),
-                               ("refinement", 600, 1000)]
+    assert names(timeline) == [
+        ("memorisation", 0, 100),
+        ("copying", 100, 450),
+        ("induction", 450, 600),
+        ("refinement", 600, 1000),
+    ]
     assert timeline[2]["metrics"] == ["induction_score/L1H0"]
 
 
 def test_lines_give_steps_shares_and_metrics():
     lines = timeline_lines(phase_timeline(LANGUAGE, PHASES, last_step=4000))
     assert lines[0] == "memorisation: steps 0–120 (0–3 % of training), from train/loss"
-    assert lines[1] == ("syntax: steps 120–1,650 (3–41 % of training), from dependency_syntax/max, "
-                        "selection/syntactic_accuracy, selection/syntactic_mass")
+    assert lines[1] == (
+        "syntax: steps 120–1,650 (3–41 % of training), from dependency_syntax/max, "
+        "selection/syntactic_accuracy, selection/syntactic_mass"
+    )
     assert lines[3] == "refinement: steps 2,400–4,000 (60–100 % of training), from test/loss"
     early = phase_timeline([event("selection/syntactic_accuracy", 4, 20)], PHASES, 1000)
     assert timeline_lines(early)[0] == "memorisation: steps 0–4 (0–0.4 % of training)"  # no event: no "from"
 
 
 def test_a_pattern_may_name_an_event_kind_so_a_wobble_opens_nothing():
-    wobble = {"kind": "transition", "metric": "induction_score/max", "step": 900, "step_low": 850, "step_high": 950,
-              "onset": 800, "end": 1000, "before": 0.02, "after": 0.06, "width": 200, "score": 5.0}
+    wobble = {
+        "kind": "transition",
+        "metric": "induction_score/max",
+        "step": 900,
+        "step_low": 850,
+        "step_high": 950,
+        "onset": 800,
+        "end": 1000,
+        "before": 0.02,
+        "after": 0.06,
+        "width": 200,
+        "score": 5.0,
+    }
     onset = {**wobble, "kind": "induction_onset", "step": 2500, "onset": 2400, "end": 2600, "after": 0.6}
     assert phase_timeline([wobble], {"induction": ["induction_onset"]}, 4000) == []
     names = [p["name"] for p in phase_timeline([wobble, onset], {"induction": ["induction_onset"]}, 4000)]

@@ -1,5 +1,6 @@
 """The coupled-UFM fit (analysis/ufm_fit.py): the simulator is what `phasewatch run ufm`
 records, a stretched and scaled library curve is recovered, noise fits badly."""
+
 import numpy as np
 import pytest
 
@@ -15,8 +16,9 @@ SMALL = {"ratios": (10.0, 30.0, 100.0), "horizon": 6000}  # a library that build
 
 
 def test_simulator_matches_the_train_loop_at_every_probe(tmp_path):
-    _, config = configuration.resolve("ufm", None, ["steps=300", "every=100", "log_points=20", "device=cpu",
-                                                    "decay_ratio=30", "fit_ufm=false"])
+    _, config = configuration.resolve(
+        "ufm", None, ["steps=300", "every=100", "log_points=20", "device=cpu", "decay_ratio=30", "fit_ufm=false"]
+    )
     run = Run.create(tmp_path, "u", experiment="ufm", config=config.model_dump(mode="json"), seed=0)
     train(run, prepare(config), show_progress=False)
     steps, recorded = run.metric("semantic_alignment/features")

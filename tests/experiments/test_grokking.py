@@ -1,4 +1,5 @@
 """The presets do what they claim, on real training runs, with events found by the detector."""
+
 import numpy as np
 import pytest
 
@@ -14,8 +15,11 @@ def assert_groks_and_is_dated_inside_the_jump(run):
     grokking = [e for e in run.events if e["kind"] == "grokking"]
     assert len(grokking) == 1, run.events
     event = grokking[0]
-    saturated, rising, done = (first_step(run, "train/accuracy", 0.99), first_step(run, "test/accuracy", 0.3),
-                               first_step(run, "test/accuracy", 0.95))
+    saturated, rising, done = (
+        first_step(run, "train/accuracy", 0.99),
+        first_step(run, "test/accuracy", 0.3),
+        first_step(run, "test/accuracy", 0.95),
+    )
     assert saturated * 3 <= done  # memorised long before it generalised
     assert rising <= event["step"] <= done
     assert event["step_low"] <= event["step"] <= event["step_high"]

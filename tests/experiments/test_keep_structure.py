@@ -1,4 +1,5 @@
 """Keep-peak and steering on a real (short) coupled-UFM run."""
+
 import numpy as np
 
 import phasewatch as pw
@@ -6,7 +7,9 @@ from phasewatch.train.steering import peak_model, steering_curve
 
 
 def test_keep_peak_stops_after_the_true_peak_and_steering_moves_mass(tmp_path):
-    run = pw.run("keep-structure", store=tmp_path, name="kp", assignments=["setting=keep-peak", "stop_at_peak=true", "steps=3000"])
+    run = pw.run(
+        "keep-structure", store=tmp_path, name="kp", assignments=["setting=keep-peak", "stop_at_peak=true", "steps=3000"]
+    )
     steps, alignment = run.metric("semantic_alignment/features")
     chosen = int(run.metric("keep_peak/step")[1][-1])
     assert run.info["stopped_at"] < 3000  # it stopped once the peak was behind

@@ -1,5 +1,6 @@
 """The phases-of-learning experiments end to end: the induction phase change and its 1-layer control (slow), and
 a short real run of the generated language through the whole pipeline (fast)."""
+
 import numpy as np
 import pytest
 
@@ -32,11 +33,32 @@ def test_a_one_layer_model_trained_as_long_shows_no_induction_head_and_no_event(
 
 
 def test_a_short_language_run_records_syntax_semantics_heads_and_a_timeline(tmp_path):
-    run = pw.run("grammar", store=tmp_path, name="lang", assignments=[
-        "steps=400", "d_model=32", "d_mlp=64", "n_heads=2", "d_head=16", "test_sentences=256", "every=50", "log_points=15", "threads=2"])
+    run = pw.run(
+        "grammar",
+        store=tmp_path,
+        name="lang",
+        assignments=[
+            "steps=400",
+            "d_model=32",
+            "d_mlp=64",
+            "n_heads=2",
+            "d_head=16",
+            "test_sentences=256",
+            "every=50",
+            "log_points=15",
+            "threads=2",
+        ],
+    )
     names = set(run.metric_names())
-    for metric in ("selection/syntactic_accuracy", "selection/semantic_choice", "attribute_probe/mean",
-                   "dependency_syntax/max", "dependency_semantic/max", "semantic_alignment/features", "induction_score/L1H0"):
+    for metric in (
+        "selection/syntactic_accuracy",
+        "selection/semantic_choice",
+        "attribute_probe/mean",
+        "dependency_syntax/max",
+        "dependency_semantic/max",
+        "semantic_alignment/features",
+        "induction_score/L1H0",
+    ):
         assert metric in names
     _, syntax = run.metric("selection/syntactic_accuracy")
     assert syntax[-1] > 0.8 > syntax[0]  # syntax is learned within 400 steps

@@ -1,4 +1,5 @@
 """The check every live-versus-analyze test makes."""
+
 from __future__ import annotations
 
 from phasewatch import Run

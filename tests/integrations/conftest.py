@@ -1,4 +1,5 @@
 """Fixtures for the integration tests (data and models in integration_data.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,8 @@ def one_thread():
 def probe_file(tmp_path) -> str:
     """24 probe items with labels and attributes, as JSONL."""
     tokens, classes = sequences(24, seed=1)
-    rows = [{"tokens": t, "label": c, "attributes": a}
-            for t, c, a in zip(tokens.tolist(), classes.tolist(), attributes_of(classes).tolist())]
+    rows = [
+        {"tokens": t, "label": c, "attributes": a}
+        for t, c, a in zip(tokens.tolist(), classes.tolist(), attributes_of(classes).tolist())
+    ]
     return write_jsonl(tmp_path / "probe.jsonl", rows)
-

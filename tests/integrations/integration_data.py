@@ -1,5 +1,6 @@
 """Tiny data and models for the integration tests: generated token sequences with classes and
 attributes, and tiny Hugging Face decoders built from configs (nothing is downloaded)."""
+
 from __future__ import annotations
 
 import json
@@ -59,10 +60,13 @@ def build():
 
 def modular_rows() -> list[dict]:
     """Every (a, b) as `a b =` with label (a + b) mod 7 and attributes one-hot(a) ++ one-hot(b)."""
+
     def one_hot(x: int) -> list[float]:
         return [float(i == x) for i in range(P)]
 
-    return [{"tokens": [a, b, P], "label": (a + b) % P, "attributes": one_hot(a) + one_hot(b)} for a in range(P) for b in range(P)]
+    return [
+        {"tokens": [a, b, P], "label": (a + b) % P, "attributes": one_hot(a) + one_hot(b)} for a in range(P) for b in range(P)
+    ]
 
 
 def write_factory(directory) -> str:

@@ -1,4 +1,5 @@
 """analyze over a checkpoint series: the live Watcher's values, resumable, one run per analysis."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Checkpoint series: layouts and steps found, weights loaded in place, bad files refused clearly."""
+
 from __future__ import annotations
 
 import json

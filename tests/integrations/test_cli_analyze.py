@@ -1,4 +1,5 @@
 """`phasewatch analyze`: end to end, and every broken input one line, exit 2, earlier checkpoints kept."""
+
 from __future__ import annotations
 
 import subprocess
@@ -75,12 +76,18 @@ def test_a_bad_checkpoint_is_one_line_exit_2_and_earlier_ones_stay_recorded(seri
     "setup, argv, message",
     [
         ("empty folder", analyze_argv(), "checkpoint directory: series holds no checkpoints"),
-        ("", ["--store", "store", "analyze", "series", "--probe-data", "probe.jsonl"],
-         "--factory: needed, since series/step_100.safetensors has no config.json"),
+        (
+            "",
+            ["--store", "store", "analyze", "series", "--probe-data", "probe.jsonl"],
+            "--factory: needed, since series/step_100.safetensors has no config.json",
+        ),
         ("", analyze_argv()[:-2] + ["--factory", "tiny_factory"], "--factory: 'tiny_factory' is not allowed (module:function"),
         ("probe rows of two lengths", analyze_argv(), "probe data probe.jsonl line 2: 4 tokens is not allowed"),
-        ("probe ids past the vocabulary", analyze_argv(),
-         "probe data: inputs of shape (2, 3) are not allowed (what the model takes"),
+        (
+            "probe ids past the vocabulary",
+            analyze_argv(),
+            "probe data: inputs of shape (2, 3) are not allowed (what the model takes",
+        ),
         ("", analyze_argv("--site", "blocks.9"), "sites: 'blocks.9' is not allowed"),
         ("", analyze_argv("--batch-size", "0"), "batch_size: 0 is not allowed (an integer >= 1)"),
         ("", analyze_argv("--batch-size", "many"), "argument --batch-size: invalid int value: 'many'"),
@@ -104,5 +111,6 @@ def test_a_pickle_checkpoint_through_the_real_command(series):
     break_step_300("pickle", series)
     result = subprocess.run([sys.executable, "-m", "phasewatch.cli", *analyze_argv()], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("phasewatch: error: checkpoint: series/step_300.pt is not read "
-                                     "(pickle checkpoints are not read; convert to safetensors)")
+    assert result.stderr.strip() == (
+        "phasewatch: error: checkpoint: series/step_300.pt is not read (pickle checkpoints are not read; convert to safetensors)"
+    )

@@ -1,5 +1,6 @@
 """The Lightning callback: a `Trainer.fit` watched live (the wrapped model named by `module`), and
 `analyze` over safetensors saved on the way with the folder's config.json, give the same values."""
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,16 @@ def test_lightning_fit_and_analyze_over_saved_weights_agree(tmp_path, probe_file
     tokens, _ = sequences(256, seed=0)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tokens), batch_size=8, shuffle=True)
     watch = PhasewatchCallback(probe_file, module="model", store=tmp_path / "store", name="lit", schedule=[0, 10, 20, 40])
-    trainer = L.Trainer(max_steps=40, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[watch, SaveWeights()])
+    trainer = L.Trainer(
+        max_steps=40,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[watch, SaveWeights()],
+    )
     trainer.fit(TinyGPT(), loader)
     live = Run.open(tmp_path / "store", "lit")
     assert live.status == "finished"

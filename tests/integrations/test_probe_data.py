@@ -1,4 +1,5 @@
 """The probe data format: JSONL and text parsed, every malformed input a one-line UserError."""
+
 from __future__ import annotations
 
 import json
@@ -55,12 +56,18 @@ GOOD = {"tokens": [1, 2, 3], "label": 0, "attributes": [1, 0]}
     "second, message",
     [
         ("not json", "line 2: not valid JSON"),
-        ("[1, 2, 3]", "line 2: '[1, 2, 3]' is not allowed (an object with a \"tokens\" or \"input_ids\" list)"),
+        ("[1, 2, 3]", 'line 2: \'[1, 2, 3]\' is not allowed (an object with a "tokens" or "input_ids" list)'),
         ({**GOOD, "colour": 1}, "line 2: key 'colour' is not allowed (tokens or input_ids, label, attributes)"),
         ({**GOOD, "input_ids": [1, 2, 3]}, "line 2: both tokens and input_ids are given (one of the two: the line's token ids)"),
         ({"label": 0, "attributes": [1, 0]}, "line 2: no tokens or input_ids is given (one of the two: the line's token ids)"),
-        ({"input_ids": [1, -2, 3], "label": 0, "attributes": [1, 0]}, "line 2: input_ids [1, -2, 3] is not allowed (a list of at least 2"),
-        ({"input_ids": [1, 2], "label": 0, "attributes": [1, 0]}, "line 2: 2 tokens is not allowed (every item has as many as line 1: 3)"),
+        (
+            {"input_ids": [1, -2, 3], "label": 0, "attributes": [1, 0]},
+            "line 2: input_ids [1, -2, 3] is not allowed (a list of at least 2",
+        ),
+        (
+            {"input_ids": [1, 2], "label": 0, "attributes": [1, 0]},
+            "line 2: 2 tokens is not allowed (every item has as many as line 1: 3)",
+        ),
         ({**GOOD, "tokens": [1, -2, 3]}, "line 2: tokens [1, -2, 3] is not allowed (a list of at least 2 token ids >= 0)"),
         ({**GOOD, "tokens": [1.5, 2, 3]}, "tokens [1.5, 2, 3] is not allowed"),
         ({**GOOD, "tokens": [1]}, "tokens [1] is not allowed"),

@@ -1,6 +1,7 @@
 """The probes of a watched model's probe set (probes/probe_set.py, semantic, weight_norm): the
 metrics equal the geometry formulas on the captured features, the loss equals the model's own,
 batching does not matter, and the model is left exactly as it was."""
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,7 @@ def probe_model(model, data, sites, probes, batch_size=64):
 
 def check_fits(model, data, sites, batch_size):
     ProbeContext.of_data(model, data, sites, batch_size).check_fits()
+
 
 SITES = ["transformer.h.0", "transformer.h.1"]
 
@@ -93,7 +95,10 @@ def test_the_default_probes_follow_the_data_and_the_model():
     chosen, skipped = choose(None, ProbeContext.of_data(model, ProbeData(tokens)))
     assert chosen == ["attention", "weight_norm", "loss", "effective_rank"]
     assert "probe 'collapse' skipped: it needs labelled probe items" in skipped
-    assert "probe 'fourier' skipped: it needs a built-in task of kind ModularTask (a watched model has probe data instead)" in skipped
+    assert (
+        "probe 'fourier' skipped: it needs a built-in task of kind ModularTask (a watched model has probe data instead)"
+        in skipped
+    )
     chosen, _ = choose(None, ProbeContext.of_data(model, ProbeData(tokens, classes, attributes_of(classes))))
     assert chosen == ["attention", "weight_norm", "semantic", "loss", "effective_rank", "collapse"]
     with pytest.raises(UserError, match="probes: 'collapse' is not allowed here \\(it needs labelled probe items\\)"):

@@ -1,4 +1,5 @@
 """The Watcher: records every step, probes on the schedule, never changes training, finishes a run."""
+
 from __future__ import annotations
 
 import json
@@ -99,3 +100,51 @@ def test_an_error_in_training_keeps_what_was_recorded_and_marks_the_run_failed(t
     assert run.status == "failed" and "diverged" in run.info["error"]
     assert run.metric("train/loss")[0].tolist() == [0, 1, 2, 3, 4] and run.metric("probe/loss")[0].tolist() == [0]
     assert json.loads((run.path / "run.json").read_text())["status"] == "failed"
+
+
+def _planted_cliff(steps: int, at: int, seed: int = 0) -> list[float]:
+    """A loss that sits at 3.0 and falls to 0.5 around step `at` (a logistic in log-step), with noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    s = np.arange(steps + 1)
+    level = 0.5 + 2.5 / (1 + np.exp((np.log10(s + 1) - np.log10(at + 1)) / 0.03))
+    return (level + rng.normal(0, 0.02, s.size)).tolist()
+
+
+@pytest.mark.parametrize("watch, dated", [(["repeat_loss"], True), (["train/repeat_*"], True), (None, False)])
+def test_a_users_own_metric_is_detected_when_watched(tmp_path, watch, dated):
+    model, (tokens, _) = tiny_gpt2(), sequences(8, seed=3)
+    watcher = Watcher(model, tokens, store=tmp_path, name="w", schedule=[0, 400], watch=watch)
+    for step, value in enumerate(_planted_cliff(400, at=120)):
+        watcher.step(step, repeat_loss=value)
+    events = [e for e in watcher.close().events if e["metric"] == "train/repeat_loss"]
+    if dated:
+        (cliff,) = [e for e in events if e["kind"] == "loss_cliff"]
+        assert cliff["step_low"] <= 120 <= cliff["step_high"] or abs(cliff["step"] - 120) < 15
+    else:
+        assert events == []  # stored, but nobody asked detection to read it
+
+
+def test_a_flat_users_metric_gives_no_event_even_when_watched(tmp_path):
+    import numpy as np
+
+    model, (tokens, _) = tiny_gpt2(), sequences(8, seed=3)
+    watcher = Watcher(model, tokens, store=tmp_path, name="flat", schedule=[0, 400], watch=["repeat_loss"])
+    for step, value in enumerate(np.random.default_rng(1).normal(2.0, 0.02, 401)):
+        watcher.step(step, repeat_loss=float(value))
+    assert [e for e in watcher.close().events if e["metric"] == "train/repeat_loss"] == []
+
+
+def test_probes_whose_needs_are_unmet_are_logged_or_refused(tmp_path):
+    model, (tokens, _) = tiny_gpt2(), sequences(8, seed=3)
+    watcher = Watcher(model, tokens, store=tmp_path, name="log", schedule=[0])
+    watcher.step(0)
+    run = watcher.close()
+    assert "probe 'collapse' skipped: it needs labelled probe items" in run.log_lines()
+    assert {"induction_score/max", "prev_token_score/L1H0"} <= set(run.metric_names())  # the built-in attention probe
+    with pytest.raises(UserError, match="probes: 'collapse' is not allowed here"):
+        Watcher(model, tokens, store=tmp_path, name="refused", probes=["collapse"])
+    assert not (tmp_path / "refused").exists()  # refused before anything was written
+    with pytest.raises(UserError, match="watch: 'repeat_loss' is not allowed"):
+        Watcher(model, tokens, store=tmp_path, name="bad-watch", watch="repeat_loss")

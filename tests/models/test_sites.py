@@ -1,4 +1,5 @@
 """Sites are found by module name on common architectures; hooks exist only inside `capture`."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,9 @@ def tiny_gpt2() -> nn.Module:
 def hf_model(config_class: str, **settings) -> nn.Module:
     import transformers
 
-    config = getattr(transformers, config_class)(vocab_size=32, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                                 intermediate_size=32, **settings)
+    config = getattr(transformers, config_class)(
+        vocab_size=32, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, **settings
+    )
     return transformers.AutoModelForCausalLM.from_config(config)
 
 

@@ -1,4 +1,5 @@
 """The unconstrained-features model and the feature MLP's pathways."""
+
 import torch
 
 from phasewatch.models import FeatureMLP, UFM, shared_parameter_names

@@ -7,7 +7,9 @@ from phasewatch.models import QuadraticMLP, Transformer
 @pytest.mark.parametrize("n_layers, d_mlp", [(1, 64), (2, 64), (2, 0)])
 def test_last_only_equals_full_forward(n_layers, d_mlp):
     torch.manual_seed(0)
-    model = Transformer(vocab_size=20, seq_len=6, num_classes=17, d_model=32, n_layers=n_layers, n_heads=2, d_head=16, d_mlp=d_mlp)
+    model = Transformer(
+        vocab_size=20, seq_len=6, num_classes=17, d_model=32, n_layers=n_layers, n_heads=2, d_head=16, d_mlp=d_mlp
+    )
     tokens = torch.randint(0, 20, (8, 6))
     assert torch.allclose(model(tokens, last_only=True), model(tokens, last_only=False)[:, -1], atol=1e-5)
 
@@ -25,7 +27,9 @@ def test_attention_is_causal():
 def test_run_with_cache_names_and_shapes():
     model = Transformer(vocab_size=10, seq_len=3, num_classes=7, d_model=16, n_layers=2, n_heads=4, d_head=4, d_mlp=32)
     tokens = torch.randint(0, 10, (5, 3))
-    logits, cache = model.run_with_cache(tokens, names=["blocks.0.attn.pattern", "blocks.1.resid_post", "blocks.0.mlp.post"], last_only=False)
+    logits, cache = model.run_with_cache(
+        tokens, names=["blocks.0.attn.pattern", "blocks.1.resid_post", "blocks.0.mlp.post"], last_only=False
+    )
     assert logits.shape == (5, 3, 7)
     assert cache["blocks.0.attn.pattern"].shape == (5, 4, 3, 3)
     assert torch.allclose(cache["blocks.0.attn.pattern"].sum(-1), torch.ones(5, 4, 3))

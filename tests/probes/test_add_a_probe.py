@@ -1,5 +1,6 @@
 """The README's "Add a probe" diff, applied as written: the new probe runs in `phasewatch run`, under a
 `Watcher` and in `analyze`, and its values are the formula its docstring gives."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -49,8 +50,12 @@ def test_the_diff_adds_one_file_and_one_preset_line():
 
 
 def test_the_new_probe_runs_in_a_built_in_run(feature_norm, tiny_config, tmp_path):
-    run = pw.run(config_file=tiny_config(steps=20, checkpoint_every=20), store=tmp_path, name="built-in",
-                 assignments=['probes.names=["behaviour", "feature_norm"]'])
+    run = pw.run(
+        config_file=tiny_config(steps=20, checkpoint_every=20),
+        store=tmp_path,
+        name="built-in",
+        assignments=['probes.names=["behaviour", "feature_norm"]'],
+    )
     steps, values = run.metric("feature_norm/blocks.0.resid_post")
     assert len(steps) > 3 and (values > 0).all()
 
@@ -88,7 +93,9 @@ def test_the_new_probe_runs_under_a_watcher_and_in_analyze_with_the_same_values(
 
     offline = pw.analyze(folder, _jsonl(tmp_path, tokens), store=tmp_path, factory=build, probes=["feature_norm"])
     for site in ("transformer.h.0", "transformer.h.1"):
-        assert offline.metric(f"feature_norm/{site}")[1].tolist() == pytest.approx(live.metric(f"feature_norm/{site}")[1][1:].tolist(), abs=1e-6)
+        assert offline.metric(f"feature_norm/{site}")[1].tolist() == pytest.approx(
+            live.metric(f"feature_norm/{site}")[1][1:].tolist(), abs=1e-6
+        )
 
 
 def _jsonl(tmp_path, tokens) -> str:

@@ -1,4 +1,5 @@
 """Attention-head scores against hand-built patterns and circuits with known answers."""
+
 import torch
 
 from phasewatch.models import Transformer

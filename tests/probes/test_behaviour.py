@@ -1,4 +1,5 @@
 """The behaviour probe's bits per byte, on models whose held-out cross-entropy is known."""
+
 import math
 from dataclasses import replace
 
@@ -24,12 +25,15 @@ class ConstantLogits(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def task():
-    return corpus_byte_task(Corpus("toy", ("in the beginning\n", "and the earth\n")), seq_len=4, held_out_every=2,
-                            test_windows=3, seed=0)
+    return corpus_byte_task(
+        Corpus("toy", ("in the beginning\n", "and the earth\n")), seq_len=4, held_out_every=2, test_windows=3, seed=0
+    )
 
 
 def behaviour_of(task, logits: torch.Tensor, loss: str = "cross_entropy") -> dict[str, float]:
-    return run_probes(["behaviour"], ProbeContext.of_task(ConstantLogits(logits), task, loss_function(loss, task.num_classes))).scalars
+    return run_probes(
+        ["behaviour"], ProbeContext.of_task(ConstantLogits(logits), task, loss_function(loss, task.num_classes))
+    ).scalars
 
 
 def test_uniform_logits_over_256_bytes_are_8_bits_per_byte(task):

@@ -1,5 +1,6 @@
 """Metric names are declared once, by the probe that makes them: every recorded metric has a
 declaration, and no module outside probes/ spells a declared name."""
+
 from __future__ import annotations
 
 import ast
@@ -19,11 +20,19 @@ SPLITS = ("train", "test", "eval")  # `split/name` behaviour metrics: the split 
 def _strings(path: Path) -> list[tuple[int, str]]:
     """(line, text) of every string constant in a module that is not a docstring."""
     tree = ast.parse(path.read_text())
-    docs = {id(node.body[0].value) for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs]
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
 
 
 def _spells(text: str, metric: Metric) -> bool:
@@ -37,8 +46,11 @@ def _spells(text: str, metric: Metric) -> bool:
 def test_no_module_outside_probes_spells_a_declared_metric_name():
     offenders = [
         f"{path.relative_to(PACKAGE)}:{line} {text!r} ({metric.name})"
-        for path in sorted(PACKAGE.rglob("*.py")) if "probes" not in path.relative_to(PACKAGE).parts
-        for line, text in _strings(path) for metric in METRICS if _spells(text, metric)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "probes" not in path.relative_to(PACKAGE).parts
+        for line, text in _strings(path)
+        for metric in METRICS
+        if _spells(text, metric)
     ]
     assert offenders == []
 

@@ -1,4 +1,5 @@
 """Closed-form checks of the Fourier progress measures (docs/science/grokking.md; Nanda et al. 2023)."""
+
 from __future__ import annotations
 
 import math
@@ -67,9 +68,7 @@ def test_pure_readout_restricted_and_excluded_losses():
     answers = addition_table(n)
     logits = readout(answers, n, {2: 3.0, 5: 1.5}) + 4.0  # a constant never matters
     assert torch.allclose(fourier.restricted_logits(logits, answers, [2, 5], n), logits)
-    assert fourier.restricted_loss(logits, answers, [5, 2], n) == pytest.approx(
-        F.cross_entropy(logits, answers).item()
-    )
+    assert fourier.restricted_loss(logits, answers, [5, 2], n) == pytest.approx(F.cross_entropy(logits, answers).item())
     assert fourier.excluded_loss(logits, answers, [2, 5], n) == pytest.approx(math.log(n))
     # keeping one of the two frequencies leaves the other in the excluded part
     kept = fourier.restricted_logits(logits, answers, [2], n)

@@ -1,4 +1,5 @@
 """Closed-form checks of the geometry probes (docs/science/metrics.md)."""
+
 from __future__ import annotations
 
 import itertools
@@ -51,9 +52,7 @@ def test_absent_classes_are_dropped():
     assert G.effective_rank(with_gap) == pytest.approx(G.effective_rank(means))
     kernel = torch.rand(7, 7, generator=torch.Generator().manual_seed(4))
     keep = torch.tensor([True, True, False, True, True, True, True])
-    assert G.semantic_alignment(with_gap, kernel) == pytest.approx(
-        G.semantic_alignment(means, kernel[keep][:, keep])
-    )
+    assert G.semantic_alignment(with_gap, kernel) == pytest.approx(G.semantic_alignment(means, kernel[keep][:, keep]))
 
 
 def test_gram_closed_form():

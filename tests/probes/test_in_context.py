@@ -1,4 +1,5 @@
 """The ICL score against models whose per-token losses are known exactly."""
+
 import math
 
 import torch
@@ -28,7 +29,9 @@ class Fixed(torch.nn.Module):
 
 def scalars(oracle: bool) -> dict[str, float]:
     task = induction_task(VOCAB, 32, 4, 8, 64, seed=0)
-    return run_probes(["in_context"], ProbeContext.of_task(Fixed(task, oracle), task, loss_function("cross_entropy", VOCAB))).scalars
+    return run_probes(
+        ["in_context"], ProbeContext.of_task(Fixed(task, oracle), task, loss_function("cross_entropy", VOCAB))
+    ).scalars
 
 
 def test_uniform_predictions_cost_log_v_everywhere_and_learn_nothing_in_context():

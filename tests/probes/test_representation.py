@@ -1,4 +1,5 @@
 """Ridge probes: a linearly coded attribute is read back exactly, noise is read at chance."""
+
 import torch
 
 from phasewatch.probes.representation import ridge_accuracy

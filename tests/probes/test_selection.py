@@ -1,4 +1,5 @@
 """The selection probe: syntax and semantics of a generated language's predictions, on known cases."""
+
 import math
 
 import pytest
@@ -28,7 +29,9 @@ def task():
 
 
 def selection_of(task, logits) -> dict[str, float]:
-    return run_probes(["selection"], ProbeContext.of_task(FixedLogits(logits), task, loss_function("cross_entropy", task.num_classes))).scalars
+    return run_probes(
+        ["selection"], ProbeContext.of_task(FixedLogits(logits), task, loss_function("cross_entropy", task.num_classes))
+    ).scalars
 
 
 def one_hot_logits(task, tokens: torch.Tensor) -> torch.Tensor:

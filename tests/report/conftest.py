@@ -2,6 +2,7 @@
 progress measures move before it, a class-mean Gram matrix turns circulant; three events, the
 last two near enough for the analysis to relate them (lead/lag). The Structure-Before-Collapse
 run is in report_fakes.py."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,12 +31,45 @@ def circulant_gram(step: int, rng: np.random.Generator) -> torch.Tensor:
 
 
 EVENTS = [  # the analysis' event dicts (phasewatch.analysis.events): width = end - onset
-    {"kind": "loss_cliff", "metric": "train/loss", "step": 150, "step_low": 120, "step_high": 190,
-     "onset": 100, "end": 190, "before": 4.2, "after": 0.02, "width": 90, "score": 40.0},
-    {"kind": "crystallisation", "metric": "fourier_sparsity/embed", "step": 1200, "step_low": 1100,
-     "step_high": 1310, "onset": 800, "end": 1500, "before": 0.2, "after": 0.85, "width": 700, "score": 25.0},
-    {"kind": "grokking", "metric": "test/accuracy", "step": 1600, "step_low": 1500, "step_high": 1720,
-     "onset": 1400, "end": 1800, "before": 0.09, "after": 1.0, "width": 400, "score": 60.0},
+    {
+        "kind": "loss_cliff",
+        "metric": "train/loss",
+        "step": 150,
+        "step_low": 120,
+        "step_high": 190,
+        "onset": 100,
+        "end": 190,
+        "before": 4.2,
+        "after": 0.02,
+        "width": 90,
+        "score": 40.0,
+    },
+    {
+        "kind": "crystallisation",
+        "metric": "fourier_sparsity/embed",
+        "step": 1200,
+        "step_low": 1100,
+        "step_high": 1310,
+        "onset": 800,
+        "end": 1500,
+        "before": 0.2,
+        "after": 0.85,
+        "width": 700,
+        "score": 25.0,
+    },
+    {
+        "kind": "grokking",
+        "metric": "test/accuracy",
+        "step": 1600,
+        "step_low": 1500,
+        "step_high": 1720,
+        "onset": 1400,
+        "end": 1800,
+        "before": 0.09,
+        "after": 1.0,
+        "width": 400,
+        "score": 60.0,
+    },
 ]
 
 

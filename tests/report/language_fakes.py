@@ -3,6 +3,7 @@ an induction head forms at ~800 (its `induction_onset` event, interval [700, 950
 crystallises at ~2,000; attention patterns saved log-spaced and densely around the onset, and the
 phase timeline saved as the pipeline saves it. A module of its own, not conftest, so tests import
 it under a name no other conftest shares."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,19 @@ TOKENS = torch.tensor([5, 9, 2, 7, 5, 9, 2, 7, 5, 9, 2, 7])
 
 
 def event(kind, metric, step, low, high, before=0.0, after=1.0):
-    return {"kind": kind, "metric": metric, "step": step, "step_low": low, "step_high": high, "onset": low,
-            "end": high, "before": before, "after": after, "width": high - low, "score": 20.0}
+    return {
+        "kind": kind,
+        "metric": metric,
+        "step": step,
+        "step_low": low,
+        "step_high": high,
+        "onset": low,
+        "end": high,
+        "before": before,
+        "after": after,
+        "width": high - low,
+        "score": 20.0,
+    }
 
 
 EVENTS = [
@@ -37,10 +49,16 @@ EVENTS = [
     event("crystallisation", "selection/semantic_accuracy", 2000, 1600, 2500, before=0.1, after=0.9),
 ]
 SCORES = {  # metric → final value: L1H0 tops induction and semantic dependency, L0H1 previous-token
-    "induction_score/L0H0": 0.05, "induction_score/L0H1": 0.03, "induction_score/L1H0": 0.74, "induction_score/L1H1": 0.1,
-    "prev_token_score/L0H0": 0.2, "prev_token_score/L0H1": 0.91,
-    "dependency_syntax/L1H1": 0.6, "dependency_syntax/L0H0": 0.4,
-    "dependency_semantic/L1H0": 0.55, "dependency_semantic/L1H1": 0.3,
+    "induction_score/L0H0": 0.05,
+    "induction_score/L0H1": 0.03,
+    "induction_score/L1H0": 0.74,
+    "induction_score/L1H1": 0.1,
+    "prev_token_score/L0H0": 0.2,
+    "prev_token_score/L0H1": 0.91,
+    "dependency_syntax/L1H1": 0.6,
+    "dependency_syntax/L0H0": 0.4,
+    "dependency_semantic/L1H0": 0.55,
+    "dependency_semantic/L1H1": 0.3,
 }
 
 
@@ -63,10 +81,12 @@ def pattern(step: int) -> torch.Tensor:
     return out
 
 
-def make_language_run(root: Path, run_id: str = "lang-1", *, save_timeline: bool = True, phases: dict | None = None,
-                      attention: bool = True):
+def make_language_run(
+    root: Path, run_id: str = "lang-1", *, save_timeline: bool = True, phases: dict | None = None, attention: bool = True
+):
     config = {
-        "description": HOSTILE, "seed": 0,
+        "description": HOSTILE,
+        "seed": 0,
         "task": {"name": "grammar"},
         "model": {"name": "transformer", "d_model": 64, "n_layers": LAYERS},
         "train": {"steps": STEPS},
@@ -78,10 +98,14 @@ def make_language_run(root: Path, run_id: str = "lang-1", *, save_timeline: bool
         syntax, semantics = float(sigmoid_in_log_step(s, 300)), float(sigmoid_in_log_step(s, 2000, 0.04))
         induction = float(sigmoid_in_log_step(s, ONSET_STEP, 0.03))
         values = {
-            "train/loss": 5.0 - 1.5 * float(sigmoid_in_log_step(s, 60)) - 1.0 * semantics, "test/loss": 5.1 - 2.4 * semantics,
-            "selection/syntactic_accuracy": 0.1 + 0.85 * syntax, "selection/syntactic_mass": 0.2 + 0.7 * syntax,
-            "selection/semantic_accuracy": 0.1 + 0.8 * semantics, "selection/semantic_mass": 0.15 + 0.6 * semantics,
-            "attribute_probe/mean": 0.5 + 0.45 * semantics, "semantic_alignment/features": 0.02 + 0.3 * semantics,
+            "train/loss": 5.0 - 1.5 * float(sigmoid_in_log_step(s, 60)) - 1.0 * semantics,
+            "test/loss": 5.1 - 2.4 * semantics,
+            "selection/syntactic_accuracy": 0.1 + 0.85 * syntax,
+            "selection/syntactic_mass": 0.2 + 0.7 * syntax,
+            "selection/semantic_accuracy": 0.1 + 0.8 * semantics,
+            "selection/semantic_mass": 0.15 + 0.6 * semantics,
+            "attribute_probe/mean": 0.5 + 0.45 * semantics,
+            "semantic_alignment/features": 0.02 + 0.3 * semantics,
         }
         values |= {metric: final * (0.2 + 0.8 * induction) for metric, final in SCORES.items()}
         writer.log(int(s), values)

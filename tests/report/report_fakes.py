@@ -2,6 +2,7 @@
 (alignment rises to a peak at step 200, then falls) with the events the structure detector would
 write for it and a coupled-UFM fit result. A module of its own, not conftest, so tests import it
 under a name no other conftest shares."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,25 +41,67 @@ def structure_events(metric: str = "semantic_alignment/features", peak: bool = T
     """A crystallisation and a collapse of `metric`, as the structure detector writes them."""
     extra = {"peak_step": PEAK_STEP, "peak_value": 0.6} if peak else {}
     return [
-        {"kind": "crystallisation", "metric": metric, "step": 40, "step_low": 30, "step_high": 55, "onset": 20,
-         "end": 80, "before": 0.01, "after": 0.6, "width": 60, **extra},
-        {"kind": "collapse", "metric": metric, "step": 1000, "step_low": 800, "step_high": 1250, "onset": 500,
-         "end": 2000, "before": 0.6, "after": 0.05, "width": 1500, **extra},
+        {
+            "kind": "crystallisation",
+            "metric": metric,
+            "step": 40,
+            "step_low": 30,
+            "step_high": 55,
+            "onset": 20,
+            "end": 80,
+            "before": 0.01,
+            "after": 0.6,
+            "width": 60,
+            **extra,
+        },
+        {
+            "kind": "collapse",
+            "metric": metric,
+            "step": 1000,
+            "step_low": 800,
+            "step_high": 1250,
+            "onset": 500,
+            "end": 2000,
+            "before": 0.6,
+            "after": 0.05,
+            "width": 1500,
+            **extra,
+        },
     ]
 
 
-FIT_RESULT = {"metric": "semantic_alignment/features", "r": 100.0, "time_scale": 1.3, "amplitude": 0.9, "offset": 0.0,
-           "r2": 0.9312, "steps": [0, 10, 100, 1000, 5000], "predicted": [0.0, 0.3, 0.58, 0.2, 0.06]}
+FIT_RESULT = {
+    "metric": "semantic_alignment/features",
+    "r": 100.0,
+    "time_scale": 1.3,
+    "amplitude": 0.9,
+    "offset": 0.0,
+    "r2": 0.9312,
+    "steps": [0, 10, 100, 1000, 5000],
+    "predicted": [0.0, 0.3, 0.58, 0.2, 0.06],
+}
 
 
-def make_structure_run(root: Path, run_id: str = "ufm-1", *, experiment: str = "ufm", seed: int = 0,
-                       decay_ratio: float = 100.0, final_alignment: float = 0.05, etf_scale: float = 1.0,
-                       events: list[dict] | None = None, fit: dict | None = None, setting: str = "",
-                       extra_metrics: dict[str, float] | None = None):
+def make_structure_run(
+    root: Path,
+    run_id: str = "ufm-1",
+    *,
+    experiment: str = "ufm",
+    seed: int = 0,
+    decay_ratio: float = 100.0,
+    final_alignment: float = 0.05,
+    etf_scale: float = 1.0,
+    events: list[dict] | None = None,
+    fit: dict | None = None,
+    setting: str = "",
+    extra_metrics: dict[str, float] | None = None,
+):
     """A finished run with alignment/ETF/accuracy curves, Gram arrays in attribute order, and the
     given events; `fit` saved as its `ufm_fit` analysis result."""
     config = {
-        "description": HOSTILE, "seed": seed, "setting": setting,
+        "description": HOSTILE,
+        "seed": seed,
+        "setting": setting,
         "task": {"name": "items", "factor_sizes": FACTOR_SIZES, "items_per_combination": ITEMS_PER_COMBINATION},
         "model": {"name": "ufm", "d_model": 16, "init": 1e-3, "plain": False},
         "train": {"steps": STRUCTURE_STEPS, "optimizer": "sgd", "lr": 0.5, "weight_decay": 2e-3, "decay_ratio": decay_ratio},
@@ -74,7 +117,8 @@ def make_structure_run(root: Path, run_id: str = "ufm-1", *, experiment: str = "
             "semantic_alignment/features": float(bump(s, 0.01, 0.6, final_alignment)),
             "semantic_alignment/classifier": float(bump(s, 0.0, 0.55, final_alignment / 2)),
             "etf_distance/features": etf_scale * float(bump(s, 0.7, 1.2, 0.3)),
-            "train/accuracy": float(accuracy[k]), "test/accuracy": float(accuracy[k]),
+            "train/accuracy": float(accuracy[k]),
+            "test/accuracy": float(accuracy[k]),
             "train/loss": float(3.0 * (1 - accuracy[k]) + 0.1),
         }
         if k == len(steps) - 1:

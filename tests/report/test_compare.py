@@ -37,11 +37,16 @@ def test_tradeoff_table_cells_and_keep_peak_columns():
 
 
 def test_default_groups_pool_seeds_and_name_what_differs(tmp_path, make_structure_run):
-    runs = [make_structure_run(tmp_path, f"r{ratio:g}-s{seed}", seed=seed, decay_ratio=ratio)
-            for ratio in (1.0, 100.0) for seed in (0, 1)]
+    runs = [
+        make_structure_run(tmp_path, f"r{ratio:g}-s{seed}", seed=seed, decay_ratio=ratio)
+        for ratio in (1.0, 100.0)
+        for seed in (0, 1)
+    ]
     groups = group_runs(runs)
     assert {label: [r.id for r in members] for label, members in groups.items()} == {
-        "ufm · train.decay_ratio=1.0": ["r1-s0", "r1-s1"], "ufm · train.decay_ratio=100.0": ["r100-s0", "r100-s1"]}
+        "ufm · train.decay_ratio=1.0": ["r1-s0", "r1-s1"],
+        "ufm · train.decay_ratio=100.0": ["r100-s0", "r100-s1"],
+    }
     assert list(group_runs(runs, "train.decay_ratio")) == ["train.decay_ratio=1.0", "train.decay_ratio=100.0"]
     assert list(group_runs(runs, lambda run: run.info["seed"])) == ["0", "1"]
     with pytest.raises(UserError, match="group_by: 'train.nope'"):
@@ -49,8 +54,10 @@ def test_default_groups_pool_seeds_and_name_what_differs(tmp_path, make_structur
 
 
 def test_comparison_page_renders_escapes_and_summarises(tmp_path, make_structure_run):
-    runs = [make_structure_run(tmp_path, f"s{seed}", experiment=HOSTILE, seed=seed, final_alignment=value)
-            for seed, value in enumerate((0.1, 0.2, 0.3))]
+    runs = [
+        make_structure_run(tmp_path, f"s{seed}", experiment=HOSTILE, seed=seed, final_alignment=value)
+        for seed, value in enumerate((0.1, 0.2, 0.3))
+    ]
     runs.append(make_structure_run(tmp_path, "other", experiment="ufm", decay_ratio=1.0, final_alignment=0.5))
     path = write_comparison(runs, tmp_path / "compare.html")
     page = path.read_text(encoding="utf-8")
@@ -72,10 +79,15 @@ def test_no_decay_ratio_figure_when_all_runs_share_the_ratio(tmp_path, make_stru
 
 
 def test_decay_ratio_figure_has_one_trace_per_family_and_metric(tmp_path, make_structure_run):
-    runs = [make_structure_run(tmp_path, f"u{ratio:g}-{seed}", decay_ratio=ratio, seed=seed, final_alignment=0.5 / ratio)
-            for ratio in (1.0, 10.0, 100.0) for seed in (0, 1)]
-    runs += [make_structure_run(tmp_path, f"sel{ratio:g}", experiment="sbc", setting="selectional", decay_ratio=ratio)
-             for ratio in (1.0, 30.0)]
+    runs = [
+        make_structure_run(tmp_path, f"u{ratio:g}-{seed}", decay_ratio=ratio, seed=seed, final_alignment=0.5 / ratio)
+        for ratio in (1.0, 10.0, 100.0)
+        for seed in (0, 1)
+    ]
+    runs += [
+        make_structure_run(tmp_path, f"sel{ratio:g}", experiment="sbc", setting="selectional", decay_ratio=ratio)
+        for ratio in (1.0, 30.0)
+    ]
     fig = decay_ratio_figure(runs)
     assert [a.text for a in fig.layout.annotations] == ["ufm", "sbc/selectional"]
     assert len(fig.data) == 2 * 2  # (alignment, ETF distance) × two families
@@ -92,10 +104,14 @@ def test_mean_curve_interpolates_onto_shared_steps():
 
 
 def test_final_values_take_the_true_peak_from_the_window_else_the_curve():
-    data = {"semantic_alignment/features": (np.array([0, 10, 100, 1000]), np.array([0.0, 0.4, 0.7, float("nan")])),
-            "keep_peak/step": (np.array([300]), np.array([90.0]))}
+    data = {
+        "semantic_alignment/features": (np.array([0, 10, 100, 1000]), np.array([0.0, 0.4, 0.7, float("nan")])),
+        "keep_peak/step": (np.array([300]), np.array([90.0])),
+    }
     finals = final_values(data, [])
     assert finals == {"semantic_alignment/features": 0.7, "keep_peak/step": 90.0, "true peak step": 100.0}
-    events = [{"kind": "crystallisation", "metric": "semantic_alignment/features", "step": 5, "peak_step": 120},
-              {"kind": "collapse", "metric": "semantic_alignment/features", "step": 500, "peak_step": 120}]
+    events = [
+        {"kind": "crystallisation", "metric": "semantic_alignment/features", "step": 5, "peak_step": 120},
+        {"kind": "collapse", "metric": "semantic_alignment/features", "step": 500, "peak_step": 120},
+    ]
     assert final_values(data, events)["true peak step"] == 120.0

@@ -46,7 +46,9 @@ def test_a_run_without_saved_groups_draws_its_matrices_without_them(tmp_path, ma
 
 def test_gram_heat_maps_side_by_side_with_groups_and_labelled_frames(tmp_path, make_structure_run):
     run = make_structure_run(tmp_path, events=structure_events())
-    run.save_checkpoint(180, {"unembed.W": torch.ones(16, 8), "item_embed.W": torch.ones(8, 8)}, {}, tag="keep_peak")  # a model state, not a matrix
+    run.save_checkpoint(
+        180, {"unembed.W": torch.ones(16, 8), "item_embed.W": torch.ones(8, 8)}, {}, tag="keep_peak"
+    )  # a model state, not a matrix
     fig = saved_matrices_figure(run, peak_step=PEAK_STEP)
     assert [a.text for a in fig.layout.annotations] == ["gram/features", "gram/classifier"]
     assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0] and fig.layout.yaxis.domain == fig.layout.yaxis2.domain

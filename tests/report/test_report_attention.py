@@ -1,5 +1,6 @@
 """Attention patterns of the top heads around the onset: which heads, which frames, where the
 slider opens, and that only the frames shown are loaded."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,16 +20,24 @@ def final(value):
 
 def test_top_heads_are_one_per_family_deduplicated_and_at_most_four():
     data = {
-        "induction_score/L1H0": final(0.74), "induction_score/L1H1": final(0.2),
-        "prev_token_score/L0H1": final(0.9), "prev_token_score/L1H0": final(0.1),
+        "induction_score/L1H0": final(0.74),
+        "induction_score/L1H1": final(0.2),
+        "prev_token_score/L0H1": final(0.9),
+        "prev_token_score/L1H0": final(0.1),
         "dependency_semantic/L1H0": final(0.5),  # the induction head again: one panel, both scores in its title
-        "dependency_syntax/L2H3": final(0.6), "dependency_syntax/max": final(0.9),  # not a head
+        "dependency_syntax/L2H3": final(0.6),
+        "dependency_syntax/max": final(0.9),  # not a head
         "other/L0H0": final(5.0),
     }
-    assert top_heads(data) == [(1, 0, "L1H0 · induction 0.74 · semantic 0.50"), (0, 1, "L0H1 · previous-token 0.90"),
-                               (2, 3, "L2H3 · syntax 0.60")]
-    many = {f"{family}/L{k}H0": final(1.0) for k, family in enumerate(
-        ("induction_score", "prev_token_score", "dependency_syntax", "dependency_semantic"))}
+    assert top_heads(data) == [
+        (1, 0, "L1H0 · induction 0.74 · semantic 0.50"),
+        (0, 1, "L0H1 · previous-token 0.90"),
+        (2, 3, "L2H3 · syntax 0.60"),
+    ]
+    many = {
+        f"{family}/L{k}H0": final(1.0)
+        for k, family in enumerate(("induction_score", "prev_token_score", "dependency_syntax", "dependency_semantic"))
+    }
     many["dependency_semantic/L0H0"] = final(2.0)
     assert [t[:2] for t in top_heads(many)] == [(0, 0), (1, 0), (2, 0)]  # semantic's top is L0H0, already shown
     assert top_heads({"train/loss": final(1.0)}) == []

@@ -1,5 +1,6 @@
 """The phase timeline in the report: the table with the article's claim, the band over every
 line plot, syntax against semantics on one axis, and the terminal summary's phase lines."""
+
 from __future__ import annotations
 
 from html import escape
@@ -18,8 +19,13 @@ from phasewatch.report.structure import structure_figure
 from language_fakes import EVENTS, STEPS, make_language_run
 from report_fakes import HOSTILE, structure_events
 
-SPANS = [("memorisation", 0, 200), ("syntax", 200, 800), ("induction", 800, 2000), ("semantics", 2000, 2500),
-         ("refinement", 2500, STEPS)]
+SPANS = [
+    ("memorisation", 0, 200),
+    ("syntax", 200, 800),
+    ("induction", 800, 2000),
+    ("semantics", 2000, 2500),
+    ("refinement", 2500, STEPS),
+]
 
 
 def page_of(run) -> str:
@@ -54,10 +60,18 @@ def test_phase_table_puts_the_article_claim_beside_the_measured_spans(tmp_path):
 
 
 def test_no_claim_column_without_the_article_phases():
-    timeline = [{"name": "memorisation", "start": 0, "end": 50, "start_share": 0, "end_share": 0.05, "metrics": [],
-                 "events": 0},
-                {"name": "induction", "start": 50, "end": 1000, "start_share": 0.05, "end_share": 1.0,
-                 "metrics": ["induction_score/L1H0"], "events": 1}]
+    timeline = [
+        {"name": "memorisation", "start": 0, "end": 50, "start_share": 0, "end_share": 0.05, "metrics": [], "events": 0},
+        {
+            "name": "induction",
+            "start": 50,
+            "end": 1000,
+            "start_share": 0.05,
+            "end_share": 1.0,
+            "metrics": ["induction_score/L1H0"],
+            "events": 1,
+        },
+    ]
     columns, rows = phase_table(timeline)
     assert not has_claim(timeline) and CLAIM_COLUMN not in columns and len(rows[0]) == len(columns)
 
@@ -67,8 +81,11 @@ def test_band_is_drawn_over_every_line_plot(tmp_path):
     data, timeline = curves(run), read_timeline(run, run.events, curves(run))
     names = [name for name, _, _ in SPANS]
     groups = {"loss": ["train/loss", "test/loss"], "selection": ["selection/syntactic_accuracy"]}
-    figures = [curves_figure(groups, data, EVENTS, by_split=True, timeline=timeline),
-               structure_figure(data, [], None, timeline), language_figure(data, EVENTS, timeline)]
+    figures = [
+        curves_figure(groups, data, EVENTS, by_split=True, timeline=timeline),
+        structure_figure(data, [], None, timeline),
+        language_figure(data, EVENTS, timeline),
+    ]
     for fig in figures:
         assert band_labels(fig) == names
         colours = [s.fillcolor for s in fig.layout.shapes if s.ysizemode == "pixel"]  # the strip along the top
@@ -91,8 +108,13 @@ def test_syntax_and_semantics_share_one_axis_with_their_events(tmp_path):
     run = make_language_run(tmp_path)
     data = curves(run)
     assert language_metrics(data) == [
-        "selection/syntactic_accuracy", "selection/semantic_accuracy", "selection/syntactic_mass",
-        "selection/semantic_mass", "attribute_probe/mean", "semantic_alignment/features"]
+        "selection/syntactic_accuracy",
+        "selection/semantic_accuracy",
+        "selection/syntactic_mass",
+        "selection/semantic_mass",
+        "attribute_probe/mean",
+        "semantic_alignment/features",
+    ]
     fig = language_figure(data, EVENTS)
     assert [t.name for t in fig.data] == language_metrics(data)
     assert {t.yaxis for t in fig.data} == {None} and "yaxis2" not in fig.layout  # one axis

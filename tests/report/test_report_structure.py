@@ -32,7 +32,10 @@ def test_windows_pair_a_rise_with_the_next_fall_on_the_same_metric():
 def test_windows_list_the_feature_alignment_first():
     events = structure_events("etf_distance/features") + structure_events("semantic_alignment/classifier") + structure_events()
     assert [w["metric"] for w in structure_windows(events, {})] == [
-        "semantic_alignment/features", "semantic_alignment/classifier", "etf_distance/features"]
+        "semantic_alignment/features",
+        "semantic_alignment/classifier",
+        "etf_distance/features",
+    ]
 
 
 def test_panel_shades_the_window_and_stars_the_peak(tmp_path, make_structure_run):
@@ -44,8 +47,13 @@ def test_panel_shades_the_window_and_stars_the_peak(tmp_path, make_structure_run
     [star] = stars(fig)
     assert list(star.x) == [log_x(PEAK_STEP)] and list(star.y) == [0.6]
     names = {t.name for t in fig.data}
-    assert {"semantic_alignment/features", "semantic_alignment/classifier", "etf_distance/features",
-            "train/accuracy", "test/accuracy"} <= names
+    assert {
+        "semantic_alignment/features",
+        "semantic_alignment/classifier",
+        "etf_distance/features",
+        "train/accuracy",
+        "test/accuracy",
+    } <= names
     assert "train/loss" not in names
 
 
@@ -90,8 +98,10 @@ def test_window_sentence_and_fit_in_the_summary(tmp_path, make_structure_run):
     [line] = window_lines(structure_windows(run.events, data), data)
     etf = data["etf_distance/features"]
     at_peak = etf[1][np.abs(etf[0] - PEAK_STEP).argmin()]
-    assert line == (f"structure window on semantic_alignment/features: rose from 0.01 to 0.6 (peak at step 200), "
-                    f"collapsed to 0.05 by step 1,000 (ETF distance {at_peak:.3g} → {etf[1][-1]:.3g})")
+    assert line == (
+        f"structure window on semantic_alignment/features: rose from 0.01 to 0.6 (peak at step 200), "
+        f"collapsed to 0.05 by step 1,000 (ETF distance {at_peak:.3g} → {etf[1][-1]:.3g})"
+    )
     console = Console(record=True, width=300)
     print_summary(run, console=console)
     text = console.export_text()

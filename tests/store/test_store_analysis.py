@@ -1,4 +1,5 @@
 """Named analysis results: analysis/<name>.json, written atomically, read back as a dict."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Checkpoints (sha256 manifest, corruption) and probe arrays in safetensors."""
+
 import hashlib
 import json
 import shutil

@@ -1,4 +1,5 @@
 """MetricsWriter: buffering, flushing, truncation for resume, crash-safe compaction."""
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -111,8 +112,11 @@ def test_kill_during_compaction_loses_and_duplicates_nothing(run, point):
     assert_rows(run, range(3))
 
     resumed = run.writer(flush_seconds=0)  # opening a writer finishes the cleanup
-    expected_parts = ["part-000000-000002.parquet"] if point != "temp file written" else [
-        "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
+    expected_parts = (
+        ["part-000000-000002.parquet"]
+        if point != "temp file written"
+        else ["part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
+    )
     assert parts(run) == expected_parts
     log_steps(resumed, range(3, 5))
     resumed.close()

@@ -1,4 +1,5 @@
 """DuckDB views over a whole store, and list_runs."""
+
 import warnings
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Run directories: create/open/overwrite rules, run.json validation, status, events."""
+
 import json
 
 import numpy as np

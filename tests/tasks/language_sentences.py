@@ -1,4 +1,5 @@
 """Reading generated-language splits back as sentences (shared by the language and grammar tests)."""
+
 from phasewatch.tasks.objective import IGNORE
 
 

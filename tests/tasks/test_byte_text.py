@@ -1,4 +1,5 @@
 """The byte-level corpus task on a tiny corpus (known bytes), and on a slice of the installed one."""
+
 import importlib.util
 from itertools import islice
 

@@ -13,8 +13,13 @@ def verse(book: str, chapter: int, number: int, text: str) -> str:
 
 
 def test_verses_group_into_chapters_in_order():
-    lines = [verse("Genesis", 1, 1, "In the beginning."), verse("Genesis", 1, 2, "And light. "), "",
-             verse("Genesis", 2, 1, "Thus the heavens."), verse("Exodus", 1, 1, "Now these are the names.")]
+    lines = [
+        verse("Genesis", 1, 1, "In the beginning."),
+        verse("Genesis", 1, 2, "And light. "),
+        "",
+        verse("Genesis", 2, 1, "Thus the heavens."),
+        verse("Exodus", 1, 1, "Now these are the names."),
+    ]
     parsed = parse_verses(lines)
     assert parsed.chapters == ("In the beginning.\nAnd light.\n", "Thus the heavens.\n", "Now these are the names.\n")
     assert parsed.text == "In the beginning.\nAnd light.\n\nThus the heavens.\n\nNow these are the names.\n"

@@ -1,5 +1,6 @@
 """The phases language: every sentence parses under an independent checker, the annotations hold
 what the prefix determines, stages, determinism and the stream."""
+
 import time
 
 import pytest
@@ -12,14 +13,30 @@ from phasewatch.tasks.objective import IGNORE, loss_function
 
 # The grammar's definition, written out again so that the checker does not lean on the module's tables.
 COLUMNS = ("animate", "inanimate", "small", "medium", "large", "rigid", "soft", "singular", "plural")
-VERB_WANTS = (("animate",), ("inanimate", "rigid"), ("small",), ("large",), ("soft",), ("inanimate", "medium"),
-              ("animate", "small"), ("rigid",))
+VERB_WANTS = (
+    ("animate",),
+    ("inanimate", "rigid"),
+    ("small",),
+    ("large",),
+    ("soft",),
+    ("inanimate", "medium"),
+    ("animate", "small"),
+    ("rigid",),
+)
 ADJECTIVE_WANTS = ("animate", "small", "large", "rigid", "soft", "inanimate", "medium")
 PREPOSITION_WANTS = (("inanimate",), ())
 DETERMINER_NUMBER = {"a": "singular", "some": "plural", "the": None, "my": None}
 MAX_ADJECTIVES = 2
-SETTINGS = dict(nouns_per_combination=2, verbs=8, adjectives=6, prepositions=2, max_adjectives=MAX_ADJECTIVES,
-                adjective_probability=0.5, pp_probability=0.3, test_sentences=512)
+SETTINGS = dict(
+    nouns_per_combination=2,
+    verbs=8,
+    adjectives=6,
+    prepositions=2,
+    max_adjectives=MAX_ADJECTIVES,
+    adjective_probability=0.5,
+    pp_probability=0.3,
+    test_sentences=512,
+)
 NOUN, VERB = GRAMMAR_CLASSES.index("noun"), GRAMMAR_CLASSES.index("verb")
 
 
@@ -39,7 +56,9 @@ class Checker:
         self.task = task
         self.kinds = [GRAMMAR_CLASSES[k] for k in task.token_sets[: len(GRAMMAR_CLASSES)].int().argmax(0).tolist()]
         self.start = {c: self.kinds.index(c) for c in GRAMMAR_CLASSES if c in self.kinds}  # each block's first id
-        self.values = {self.start["noun"] + j: {v for v, x in zip(COLUMNS, row) if x} for j, row in enumerate(task.attributes.tolist())}
+        self.values = {
+            self.start["noun"] + j: {v for v, x in zip(COLUMNS, row) if x} for j, row in enumerate(task.attributes.tolist())
+        }
 
     def has(self, noun: int, values) -> bool:
         return set(values) <= self.values[noun]
@@ -77,9 +96,11 @@ class Checker:
         _, at = self.noun_phrase(tokens, at + 1, VERB_WANTS[verb // 2])
         object_pp, at = self.prepositional_phrase(tokens, at)
         assert at == len(tokens) - 1, "END follows the object noun phrase (and its PP)"
-        return {"adjectives": sum(self.kinds[t] == "adjective" for t in tokens),
-                "pps": (attractor is not None) + (object_pp is not None),
-                "attractor": attractor is not None and self.number(attractor) != self.number(subject)}
+        return {
+            "adjectives": sum(self.kinds[t] == "adjective" for t in tokens),
+            "pps": (attractor is not None) + (object_pp is not None),
+            "attractor": attractor is not None and self.number(attractor) != self.number(subject),
+        }
 
 
 def test_sizes_for_the_default_settings(task):
@@ -133,10 +154,15 @@ def test_noun_slot_sets_follow_the_prefix(task):
             if checker.kinds[tokens[t + 1]] != "noun":
                 continue
             determiner = max(d for d in range(t + 1) if checker.kinds[tokens[d]] == "determiner")
-            opener, modifiers = tokens[determiner - 1], tokens[determiner + 1: t + 1]
+            opener, modifiers = tokens[determiner - 1], tokens[determiner + 1 : t + 1]
             kind = checker.kinds[opener]
-            wants = (["animate"] if kind == "bos" else list(VERB_WANTS[(opener - checker.start["verb"]) // 2]) if kind == "verb"
-                     else list(PREPOSITION_WANTS[opener - checker.start["preposition"]]))
+            wants = (
+                ["animate"]
+                if kind == "bos"
+                else list(VERB_WANTS[(opener - checker.start["verb"]) // 2])
+                if kind == "verb"
+                else list(PREPOSITION_WANTS[opener - checker.start["preposition"]])
+            )
             wants += [ADJECTIVE_WANTS[a - checker.start["adjective"]] for a in modifiers]
             selected = set(task.token_sets[notes.selected[row, t]].nonzero().view(-1).tolist())
             assert selected == {n for n in nouns if checker.has(n, wants)}
@@ -204,7 +230,9 @@ class Oracle(torch.nn.Module):
 
 def test_the_selection_probe_scores_a_perfect_model_perfectly(task):
     logits = torch.nn.functional.one_hot(task.probe.targets.clamp(min=0), task.vocab_size).float() * 50
-    scalars = run_probes(["selection"], ProbeContext.of_task(Oracle(logits), task, loss_function("cross_entropy", task.num_classes))).scalars
+    scalars = run_probes(
+        ["selection"], ProbeContext.of_task(Oracle(logits), task, loss_function("cross_entropy", task.num_classes))
+    ).scalars
     assert scalars["selection/syntactic_accuracy"] == 1 and scalars["selection/semantic_accuracy"] == 1
 
 

@@ -1,5 +1,6 @@
 """In-context classification: the sequences' layout, burstiness and labels, and the icl probe on
 stand-in models that solve it one way or the other."""
+
 import pytest
 import torch
 
@@ -13,8 +14,19 @@ FIRST_LABEL = CLASSES * EXEMPLARS
 
 
 def make(**changes) -> ICLTask:
-    settings = dict(classes=CLASSES, labels=LABELS, exemplars=EXEMPLARS, pairs=PAIRS, burstiness=2, in_context_share=0.5,
-                    test_sequences=256, seed=0) | changes
+    settings = (
+        dict(
+            classes=CLASSES,
+            labels=LABELS,
+            exemplars=EXEMPLARS,
+            pairs=PAIRS,
+            burstiness=2,
+            in_context_share=0.5,
+            test_sequences=256,
+            seed=0,
+        )
+        | changes
+    )
     return icl_task(**settings)
 
 
@@ -39,7 +51,12 @@ def fixed_labels(exemplar_tokens: torch.Tensor) -> torch.Tensor:
 
 def test_shapes_and_token_ranges(task):
     assert task.vocab_size == task.num_classes == FIRST_LABEL + LABELS and task.seq_len == 2 * PAIRS + 1
-    for split, rows in ((task.train, 1024), (task.test, 256), (task.in_weights, 256), (task.stream(torch.Generator(), 32, 1), 32)):
+    for split, rows in (
+        (task.train, 1024),
+        (task.test, 256),
+        (task.in_weights, 256),
+        (task.stream(torch.Generator(), 32, 1), 32),
+    ):
         assert split.inputs.shape == split.targets.shape == (rows, 2 * PAIRS + 1)
         exemplars, labels, query = context_and_query(split.inputs)
         assert exemplars.min() >= 0 and exemplars.max() < FIRST_LABEL and query.max() < FIRST_LABEL

@@ -1,4 +1,5 @@
 """Repeated random segments: the copy is exact, its length varies, the masks mark what is predictable."""
+
 import torch
 
 from phasewatch.tasks.induction import induction_task, repeated_sequences

@@ -1,4 +1,5 @@
 """The generated language (setting 3): determinism, grammar, selection, and the latent structure."""
+
 import math
 
 import pytest
@@ -15,8 +16,16 @@ FACTORS = (2, 3, 2)
 
 
 def setting3(seed: int = 0, contexts_per_pair: int = 4, held_out_per_pair: int = 0):
-    return language_task(FACTORS, subjects=8, determiners=3, adjectives=8, nouns_per_combination=4,
-                         contexts_per_pair=contexts_per_pair, held_out_per_pair=held_out_per_pair, seed=seed)
+    return language_task(
+        FACTORS,
+        subjects=8,
+        determiners=3,
+        adjectives=8,
+        nouns_per_combination=4,
+        contexts_per_pair=contexts_per_pair,
+        held_out_per_pair=held_out_per_pair,
+        seed=seed,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +120,25 @@ def test_held_out_contexts_are_new_sentences_of_the_same_grammar():
 
 def test_asking_for_more_contexts_than_the_grammar_has_is_a_user_error():
     with pytest.raises(UserError, match="contexts_per_pair"):
-        language_task(FACTORS, 8, determiners=1, adjectives=2, nouns_per_combination=4, contexts_per_pair=3, held_out_per_pair=0, seed=0)
+        language_task(
+            FACTORS, 8, determiners=1, adjectives=2, nouns_per_combination=4, contexts_per_pair=3, held_out_per_pair=0, seed=0
+        )
 
 
 def test_a_few_steps_of_the_preset_run_through_the_pipeline(tmp_path):
-    run = pw.run("structure-before-collapse", assignments=["setting=language", "steps=4", "probes.every=2", "log_points=0"],
-                 store=tmp_path, name="lang")
+    run = pw.run(
+        "structure-before-collapse",
+        assignments=["setting=language", "steps=4", "probes.every=2", "log_points=0"],
+        store=tmp_path,
+        name="lang",
+    )
     assert run.status == "finished" and run.config["task"]["name"] == "language"
-    for metric in ("semantic_alignment/classifier", "semantic_alignment/features", "selection/semantic_accuracy", "test/accuracy"):
+    for metric in (
+        "semantic_alignment/classifier",
+        "semantic_alignment/features",
+        "selection/semantic_accuracy",
+        "test/accuracy",
+    ):
         steps, values = run.metric(metric)
         assert steps.tolist() == [0, 2, 4] and torch.isfinite(torch.tensor(values)).all(), metric
 
@@ -143,9 +163,17 @@ def test_the_probes_read_a_language_model_on_a_held_out_split():
 
     task = setting3(contexts_per_pair=1, held_out_per_pair=1)
     torch.manual_seed(0)
-    model = Transformer(task.vocab_size, task.seq_len, task.num_classes, d_model=16, n_heads=2, d_head=8, d_mlp=32, last_only=False)
-    scalars = run_probes(["behaviour", "semantic", "selection"], ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes))).scalars
+    model = Transformer(
+        task.vocab_size, task.seq_len, task.num_classes, d_model=16, n_heads=2, d_head=8, d_mlp=32, last_only=False
+    )
+    scalars = run_probes(
+        ["behaviour", "semantic", "selection"],
+        ProbeContext.of_task(model, task, loss_function("cross_entropy", task.num_classes)),
+    ).scalars
     with torch.no_grad():  # the held-out split, not the training set, is what `test/loss` reads
         held_out_loss = loss_function("cross_entropy", task.num_classes)(model(task.test.inputs), task.test.targets)
     assert scalars["test/loss"] == pytest.approx(float(held_out_loss), rel=1e-5)
-    assert all(math.isfinite(scalars[m]) for m in ("semantic_alignment/features", "semantic_alignment/classifier", "selection/noun_accuracy"))
+    assert all(
+        math.isfinite(scalars[m])
+        for m in ("semantic_alignment/features", "semantic_alignment/classifier", "selection/noun_accuracy")
+    )

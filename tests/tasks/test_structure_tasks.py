@@ -1,4 +1,5 @@
 """The Structure-Before-Collapse tasks: their latent structure is what docs/science/structure_before_collapse.md says."""
+
 import torch
 
 from phasewatch.tasks import hierarchical_task, items_task, selectional_task

@@ -1,4 +1,5 @@
 """The WordNet reader on a hand-made database in the real file formats, and on the real files."""
+
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,16 @@ LICENSE = "  1 This software and database is being provided to you, the LICENSEE
 def write_database(root: Path) -> None:
     """Synsets (lex_filenum, words) for a few nouns, with index lines pointing at their byte offsets."""
     synsets = {
-        "dog": (5, ["dog", "domestic_dog"]), "cad": (18, ["cad", "bounder", "dog"]),  # dog: animal first, then person
-        "king": (18, ["king", "male_monarch"]), "maine": (15, ["Maine", "Me", "ME"]),
-        "can": (6, ["can", "tin"]), "tree": (20, ["tree"]), "camel": (5, ["camel"]), "trumpet": (6, ["trumpet"]),
-        "trumpets": (20, ["trumpets"]), "rose": (20, ["rose", "rosebush"]),
+        "dog": (5, ["dog", "domestic_dog"]),
+        "cad": (18, ["cad", "bounder", "dog"]),  # dog: animal first, then person
+        "king": (18, ["king", "male_monarch"]),
+        "maine": (15, ["Maine", "Me", "ME"]),
+        "can": (6, ["can", "tin"]),
+        "tree": (20, ["tree"]),
+        "camel": (5, ["camel"]),
+        "trumpet": (6, ["trumpet"]),
+        "trumpets": (20, ["trumpets"]),
+        "rose": (20, ["rose", "rosebush"]),
     }
     data, offsets = LICENSE, {}
     for key, (lexfile, words) in synsets.items():
@@ -23,14 +30,27 @@ def write_database(root: Path) -> None:
         listed = " ".join(f"{w} 0" for w in words)
         data += f"{offsets[key]:08d} {lexfile:02d} n {len(words):02x} {listed} 000 | a gloss  \n"
     (root / "data.noun").write_text(data)
-    senses = {"dog": ["dog", "cad"], "king": ["king"], "me": ["maine"], "can": ["can"], "tree": ["tree"],
-              "camel": ["camel"], "trumpet": ["trumpet"], "trumpets": ["trumpets"], "rose": ["rose"]}
-    index = "".join(f"{w} n {len(s)} 1 @ {len(s)} 1 " + " ".join(f"{offsets[k]:08d}" for k in s) + "  \n" for w, s in sorted(senses.items()))
+    senses = {
+        "dog": ["dog", "cad"],
+        "king": ["king"],
+        "me": ["maine"],
+        "can": ["can"],
+        "tree": ["tree"],
+        "camel": ["camel"],
+        "trumpet": ["trumpet"],
+        "trumpets": ["trumpets"],
+        "rose": ["rose"],
+    }
+    index = "".join(
+        f"{w} n {len(s)} 1 @ {len(s)} 1 " + " ".join(f"{offsets[k]:08d}" for k in s) + "  \n" for w, s in sorted(senses.items())
+    )
     (root / "index.noun").write_text(LICENSE + index)
     (root / "index.verb").write_text(LICENSE + "can v 1 1 @ 1 1 00000001  \nrise v 1 1 @ 1 1 00000002  \n")
     (root / "index.adj").write_text(LICENSE)
     (root / "index.adv").write_text(LICENSE)
-    (root / "cntlist.rev").write_text("can%1:06:00:: 1 2\ncan%2:42:00:: 1 7\ndog%1:05:00:: 1 42\nking%1:18:00:: 1 9\ntree%1:20:00:: 1 5\n")
+    (root / "cntlist.rev").write_text(
+        "can%1:06:00:: 1 2\ncan%2:42:00:: 1 7\ndog%1:05:00:: 1 42\nking%1:18:00:: 1 9\ntree%1:20:00:: 1 5\n"
+    )
     (root / "verb.exc").write_text("rose rise\n")
     for pos in ("noun", "adj", "adv"):
         (root / f"{pos}.exc").write_text("")
@@ -70,6 +90,13 @@ def test_missing_database_names_the_package(tmp_path):
 @pytest.mark.skipif(not (WORDNET_DIR / "data.noun").is_file(), reason="Debian's wordnet-base is not installed")
 def test_the_real_wordnet():
     classes = noun_classes(["dog", "sheep", "king", "bread", "vine", "sword", "hand", "can", "me", "rose", "men"])
-    assert classes == {"dog": "noun.animal", "sheep": "noun.animal", "king": "noun.person", "bread": "noun.food",
-                       "vine": "noun.plant", "sword": "noun.artifact", "hand": "noun.body"}
+    assert classes == {
+        "dog": "noun.animal",
+        "sheep": "noun.animal",
+        "king": "noun.person",
+        "bread": "noun.food",
+        "vine": "noun.plant",
+        "sword": "noun.artifact",
+        "hand": "noun.body",
+    }
     assert LEXNAMES[5] == "noun.animal" and LEXNAMES[18] == "noun.person" and len(LEXNAMES) == 45

@@ -1,4 +1,5 @@
 """The phase-aware curriculum: the switch rule, the stage it feeds the stream, and an exact resume."""
+
 import pytest
 
 import phasewatch as pw
@@ -74,8 +75,12 @@ def test_a_resumed_schedule_replays_the_stored_values_before_its_start():
 
 
 def test_a_curriculum_run_streams_easy_data_then_resumes_exactly_after_a_crash(tmp_path, monkeypatch):
-    whole = pipeline._execute(pw.Run.create(tmp_path, "whole", experiment="t", config=GRAMMAR, seed=0),
-                              prepare(validate(GRAMMAR)), resume=False, progress=False)
+    whole = pipeline._execute(
+        pw.Run.create(tmp_path, "whole", experiment="t", config=GRAMMAR, seed=0),
+        prepare(validate(GRAMMAR)),
+        resume=False,
+        progress=False,
+    )
     steps, stage = whole.metric("curriculum/stage")
     assert stage[0] == 0 and stage[-1] == 1
     switch = int(steps[stage.argmax()])

@@ -1,4 +1,5 @@
 """Optimiser groups, the structure levers and steering."""
+
 import pytest
 import torch
 
@@ -13,12 +14,14 @@ from phasewatch.train.steering import ridge_directions
 
 
 def _setup(**interventions):
-    config = configuration.validate({
-        "task": {"name": "items", "items_per_combination": 2},
-        "model": {"name": "ufm", "d_model": 16, "init": 0.1},
-        "train": {"optimizer": "sgd", "lr": 0.5, "weight_decay": 2e-3, "decay_ratio": 100},
-        "interventions": interventions,
-    })
+    config = configuration.validate(
+        {
+            "task": {"name": "items", "items_per_combination": 2},
+            "model": {"name": "ufm", "d_model": 16, "init": 0.1},
+            "train": {"optimizer": "sgd", "lr": 0.5, "weight_decay": 2e-3, "decay_ratio": 100},
+            "interventions": interventions,
+        }
+    )
     task = build_task(config.task, 0)
     model = build_model(config.model, task)
     return config, task, model

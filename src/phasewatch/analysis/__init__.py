@@ -1,5 +1,6 @@
 """Phase detection: change points in metric curves, named events, lead/lag between them; the
 structure window of alignment curves, live peak tracking, and the coupled-UFM fit."""
+
 from phasewatch.analysis.changepoints import Transition, find_transitions
 from phasewatch.analysis.events import detect_events, relate_events
 from phasewatch.analysis.peak import PeakTracker
@@ -8,6 +9,16 @@ from phasewatch.analysis.timeline import phase_timeline, timeline_lines
 from phasewatch.analysis.ufm_fit import fit_ufm, simulate_alignment, ufm_library
 
 __all__ = [
-    "PeakTracker", "Transition", "detect_events", "find_transitions", "fit_ufm", "phase_timeline", "relate_events",
-    "simulate_alignment", "structure_events", "structure_window", "timeline_lines", "ufm_library",
+    "PeakTracker",
+    "Transition",
+    "detect_events",
+    "find_transitions",
+    "fit_ufm",
+    "phase_timeline",
+    "relate_events",
+    "simulate_alignment",
+    "structure_events",
+    "structure_window",
+    "timeline_lines",
+    "ufm_library",
 ]

@@ -28,6 +28,7 @@ cheap equivalent of warm-started refits (a few ms, not N_BOOT optimiser runs). s
 the 5-95 % quantiles of the midpoint, widened to the samples either side of it, since a change
 cannot be dated more finely than the grid it was seen on.
 """
+
 from __future__ import annotations
 
 import math
@@ -143,8 +144,12 @@ def find_transitions(
     for index in _candidates(y):
         if any(f.when(0.1) <= steps[index] <= f.when(0.9) for f in sharp):
             continue
-        fits = [f for shape in shapes for f in _fits_around(u, shape.u(steps), y, u[index], shape, axis)
-                if axis.u(f.when(0.9)) - axis.u(f.when(0.1)) <= max_width]
+        fits = [
+            f
+            for shape in shapes
+            for f in _fits_around(u, shape.u(steps), y, u[index], shape, axis)
+            if axis.u(f.when(0.9)) - axis.u(f.when(0.1)) <= max_width
+        ]
         sharp += fits
         kept = [f for f in fits if _accepted(f, min_score, min_snr)]
         if kept:
@@ -157,10 +162,20 @@ def find_transitions(
             continue  # the same change, reached from another candidate
         low, high = _interval(fit, seed)
         before, jump = float(fit.p[0]), float(fit.p[1])
-        out.append(Transition(
-            step=mid, step_low=low, step_high=high, onset=onset, end=end, before=before, after=before + jump,
-            width=end - onset, direction=1 if jump > 0 else -1, score=fit.score,
-        ))
+        out.append(
+            Transition(
+                step=mid,
+                step_low=low,
+                step_high=high,
+                onset=onset,
+                end=end,
+                before=before,
+                after=before + jump,
+                width=end - onset,
+                direction=1 if jump > 0 else -1,
+                score=fit.score,
+            )
+        )
     return sorted(out, key=lambda t: t.step)
 
 
@@ -172,8 +187,7 @@ def _binned(u: np.ndarray, steps: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     bins = np.minimum((u * MAX_POINTS).astype(int), MAX_POINTS - 1)
     counts = np.bincount(bins, minlength=MAX_POINTS)
     full = counts > 0
-    return (np.bincount(bins, steps, MAX_POINTS)[full] / counts[full],
-            np.bincount(bins, y, MAX_POINTS)[full] / counts[full])
+    return (np.bincount(bins, steps, MAX_POINTS)[full] / counts[full], np.bincount(bins, y, MAX_POINTS)[full] / counts[full])
 
 
 def _candidates(y: np.ndarray) -> list[int]:
@@ -245,8 +259,9 @@ def _fit(u: np.ndarray, c: np.ndarray, y: np.ndarray, centre: float, half: float
     level, jump, t0, s = (v[0] for v in _profile(t, yw[None, :], t0s.ravel(), ss.ravel()))
     # Levenberg-Marquardt (MINPACK) polishes the grid's best; log s keeps the scale positive.
     # A few dozen evaluations suffice from there; more only chase a misfit's scale to its limit.
-    p = least_squares(lambda q: _logistic(q, t) - yw, [level, jump, t0, np.log(s)],
-                      jac=lambda q: _jacobian(q, t), method="lm", max_nfev=25).x
+    p = least_squares(
+        lambda q: _logistic(q, t) - yw, [level, jump, t0, np.log(s)], jac=lambda q: _jacobian(q, t), method="lm", max_nfev=25
+    ).x
     residual = yw - _logistic(p, t)
     noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
     # The no-change model lives on the detection axis u, whatever the logistic's shape.
@@ -263,8 +278,9 @@ def _margin(u: np.ndarray, y: np.ndarray, residual: np.ndarray) -> float:
     t = 2 * (u - u[0]) / (u[-1] - u[0]) - 1  # on [-1, 1]: well conditioned
     q, _ = np.linalg.qr(np.vander(t, 4, increasing=True))
     c = q.T @ y
-    smooth_rss, smooth_k = min(((_rss(y - q[:, :k] @ c[:k]), k) for k in (2, 3, 4)),
-                               key=lambda m: n * np.log(m[0]) + m[1] * np.log(n))
+    smooth_rss, smooth_k = min(
+        ((_rss(y - q[:, :k] @ c[:k]), k) for k in (2, 3, 4)), key=lambda m: n * np.log(m[0]) + m[1] * np.log(n)
+    )
     centred = residual - residual.mean()
     r = float(np.clip(centred[1:] @ centred[:-1] / max(centred @ centred, 1e-300), 0.0, 0.9))
     effective = (1 - r) / (1 + r)
@@ -304,7 +320,8 @@ def _interval(fit: _Fit, seed: int) -> tuple[float, float]:
     jac = _jacobian(fit.p, t)
     spread = np.sqrt(max(np.linalg.pinv(jac.T @ jac)[2, 2], 0.0) * (residual @ residual) / (n - 4))
     reach = min(max(6 * spread, 3 * (right_t - left_t)), 0.5)
-    t0s, ss = np.meshgrid(np.linspace(t0 - reach, t0 + reach, BOOT_X0),
-                          np.clip(_scale(fit.p[3]) * np.geomspace(0.5, 2.0, BOOT_S), S_MIN, S_MAX))
+    t0s, ss = np.meshgrid(
+        np.linspace(t0 - reach, t0 + reach, BOOT_X0), np.clip(_scale(fit.p[3]) * np.geomspace(0.5, 2.0, BOOT_S), S_MIN, S_MAX)
+    )
     low, high = np.quantile(_profile(t, replicates, t0s.ravel(), ss.ravel())[2], [0.05, 0.95])
     return fit.at(min(low, left_t)), fit.at(max(high, right_t))

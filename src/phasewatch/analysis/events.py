@@ -6,6 +6,7 @@ steps are ints (step: midpoint; step_low/high: its 5-95 % interval; onset/end: 1
 change done; width = end - onset), before/after are the levels either side, score the detector's
 BIC margin. Everything is read on the log-step axis, as the probe grid is laid out.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,12 +81,17 @@ def relate_events(events: list[dict]) -> list[dict]:
                 continue
             lead = int(second["step"] - first["step"])
             when = f"{lead:,} step{'s' * (lead != 1)} before" if lead else "at the same step as"
-            relations.append({
-                "first_metric": first["metric"], "first_kind": first["kind"],
-                "second_metric": second["metric"], "second_kind": second["kind"],
-                "lead_steps": lead, "onset_lead_steps": int(second["onset"] - first["onset"]),
-                "text": f"{first['metric']} {_verb(first)} {when} {second['metric']} {_verb(second)}",
-            })
+            relations.append(
+                {
+                    "first_metric": first["metric"],
+                    "first_kind": first["kind"],
+                    "second_metric": second["metric"],
+                    "second_kind": second["kind"],
+                    "lead_steps": lead,
+                    "onset_lead_steps": int(second["onset"] - first["onset"]),
+                    "text": f"{first['metric']} {_verb(first)} {when} {second['metric']} {_verb(second)}",
+                }
+            )
     return relations
 
 
@@ -136,19 +142,37 @@ def _plateau(metric: str, steps: np.ndarray, values: np.ndarray, cliff: Transiti
         return []
     level = float(np.median(values[first : np.count_nonzero(before)]))
     start = int(steps[first])
-    return [{
-        "kind": "plateau", "metric": metric, "step": start, "step_low": int(steps[first - 1]),
-        "step_high": start, "onset": start, "end": round(cliff.onset), "before": level, "after": level,
-        "width": round(cliff.onset) - start, "score": float(cliff.score),
-    }]
+    return [
+        {
+            "kind": "plateau",
+            "metric": metric,
+            "step": start,
+            "step_low": int(steps[first - 1]),
+            "step_high": start,
+            "onset": start,
+            "end": round(cliff.onset),
+            "before": level,
+            "after": level,
+            "width": round(cliff.onset) - start,
+            "score": float(cliff.score),
+        }
+    ]
 
 
 def _event(kind: str, metric: str, t: Transition) -> dict:
     onset, end = round(t.onset), round(t.end)
     return {
-        "kind": kind, "metric": metric, "step": round(t.step), "step_low": math.floor(t.step_low),
-        "step_high": math.ceil(t.step_high), "onset": onset, "end": end, "before": float(t.before),
-        "after": float(t.after), "width": end - onset, "score": float(t.score),
+        "kind": kind,
+        "metric": metric,
+        "step": round(t.step),
+        "step_low": math.floor(t.step_low),
+        "step_high": math.ceil(t.step_high),
+        "onset": onset,
+        "end": end,
+        "before": float(t.before),
+        "after": float(t.after),
+        "width": end - onset,
+        "score": float(t.score),
     }
 
 

@@ -20,6 +20,7 @@ one probe later); with Gaussian noise σ = 0.02 the kept state holds ≥ 94 % of
 300/300 seeds (median 99.7 %); with σ = 0.05 (rise = 10 σ) 296/300 hold ≥ 90 %, the rest
 decided on early noise or late.
 """
+
 from __future__ import annotations
 
 import math

@@ -41,6 +41,7 @@ the curve first passes (half level − 2σ) to the probe where it first passes (
 (mirrored for a fall): the half-level crossing, allowing for noise in the levels, widened to the
 probe grid points either side, since nothing finer than the grid was seen.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,8 +60,9 @@ ETF_FALL_SHARE = 0.1
 BAND = 2.0  # the interval spans the crossings of the half level ± BAND·σ
 
 
-def structure_events(steps, values, *, metric: str, etf: tuple[np.ndarray, np.ndarray] | None = None,
-                     min_rise: float = MIN_RISE) -> list[dict]:
+def structure_events(
+    steps, values, *, metric: str, etf: tuple[np.ndarray, np.ndarray] | None = None, min_rise: float = MIN_RISE
+) -> list[dict]:
     """The `crystallisation` and `collapse` of one alignment curve (module docstring: the rule).
 
     `etf`: optional (steps, values) of the ETF distance at the same site. Each event is a
@@ -121,8 +123,7 @@ def structure_window(events: list[dict], metric: str | None = None) -> dict | No
     mine = sorted((e for e in mine if e["metric"] == metric), key=lambda e: e["step"])
     rise = next((e["step"] for e in mine if e["kind"] == "crystallisation"), None)
     fall = next((e["step"] for e in mine if e["kind"] == "collapse"), None)
-    return {"metric": metric, "start": rise, "end": fall, "peak_step": mine[0]["peak_step"],
-            "peak_value": mine[0]["peak_value"]}
+    return {"metric": metric, "start": rise, "end": fall, "peak_step": mine[0]["peak_step"], "peak_value": mine[0]["peak_value"]}
 
 
 def running_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -153,8 +154,16 @@ def _date(steps: np.ndarray, y: np.ndarray, sigma: float, low: float, high: floa
     onset, mid, end = (round(10.0 ** crossing(low + share * (high - low)) - 1.0) for share in (0.1, 0.5, 0.9))
     first = max(_first_reach(y, half - BAND * sigma, start, stop) - 1, start)
     last = _first_reach(y, half + BAND * sigma, start, stop)
-    return {"step": mid, "step_low": int(steps[first]), "step_high": int(steps[last]),
-            "onset": onset, "end": end, "before": low, "after": high, "width": end - onset}
+    return {
+        "step": mid,
+        "step_low": int(steps[first]),
+        "step_high": int(steps[last]),
+        "onset": onset,
+        "end": end,
+        "before": low,
+        "after": high,
+        "width": end - onset,
+    }
 
 
 def _first_reach(y: np.ndarray, level: float, start: int, stop: int) -> int:

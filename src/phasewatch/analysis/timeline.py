@@ -23,6 +23,7 @@ Each span is {name, start, end, start_share, end_share, metrics, events}: shares
 events, and for memorisation and refinement the other non-plateau events whose midpoint `step`
 lies in the span (e.g. the loss cliff of memorisation).
 """
+
 from __future__ import annotations
 
 from fnmatch import fnmatch
@@ -65,8 +66,10 @@ def timeline_lines(timeline: list[dict]) -> list[str]:
     selection/syntactic_accuracy, selection/syntactic_mass"."""
     lines = []
     for span in timeline:
-        line = (f"{span['name']}: steps {span['start']:,}–{span['end']:,} "
-                f"({percent(span['start_share'])}–{percent(span['end_share'])} % of training)")
+        line = (
+            f"{span['name']}: steps {span['start']:,}–{span['end']:,} "
+            f"({percent(span['start_share'])}–{percent(span['end_share'])} % of training)"
+        )
         lines.append(line + (f", from {', '.join(span['metrics'])}" if span["metrics"] else ""))
     return lines
 
@@ -88,8 +91,13 @@ def _inside(events: list[dict], start: int, end: int) -> list[dict]:
 def _span(name: str, start: int, end: int, events: list[dict], last_step: int) -> dict:
     length = max(last_step, 1)
     return {
-        "name": name, "start": int(start), "end": int(end), "start_share": start / length, "end_share": end / length,
-        "metrics": sorted({e["metric"] for e in events}), "events": len(events),
+        "name": name,
+        "start": int(start),
+        "end": int(end),
+        "start_share": start / length,
+        "end_share": end / length,
+        "metrics": sorted({e["metric"] for e in events}),
+        "events": len(events),
     }
 
 

@@ -25,6 +25,7 @@ solution (amplitude ≥ 0: if the unconstrained slope is negative, amplitude = 0
 mean y), and the (r, α) with the least squared error wins. R² = 1 − SSE/SST (0 for a constant
 curve).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -123,9 +124,16 @@ def fit_ufm(steps, values, *, metric: str, ratios: tuple[float, ...] = RATIOS, h
     fits = [(*_fit_time_scale(t, curve, steps, values), r) for r, curve in zip(ratios, curves)]
     sse, alpha, amplitude, offset, prediction, r = min(fits, key=lambda fit: fit[0])
     sst = float(np.sum((values - values.mean()) ** 2))
-    return {"metric": metric, "r": float(r), "time_scale": float(alpha), "amplitude": float(amplitude),
-            "offset": float(offset), "r2": 1.0 - float(sse) / sst if np.ptp(values) > 0 else 0.0,
-            "steps": [int(s) for s in steps], "predicted": (offset + amplitude * prediction).tolist()}
+    return {
+        "metric": metric,
+        "r": float(r),
+        "time_scale": float(alpha),
+        "amplitude": float(amplitude),
+        "offset": float(offset),
+        "r2": 1.0 - float(sse) / sst if np.ptp(values) > 0 else 0.0,
+        "steps": [int(s) for s in steps],
+        "predicted": (offset + amplitude * prediction).tolist(),
+    }
 
 
 def _fit_time_scale(t: np.ndarray, curve: np.ndarray, steps: np.ndarray, values: np.ndarray) -> tuple:

@@ -4,6 +4,7 @@ and `analyze` over a saved checkpoint series. All of them record through `phasew
 and probe with the one registry (`phasewatch.probes`). The callbacks import their framework, so they
 are not imported here: `import phasewatch` never imports transformers or lightning.
 """
+
 from phasewatch.integrations.analyze import analyze
 from phasewatch.integrations.probe_data import ProbeData, load_probe_data
 from phasewatch.integrations.watcher import Watcher

@@ -6,6 +6,7 @@ before the next one is read. Run again, it resumes: steps already recorded are s
 checkpoints in the folder are added. The run has the same layout as a live one, so reports,
 `phasewatch sql` and detection work unchanged.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,9 @@ def analyze(
     for line in setup.skipped:
         run.log(line)
     done = set(run.metrics()["step"].tolist())
-    recorder = Recorder(run, setup.context, setup.probes, {c.step for c in series}, detection=setup.detection,
-                        flush_seconds=float("inf"))  # flushed after each checkpoint, below
+    recorder = Recorder(
+        run, setup.context, setup.probes, {c.step for c in series}, detection=setup.detection, flush_seconds=float("inf")
+    )  # flushed after each checkpoint, below
     context = setup.context
     try:
         for checkpoint in series:
@@ -100,7 +102,9 @@ def _open_or_create(root: Path, run_id: str, config: dict, overwrite: bool) -> R
         return Run.create(root, run_id, experiment="analyze", config=config, seed=0, overwrite=overwrite)
     run = Run.open(root, run_id)
     if run.info["experiment"] != "analyze" or run.config != json.loads(json.dumps(config)):
-        raise UserError(f"--name: run '{run_id}' exists with other settings (another series, probe data, sites or "
-                        "probes); give another --name, or --overwrite to replace it")
+        raise UserError(
+            f"--name: run '{run_id}' exists with other settings (another series, probe data, sites or "
+            "probes); give another --name, or --overwrite to replace it"
+        )
     run.set_status("running")
     return run

@@ -9,6 +9,7 @@ directory's, else the folder's) through transformers, never downloading, or from
 
 Nothing is unpickled: a `.bin`/`.pt`/`.pth`/`.ckpt`/`.pkl` checkpoint is an error.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -90,8 +91,10 @@ def _weight_files(directory: Path) -> tuple[Path, ...]:
     files = tuple(sorted(directory.glob("*.safetensors")))
     if files:
         return files
-    if any(path.suffix in PICKLE_SUFFIXES and ("model" in path.name or path.name.startswith("consolidated"))
-           for path in directory.iterdir()):
+    if any(
+        path.suffix in PICKLE_SUFFIXES and ("model" in path.name or path.name.startswith("consolidated"))
+        for path in directory.iterdir()
+    ):
         raise UserError(f"checkpoint: {directory} holds its weights as pickles ({PICKLE_ERROR})")
     raise UserError(f"checkpoint: {directory} holds no weights (model.safetensors or *.safetensors)")
 
@@ -108,12 +111,16 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint) -> None:
                 with safe_open(file, framework="pt") as reader:
                     for key in reader.keys():
                         if key not in targets:
-                            raise UserError(f"checkpoint {file}: tensor {key!r} is not allowed (only the model's "
-                                            "weights; is --factory or config.json the right architecture?)")
+                            raise UserError(
+                                f"checkpoint {file}: tensor {key!r} is not allowed (only the model's "
+                                "weights; is --factory or config.json the right architecture?)"
+                            )
                         tensor = reader.get_tensor(key)
                         if tensor.shape != targets[key].shape:
-                            raise UserError(f"checkpoint {file}: tensor {key!r} of shape {tuple(tensor.shape)} is not "
-                                            f"allowed (the model's is {tuple(targets[key].shape)})")
+                            raise UserError(
+                                f"checkpoint {file}: tensor {key!r} of shape {tuple(tensor.shape)} is not "
+                                f"allowed (the model's is {tuple(targets[key].shape)})"
+                            )
                         targets[key].copy_(tensor)
                         loaded.add(key)
             except safetensors.SafetensorError:
@@ -123,8 +130,10 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint) -> None:
     tied = {targets[key].data_ptr() for key in loaded}
     missing = [key for key in targets if key not in loaded and targets[key].data_ptr() not in tied]
     if missing:
-        raise UserError(f"checkpoint {checkpoint.path}: tensor {missing[0]!r} is missing "
-                        f"({len(missing)} of the model's {len(targets)} tensors absent; every weight is needed)")
+        raise UserError(
+            f"checkpoint {checkpoint.path}: tensor {missing[0]!r} is missing "
+            f"({len(missing)} of the model's {len(targets)} tensors absent; every weight is needed)"
+        )
 
 
 def _unreadable(file: Path) -> UserError:
@@ -158,8 +167,10 @@ class ModelBuilder:
         if self.factory is not None:
             key: str | bytes = "factory"
         elif checkpoint.config is None:
-            raise UserError(f"--factory: needed, since {checkpoint.path} has no config.json (a function that "
-                            "builds the model, as module:function)")
+            raise UserError(
+                f"--factory: needed, since {checkpoint.path} has no config.json (a function that "
+                "builds the model, as module:function)"
+            )
         else:
             key = checkpoint.config.read_bytes()
         if key != self._key:
@@ -195,12 +206,14 @@ def _from_config(config: Path) -> nn.Module:
     try:
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError:
-        raise UserError(f"{config}: building a model from config.json needs transformers "
-                        "(pip install 'phasewatch[hf]'), or name a --factory") from None
+        raise UserError(
+            f"{config}: building a model from config.json needs transformers (pip install 'phasewatch[hf]'), or name a --factory"
+        ) from None
     try:
         hf_config = AutoConfig.from_pretrained(str(config.parent), local_files_only=True)
         return AutoModelForCausalLM.from_config(hf_config)
     except (OSError, ValueError, KeyError) as e:
         first_line = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise UserError(f"{config}: not allowed (a causal LM config transformers can build, e.g. gpt2, "
-                        f"gpt_neox, llama: {first_line})") from None
+        raise UserError(
+            f"{config}: not allowed (a causal LM config transformers can build, e.g. gpt2, gpt_neox, llama: {first_line})"
+        ) from None

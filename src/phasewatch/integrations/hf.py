@@ -8,6 +8,7 @@ Trainer's `checkpoint-S/`, so `phasewatch analyze` over the saved checkpoints re
 probe values. The Trainer's logs become `train/loss`, `train/learning_rate`, `train/grad_norm`
 and, from evaluations, `eval/<name>`. Only the main process records.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -26,9 +27,16 @@ def logged_scalars(logs: dict) -> dict[str, float]:
     """The Trainer's log entries phasewatch keeps, under phasewatch names: the training loss,
     learning rate and gradient norm, and evaluation metrics (not evaluation timings)."""
     scalars = {f"train/{key}": logs[key] for key in TRAIN_LOGS if key in logs}
-    scalars.update({f"eval/{key.removeprefix('eval_')}": value for key, value in logs.items()
-                    if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second"))
-                    and isinstance(value, numbers.Real) and not isinstance(value, bool)})
+    scalars.update(
+        {
+            f"eval/{key.removeprefix('eval_')}": value
+            for key, value in logs.items()
+            if key.startswith("eval_")
+            and not key.endswith(("_runtime", "_per_second"))
+            and isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+        }
+    )
     return scalars
 
 

@@ -7,6 +7,7 @@ submodule to watch (e.g. the `nn.Module` your LightningModule wraps as `self.mod
 site and parameter names match a checkpoint of that module; default: the LightningModule itself.
 The loss your `training_step` returns is recorded as `train/loss`. Only global rank 0 records.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -38,8 +39,9 @@ class PhasewatchCallback(Callback):
         try:
             model = pl_module.get_submodule(self.module) if self.module else pl_module
         except AttributeError:
-            raise UserError(f"module: {self.module!r} is not allowed (a submodule of {type(pl_module).__name__}, "
-                            "e.g. 'model' for self.model)") from None
+            raise UserError(
+                f"module: {self.module!r} is not allowed (a submodule of {type(pl_module).__name__}, e.g. 'model' for self.model)"
+            ) from None
         total = trainer.max_steps if trainer.max_steps > 0 else trainer.estimated_stepping_batches
         options = {"total_steps": int(total) if total != float("inf") else None, **self.options}
         self.watcher = Watcher(model, self.probe_inputs, **options)

@@ -17,6 +17,7 @@ File formats (`load_probe_data`):
 In Python, the probe set can also be a tensor of inputs (token ids, or real vectors for a model
 that is not a language model), with `labels` and `attributes` tensors beside it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,9 +79,14 @@ class ProbeData:
             if tensor is not None:
                 digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return {"source": self.source, "sha256": digest.hexdigest(), "items": len(self),
-                "shape": list(self.inputs.shape), "classes": self.num_classes,
-                "attributes": 0 if self.attributes is None else self.attributes.shape[1]}
+        return {
+            "source": self.source,
+            "sha256": digest.hexdigest(),
+            "items": len(self),
+            "shape": list(self.inputs.shape),
+            "classes": self.num_classes,
+            "attributes": 0 if self.attributes is None else self.attributes.shape[1],
+        }
 
 
 def _describe(value) -> str:
@@ -116,8 +122,10 @@ def load_probe_data(path: str | Path, tokenizer: str | Path | None = None) -> Pr
             raise UserError("--tokenizer: not allowed with a .jsonl probe set (it already holds token ids)")
         return _read_jsonl(path)
     if tokenizer is None:
-        raise UserError(f"--probe-data: {path} is text, which needs --tokenizer DIR (a local tokenizer "
-                        "directory); or give a .jsonl file of token ids")
+        raise UserError(
+            f"--probe-data: {path} is text, which needs --tokenizer DIR (a local tokenizer "
+            "directory); or give a .jsonl file of token ids"
+        )
     return _read_text(path, Path(tokenizer))
 
 
@@ -126,23 +134,32 @@ def _read_jsonl(path: Path) -> ProbeData:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"--probe-data: {path} is not readable UTF-8 text ({e})") from None
-    items = {number: _read_item(f"probe data {path.name} line {number}", line)
-             for number, line in enumerate(lines, start=1) if line.strip()}
+    items = {
+        number: _read_item(f"probe data {path.name} line {number}", line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    }
     if len(items) < 2:
         raise UserError(f"--probe-data: {path} has {len(items)} items (at least 2 are needed)")
     first_line, first = next(iter(items.items()))
     for number, item in items.items():
         where = f"probe data {path.name} line {number}"
         if len(item["tokens"]) != len(first["tokens"]):
-            raise UserError(f"{where}: {len(item['tokens'])} tokens is not allowed "
-                            f"(every item has as many as line {first_line}: {len(first['tokens'])})")
+            raise UserError(
+                f"{where}: {len(item['tokens'])} tokens is not allowed "
+                f"(every item has as many as line {first_line}: {len(first['tokens'])})"
+            )
         for key in ("label", "attributes"):
             if (key in item) != (key in first):
-                raise UserError(f"{where}: {key} is {'given' if key in item else 'missing'} "
-                                f"(give it on every line or on none, as line {first_line})")
+                raise UserError(
+                    f"{where}: {key} is {'given' if key in item else 'missing'} "
+                    f"(give it on every line or on none, as line {first_line})"
+                )
         if "attributes" in item and len(item["attributes"]) != len(first["attributes"]):
-            raise UserError(f"{where}: {len(item['attributes'])} attributes is not allowed "
-                            f"(every item has as many as line {first_line}: {len(first['attributes'])})")
+            raise UserError(
+                f"{where}: {len(item['attributes'])} attributes is not allowed "
+                f"(every item has as many as line {first_line}: {len(first['attributes'])})"
+            )
     rows = list(items.values())
     return ProbeData(
         torch.tensor([item["tokens"] for item in rows], dtype=torch.long),
@@ -158,9 +175,9 @@ def _read_item(where: str, line: str) -> dict:
     try:
         item = json.loads(line)
     except ValueError:
-        raise UserError(f"{where}: not valid JSON (one object per line: {{\"tokens\": [ids...]}})") from None
+        raise UserError(f'{where}: not valid JSON (one object per line: {{"tokens": [ids...]}})') from None
     if not isinstance(item, dict):
-        raise UserError(f"{where}: {line[:40]!r} is not allowed (an object with a \"tokens\" or \"input_ids\" list)")
+        raise UserError(f'{where}: {line[:40]!r} is not allowed (an object with a "tokens" or "input_ids" list)')
     given = [key for key in TOKEN_KEYS if key in item]
     if len(given) != 1:
         problem = "both tokens and input_ids are given" if given else "no tokens or input_ids is given"
@@ -203,6 +220,8 @@ def _read_text(path: Path, tokenizer_dir: Path) -> ProbeData:
     ids = [tokenizer(line, add_special_tokens=False)["input_ids"] for line in lines]
     length = min(map(len, ids), default=0)
     if len(ids) < 2 or length < 2:
-        raise UserError(f"--probe-data: {path} gives {len(ids)} items, the shortest {length} tokens "
-                        "(at least 2 items of at least 2 tokens are needed)")
+        raise UserError(
+            f"--probe-data: {path} gives {len(ids)} items, the shortest {length} tokens "
+            "(at least 2 items of at least 2 tokens are needed)"
+        )
     return ProbeData(torch.tensor([row[:length] for row in ids], dtype=torch.long), source=str(path.resolve()))

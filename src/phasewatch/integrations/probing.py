@@ -1,5 +1,6 @@
 """What a watched run and an analysed checkpoint series share: the probe context on the user's
 probe data, the probes chosen from the one registry, and the detection settings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,15 @@ class ProbeSetup:
         }
 
 
-def probe_setup(model: nn.Module, data: ProbeData, *, sites: list[str] | None = None, probes: list[str] | None = None,
-                batch_size: int = 64, watch: list[str] | None = None) -> ProbeSetup:
+def probe_setup(
+    model: nn.Module,
+    data: ProbeData,
+    *,
+    sites: list[str] | None = None,
+    probes: list[str] | None = None,
+    batch_size: int = 64,
+    watch: list[str] | None = None,
+) -> ProbeSetup:
     """Check everything before a run exists: the batch size, the sites, that the model reads the
     probe data, the named probes' needs (default: every probe whose needs are met), and the
     `watch` patterns (metric names or fnmatch patterns, bare names meaning `train/<name>`)."""

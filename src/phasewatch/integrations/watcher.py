@@ -10,6 +10,7 @@
 updates (as above: the parameters after `step` updates) makes a probe at step S comparable with a
 checkpoint saved after S updates, which is what `phasewatch analyze` reads.
 """
+
 from __future__ import annotations
 
 import time
@@ -66,8 +67,9 @@ class Watcher:
         if not isinstance(model, nn.Module):
             raise UserError(f"model: a {type(model).__name__} is not allowed (a torch.nn.Module)")
         self.model = model
-        setup = probe_setup(model, as_probe_data(probe_inputs, labels, attributes), sites=sites, probes=probes,
-                            batch_size=batch_size, watch=watch)
+        setup = probe_setup(
+            model, as_probe_data(probe_inputs, labels, attributes), sites=sites, probes=probes, batch_size=batch_size, watch=watch
+        )
         steps, schedule_info = probe_schedule(total_steps, schedule)
         config = {
             "description": f"{type(model).__name__} trained in the user's loop, watched by phasewatch.Watcher",
@@ -80,8 +82,7 @@ class Watcher:
         for line in setup.skipped:
             run.log(line)
         self.probes = setup.probes
-        self.recorder = Recorder(run, setup.context, setup.probes, steps, detection=setup.detection,
-                                 flush_seconds=flush_seconds)
+        self.recorder = Recorder(run, setup.context, setup.probes, steps, detection=setup.detection, flush_seconds=flush_seconds)
         self._last_step: int | None = None
 
     @property

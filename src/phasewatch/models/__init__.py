@@ -1,5 +1,6 @@
 """Small hookable networks: a GPT-style decoder, the quadratic grokking MLP, a feature MLP with a
 per-item pathway, and the (attribute-coupled) unconstrained-features model."""
+
 from torch import nn
 
 from phasewatch.models.base import ModelConfig
@@ -22,4 +23,14 @@ def shared_parameter_names(model) -> list[str]:
     return [name for name, _ in model.named_parameters() if any(name.startswith(p) for p in prefixes)]
 
 
-__all__ = ["FeatureMLP", "ModelConfig", "HookPoint", "Hookable", "QuadraticMLP", "Transformer", "UFM", "build_model", "shared_parameter_names"]
+__all__ = [
+    "FeatureMLP",
+    "ModelConfig",
+    "HookPoint",
+    "Hookable",
+    "QuadraticMLP",
+    "Transformer",
+    "UFM",
+    "build_model",
+    "shared_parameter_names",
+]

@@ -1,4 +1,5 @@
 """A model's config section: each model module defines one beside its class."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

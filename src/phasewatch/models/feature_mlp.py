@@ -10,6 +10,7 @@ times weaker than the shared one makes structure transient:
   × 0.01), added to the last hidden layer: a parameter private to each input.
 Features (`features`) are the last hidden layer; `unembed.W` maps them to classes, bias-free.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -65,7 +66,7 @@ class FeatureMLP(Hookable):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = F.embedding(inputs, self.embed.W).flatten(1) if self.embed is not None else inputs
-        shared_input = x[:, self.item_dims:]
+        shared_input = x[:, self.item_dims :]
         h = self.layers[0](shared_input)
         if self.item_in is not None:
             h = h + self.item_in(x[:, : self.item_dims])

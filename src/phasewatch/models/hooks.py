@@ -6,6 +6,7 @@ Our own models name every interesting activation with a `HookPoint` (`blocks.0.a
 known architecture. Both are read by `capture`: forward hooks attached inside the block and
 removed on the way out, so a model runs hook-free between probes.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,13 @@ def representation(output) -> torch.Tensor:
 
 
 @contextmanager
-def capture(model: nn.Module, names: Iterable[str], *, keep_grad: bool = False,
-            transform: Callable[[object], torch.Tensor] = _first_tensor) -> Iterator[dict[str, torch.Tensor]]:
+def capture(
+    model: nn.Module,
+    names: Iterable[str],
+    *,
+    keep_grad: bool = False,
+    transform: Callable[[object], torch.Tensor] = _first_tensor,
+) -> Iterator[dict[str, torch.Tensor]]:
     """Within the block, every forward fills `cache[name]` with `transform(output)` of the module
     `name` (detached unless `keep_grad`, for a loss term); the hooks are removed on exit, also
     after an error. KeyError for a name that is not a module."""
@@ -58,6 +64,7 @@ def capture(model: nn.Module, names: Iterable[str], *, keep_grad: bool = False,
         def hook(module: nn.Module, inputs: tuple, output) -> None:
             value = transform(output)
             cache[name] = value if keep_grad else value.detach()
+
         return hook
 
     handles = []
@@ -116,6 +123,8 @@ def find_sites(model: nn.Module, names: list[str] | None = None) -> list[str]:
         return names
     found = [name for name in modules if BLOCK.search(name)]
     if not found:
-        raise UserError(f"sites: no transformer blocks found in {type(model).__name__} (name the modules to "
-                        "watch, e.g. sites=['encoder.layer.3'] or --site encoder.layer.3)")
+        raise UserError(
+            f"sites: no transformer blocks found in {type(model).__name__} (name the modules to "
+            "watch, e.g. sites=['encoder.layer.3'] or --site encoder.layer.3)"
+        )
     return found

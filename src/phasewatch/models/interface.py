@@ -12,6 +12,7 @@
 Capabilities a probe can declare in `Needs.capabilities`: "attention_patterns", "ov_circuit",
 "unembedding", "feature_site", "token_embedding", "token_inputs".
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -174,8 +175,10 @@ class ModuleView:
             return self.hooked.attention_patterns(tokens)
         patterns = self._hf_attentions(tokens)
         if patterns is None:
-            raise UserError(f"probes: {type(self.model).__name__} returns no attention weights (load it with "
-                            "attn_implementation='eager', or leave the attention probe out)")
+            raise UserError(
+                f"probes: {type(self.model).__name__} returns no attention weights (load it with "
+                "attn_implementation='eager', or leave the attention probe out)"
+            )
         return patterns
 
     def vocab_size(self) -> int | None:

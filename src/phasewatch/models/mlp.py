@@ -1,4 +1,5 @@
 """The fast grokking MLP (Gromov 2023; Doshi et al. 2024): one-hot a ⊕ one-hot b → x² → logits."""
+
 from __future__ import annotations
 
 import math

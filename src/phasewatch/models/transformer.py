@@ -6,6 +6,7 @@ The model predicts one class from the last position (`last_only=True`, the defau
 block then computes queries and the MLP for that position alone, which is exact for a causal
 model and ≈ 3× cheaper on the 3-token grokking task.
 """
+
 from __future__ import annotations
 
 import math
@@ -135,9 +136,7 @@ class Transformer(Hookable):
         self.last_only = last_only
         self.embed = Embed(vocab_size, d_model)
         self.pos_embed = Embed(seq_len, d_model)
-        self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, d_head, d_mlp, layernorm) for _ in range(n_layers)
-        )
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_head, d_mlp, layernorm) for _ in range(n_layers))
         self.ln_final = nn.LayerNorm(d_model) if layernorm else nn.Identity()
         # A small unembedding init (GPT-2's 0.02) lets learned structure dominate the rows early on.
         self.unembed = Unembed(d_model, num_classes, std=unembed_init)
@@ -181,8 +180,11 @@ class TransformerConfig(ModelConfig):
     d_mlp: int = Field(512, ge=0, description="0 for attention-only")
     layernorm: bool = False
     unembed_init: float = Field(0.0, ge=0, description="std of the unembedding at step 0 (0: 1/√classes)")
-    init: Literal["normal", "torch"] = Field("normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults")
+    init: Literal["normal", "torch"] = Field(
+        "normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults"
+    )
 
     def build(self, task: Task) -> Transformer:
-        return Transformer(task.vocab_size, task.seq_len, task.num_classes, **self.settings(),
-                           last_only=not task.sequence_targets)
+        return Transformer(
+            task.vocab_size, task.seq_len, task.num_classes, **self.settings(), last_only=not task.sequence_targets
+        )

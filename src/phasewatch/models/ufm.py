@@ -9,6 +9,7 @@ With weight decay λ_B on B and λ_F on F, eliminating B gives the regulariser
 sums over all items sharing a value, so shared directions grow ≈ (1 + eig K) times faster.
 `shared_parameters` names B, so `train.decay_ratio` is r.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -5,6 +5,7 @@ metrics=..., needs=...)`: every module here is imported (so registered) when the
 the name can go in an experiment's `probes.names` or a `Watcher(probes=[...])`. The registry
 (`registry.py`) holds every probe and every metric declaration.
 """
+
 import importlib
 import pkgutil
 
@@ -26,5 +27,18 @@ from phasewatch.probes.registry import (
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METRICS", "PROBES", "Metric", "Needs", "ProbeContext", "ProbePass", "ProbeResult", "choose",
-           "declarations", "emits", "probe", "run_probes", "untouched"]
+__all__ = [
+    "METRICS",
+    "PROBES",
+    "Metric",
+    "Needs",
+    "ProbeContext",
+    "ProbePass",
+    "ProbeResult",
+    "choose",
+    "declarations",
+    "emits",
+    "probe",
+    "run_probes",
+    "untouched",
+]

@@ -11,6 +11,7 @@ over heads as `<score>/max`:
 Array `attention`: every head's pattern on the first repeated sequence (or the first probe
 sentence), "pattern" (layers, heads, T, T) and "tokens" (T,), for the report's step slider.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,26 +25,54 @@ SEED = 0  # the repeated sequences are the same at every step and in every run
 INDUCTION_HEAD = 0.3  # an induction head attends at least this much to the token after the earlier copy
 
 # In the order the report's attention panel lists them; `label` names a head there.
-INDUCTION = Metric("induction_score/*", "per head (L{layer}H{head}) and max: attention to the token after the "
-                   "current token's earlier occurrence", higher="better", rise="induction_onset",
-                   level=INDUCTION_HEAD, panel="attention", label="induction")
-PREV_TOKEN = Metric("prev_token_score/*", "per head and max: attention to the previous token", higher="better",
-                    panel="attention", label="previous-token")
-DUPLICATE_TOKEN = Metric("duplicate_token_score/*", "per head and max: attention to the current token's earlier "
-                         "occurrence", higher="better", panel="attention", label="duplicate-token")
-DEPENDENCY_SYNTAX = Metric("dependency_syntax/*", "per head and max: attention from the verb's position to its "
-                           "subject's head noun", higher="better", panel="attention", label="syntax")
-DEPENDENCY_SEMANTIC = Metric("dependency_semantic/*", "per head and max: attention from the object's position to "
-                             "the verb that selects it", higher="better", panel="attention", label="semantic")
-COPYING = Metric("copying_score/*", "per head and max: share of the OV circuit's eigenvalue mass with positive real part",
-                 higher="better")
+INDUCTION = Metric(
+    "induction_score/*",
+    "per head (L{layer}H{head}) and max: attention to the token after the current token's earlier occurrence",
+    higher="better",
+    rise="induction_onset",
+    level=INDUCTION_HEAD,
+    panel="attention",
+    label="induction",
+)
+PREV_TOKEN = Metric(
+    "prev_token_score/*",
+    "per head and max: attention to the previous token",
+    higher="better",
+    panel="attention",
+    label="previous-token",
+)
+DUPLICATE_TOKEN = Metric(
+    "duplicate_token_score/*",
+    "per head and max: attention to the current token's earlier occurrence",
+    higher="better",
+    panel="attention",
+    label="duplicate-token",
+)
+DEPENDENCY_SYNTAX = Metric(
+    "dependency_syntax/*",
+    "per head and max: attention from the verb's position to its subject's head noun",
+    higher="better",
+    panel="attention",
+    label="syntax",
+)
+DEPENDENCY_SEMANTIC = Metric(
+    "dependency_semantic/*",
+    "per head and max: attention from the object's position to the verb that selects it",
+    higher="better",
+    panel="attention",
+    label="semantic",
+)
+COPYING = Metric(
+    "copying_score/*", "per head and max: share of the OV circuit's eigenvalue mass with positive real part", higher="better"
+)
 PATTERNS = "attention"  # the array of every head's pattern, for the report's step slider
 
 
 def _largest(metric: Metric) -> Metric:
     """The `<family>/max` curve: what a watched run's detection reads, as a built-in run's preset does."""
-    return replace(metric, name=metric.at("max"), meaning=f"the largest over heads of {metric.family}", panel="",
-                   label="", watch=True)
+    return replace(
+        metric, name=metric.at("max"), meaning=f"the largest over heads of {metric.family}", panel="", label="", watch=True
+    )
 
 
 INDUCTION_MAX, PREV_TOKEN_MAX, DUPLICATE_TOKEN_MAX = map(_largest, (INDUCTION, PREV_TOKEN, DUPLICATE_TOKEN))
@@ -95,8 +124,11 @@ def copying_scores(view) -> torch.Tensor:
 
 
 def _per_head(metric: Metric, scores: torch.Tensor) -> dict[str, float]:
-    values = {metric.at(f"L{layer}H{head}"): float(scores[layer, head])
-              for layer in range(scores.shape[0]) for head in range(scores.shape[1])}
+    values = {
+        metric.at(f"L{layer}H{head}"): float(scores[layer, head])
+        for layer in range(scores.shape[0])
+        for head in range(scores.shape[1])
+    }
     values[metric.at("max")] = float(scores.max())
     return values
 
@@ -108,9 +140,22 @@ def dependency_scores(patterns: torch.Tensor, sources: torch.Tensor) -> torch.Te
     return patterns[rows, :, positions, sources[rows, positions]].mean(0)
 
 
-@probe("attention", metrics=(INDUCTION, PREV_TOKEN, DUPLICATE_TOKEN, DEPENDENCY_SYNTAX, DEPENDENCY_SEMANTIC, COPYING,
-                             INDUCTION_MAX, PREV_TOKEN_MAX, DUPLICATE_TOKEN_MAX),
-       needs=Needs(capabilities=("attention_patterns", "token_inputs")), sites=_pattern_sites)
+@probe(
+    "attention",
+    metrics=(
+        INDUCTION,
+        PREV_TOKEN,
+        DUPLICATE_TOKEN,
+        DEPENDENCY_SYNTAX,
+        DEPENDENCY_SEMANTIC,
+        COPYING,
+        INDUCTION_MAX,
+        PREV_TOKEN_MAX,
+        DUPLICATE_TOKEN_MAX,
+    ),
+    needs=Needs(capabilities=("attention_patterns", "token_inputs")),
+    sites=_pattern_sites,
+)
 def attention(ctx: ProbeContext) -> ProbeResult:
     """`prev_token_score`, `induction_score`, `duplicate_token_score` per head and their maxima, on
     repeated random sequences over the model's vocabulary (any language model whose attention
@@ -133,7 +178,10 @@ def attention(ctx: ProbeContext) -> ProbeResult:
         assert ctx.task is not None  # the notes are a task's
         _, probe_cache = ctx.forward("probe")
         layers = [probe_cache[site] for site in _pattern_sites(ctx)]
-        for metric, sources in ((DEPENDENCY_SYNTAX, probe_notes.syntax_source), (DEPENDENCY_SEMANTIC, probe_notes.semantic_source)):
+        for metric, sources in (
+            (DEPENDENCY_SYNTAX, probe_notes.syntax_source),
+            (DEPENDENCY_SEMANTIC, probe_notes.semantic_source),
+        ):
             scalars.update(_per_head(metric, torch.stack([dependency_scores(p, sources) for p in layers])))
         shown, shown_tokens = torch.stack([p[0] for p in layers]), ctx.task.probe.inputs[0]
     return ProbeResult(scalars, {PATTERNS: {"pattern": shown.float().cpu(), "tokens": shown_tokens.cpu()}})

@@ -1,4 +1,5 @@
 """Behaviour and weights: held-out loss, accuracy and (for text) bits per byte; parameter norms."""
+
 from __future__ import annotations
 
 import math

@@ -10,6 +10,7 @@ capturing the activations the active probes asked for; `probe_pass()` runs the u
 once, in batches, keeping each site's representation and each item's loss; `representations()`
 gives either source's per-item vectors at every block site, for probes that work on both.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -37,8 +38,16 @@ class ProbePass:
 
 
 class ProbeContext:
-    def __init__(self, model: nn.Module, view: ModelView, *, task: Task | None = None, data=None,
-                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, batch_size: int = 64):
+    def __init__(
+        self,
+        model: nn.Module,
+        view: ModelView,
+        *,
+        task: Task | None = None,
+        data=None,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        batch_size: int = 64,
+    ):
         self.model, self.view, self.task, self.data, self.loss = model, view, task, data, loss
         self.batch_size = batch_size
         self.sites: list[str] = []
@@ -86,22 +95,25 @@ class ProbeContext:
             vocab = self.view.vocab_size()
             largest = int(data.inputs.max())
             if vocab is not None and largest >= vocab:
-                raise UserError(f"probe data: token id {largest} is not allowed (ids below the model's vocabulary "
-                                f"size, {vocab})")
+                raise UserError(f"probe data: token id {largest} is not allowed (ids below the model's vocabulary size, {vocab})")
             context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
             if isinstance(context, int) and data.inputs.dim() == 2 and data.inputs.shape[1] > context:
-                raise UserError(f"probe data: {data.inputs.shape[1]} tokens per item is not allowed (at most the "
-                                f"model's context, {context})")
+                raise UserError(
+                    f"probe data: {data.inputs.shape[1]} tokens per item is not allowed (at most the model's context, {context})"
+                )
         try:
             with untouched(model), capture(model, sites) as cache:
                 model(data.inputs[: self.batch_size].to(self.device))
         except (IndexError, RuntimeError, ValueError, TypeError) as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:100]
-            raise UserError(f"probe data: inputs of shape {tuple(data.inputs.shape)} are not allowed (what the model "
-                            f"takes: ids below its vocabulary size, items within its context; it said: {reason})") from None
+            raise UserError(
+                f"probe data: inputs of shape {tuple(data.inputs.shape)} are not allowed (what the model "
+                f"takes: ids below its vocabulary size, items within its context; it said: {reason})"
+            ) from None
         if missing := [site for site in sites if site not in cache]:
-            raise UserError(f"sites: {missing[0]!r} is not allowed (it did not run in the model's forward; watch a "
-                            "module the forward calls)")
+            raise UserError(
+                f"sites: {missing[0]!r} is not allowed (it did not run in the model's forward; watch a module the forward calls)"
+            )
 
     def reset(self, sites: list[str]) -> None:
         """Start a probe step: forget cached passes; capture `sites` in the next ones."""
@@ -153,8 +165,9 @@ class ProbeContext:
                         losses.append(item_losses)
                     for site in sites:
                         features[site].append(cache.pop(site))
-            self._pass = ProbePass(torch.cat(losses) if losses else None,
-                                   {site: torch.cat(values) for site, values in features.items()})
+            self._pass = ProbePass(
+                torch.cat(losses) if losses else None, {site: torch.cat(values) for site, values in features.items()}
+            )
         return self._pass
 
 
@@ -194,4 +207,3 @@ def _item_losses(logits: torch.Tensor | None, inputs: torch.Tensor, labels: torc
     if logits is not None and labels is not None and logits.dim() == 2 and logits.shape[1] > int(labels.max()):
         return F.cross_entropy(logits.double(), labels, reduction="none")[:, None]
     return None
-

@@ -10,6 +10,7 @@ Everything up to the probe works on a generic cyclic group of order n with eleme
 be even): tensors in, numbers or tensors out, float64 inside, on the inputs' device. The `fourier`
 probe at the end reads them off a modular-arithmetic task's model.
 """
+
 from __future__ import annotations
 
 import math
@@ -162,9 +163,7 @@ def restricted_loss(logits: Tensor, answers: Tensor, keys: list[int], n: int) ->
     return F.cross_entropy(restricted, answers.to(restricted.device)).item()
 
 
-def excluded_loss(
-    logits: Tensor, answers: Tensor, keys: list[int], n: int, mask: Tensor | None = None
-) -> float:
+def excluded_loss(logits: Tensor, answers: Tensor, keys: list[int], n: int, mask: Tensor | None = None) -> float:
     """Cross-entropy of logits − `restricted_logits` (key directions removed), mean over the rows
     where `mask` is True (all rows if None).
 
@@ -186,12 +185,11 @@ def excluded_loss(
 # ---- the probe ------------------------------------------------------------------------------------
 
 KEY_FREQUENCIES = 5
-FOURIER_SPARSITY = Metric("fourier_sparsity/*", "share of the embedding's Fourier norm² in its key frequencies",
-                          higher="better")
-FOURIER_IPR = Metric("fourier_ipr/*", "mean inverse participation ratio of the embedding columns' Fourier spectra",
-                     higher="better")
-RESTRICTED_LOSS = Metric("restricted_loss/*", "loss with only the key-frequency components of the logits",
-                         higher="worse")
+FOURIER_SPARSITY = Metric("fourier_sparsity/*", "share of the embedding's Fourier norm² in its key frequencies", higher="better")
+FOURIER_IPR = Metric(
+    "fourier_ipr/*", "mean inverse participation ratio of the embedding columns' Fourier spectra", higher="better"
+)
+RESTRICTED_LOSS = Metric("restricted_loss/*", "loss with only the key-frequency components of the logits", higher="worse")
 EXCLUDED_LOSS = Metric("excluded_loss/*", "training loss with the key-frequency components removed", higher="better")
 
 
@@ -201,8 +199,11 @@ def _group_members(task: ModularTask) -> torch.Tensor:
     return torch.argsort(task.group)[task.p - task.group_order :]
 
 
-@probe("fourier", metrics=(FOURIER_SPARSITY, FOURIER_IPR, RESTRICTED_LOSS, EXCLUDED_LOSS),
-       needs=Needs(task=ModularTask, capabilities=("token_embedding",)))
+@probe(
+    "fourier",
+    metrics=(FOURIER_SPARSITY, FOURIER_IPR, RESTRICTED_LOSS, EXCLUDED_LOSS),
+    needs=Needs(task=ModularTask, capabilities=("token_embedding",)),
+)
 def fourier_progress(ctx: ProbeContext) -> ProbeResult:
     """Fourier sparsity of the operand embedding, restricted loss and excluded loss.
 

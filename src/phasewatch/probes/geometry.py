@@ -12,6 +12,7 @@ Conventions (formulas: docs/science/metrics.md):
 - Scalars come back as Python floats; NaN where a metric is undefined (fewer than two classes,
   a zero-variance fit, all-zero input).
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ abruptly when an induction-like copying mechanism forms (Reddy 2023), both can c
 bursty, skewed training data (Chan et al. 2022), and in-context accuracy can fade again in favour
 of in-weights learning with long training (Singh et al. 2023, "transient" ICL).
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -15,10 +16,12 @@ from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult,
 from phasewatch.tasks.base import Split
 from phasewatch.tasks.icl import ICLTask
 
-IN_CONTEXT_ACCURACY = Metric("icl/in_context_accuracy", "query accuracy where only copying the label from context "
-                             "beats chance", higher="better")
-IN_WEIGHTS_ACCURACY = Metric("icl/in_weights_accuracy", "query accuracy where only the mapping stored in the weights "
-                             "does", higher="better")
+IN_CONTEXT_ACCURACY = Metric(
+    "icl/in_context_accuracy", "query accuracy where only copying the label from context beats chance", higher="better"
+)
+IN_WEIGHTS_ACCURACY = Metric(
+    "icl/in_weights_accuracy", "query accuracy where only the mapping stored in the weights does", higher="better"
+)
 
 
 def query_accuracy(logits: torch.Tensor, split: Split) -> float:
@@ -45,7 +48,9 @@ def icl(ctx: ProbeContext) -> ProbeResult:
     in_context, _ = ctx.forward("test")
     in_weights, _ = ctx.view.run_with_cache(task.in_weights.inputs, [])  # no activations wanted: no cache
     assert in_weights is not None  # our models return logits
-    return ProbeResult({
-        IN_CONTEXT_ACCURACY.name: query_accuracy(in_context, task.test),
-        IN_WEIGHTS_ACCURACY.name: query_accuracy(in_weights, task.in_weights),
-    })
+    return ProbeResult(
+        {
+            IN_CONTEXT_ACCURACY.name: query_accuracy(in_context, task.test),
+            IN_WEIGHTS_ACCURACY.name: query_accuracy(in_weights, task.in_weights),
+        }
+    )

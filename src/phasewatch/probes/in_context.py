@@ -6,6 +6,7 @@ the context. Olsson et al. take the loss at token 500 minus the loss at token 50
 repeated segments (tasks/induction.py) the sharp version is the loss on the second occurrence of
 a segment minus the loss on its first.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,12 @@ from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult,
 from phasewatch.tasks.objective import IGNORE
 
 EDGE = 0.25  # early = the first quarter of scored positions, late = the last quarter
-IN_CONTEXT = Metric("in_context/*", "held-out loss by where the token sits: icl_score (late − early, or second copy − "
-                    "first copy), repeat_loss, first_copy_loss, random_loss", higher="worse")
+IN_CONTEXT = Metric(
+    "in_context/*",
+    "held-out loss by where the token sits: icl_score (late − early, or second copy − "
+    "first copy), repeat_loss, first_copy_loss, random_loss",
+    higher="worse",
+)
 PER_POSITION_LOSS = "per_position_loss"  # array: the mean held-out loss at each position
 
 

@@ -13,6 +13,7 @@ last position), and each item's loss. Formulas are those of `probes/geometry.py`
   nc1/SITE                labels: NC1 = (1/C) tr(Σ_W Σ_B⁺) (Papyan et al. 2020)
   gram/SITE (array)       labels: cosine Gram of the centred class means, key `gram`
 """
+
 from __future__ import annotations
 
 from phasewatch.probes import geometry
@@ -58,4 +59,3 @@ def collapse(ctx: ProbeContext) -> ProbeResult:
         result.scalars[NC1.at(site)] = geometry.nc1(h, labels, data.num_classes)
         result.arrays[f"{GRAM}/{site}"] = {"gram": geometry.gram(means, center=True, cosine=True).float().cpu()}
     return result
-

@@ -14,6 +14,7 @@ registered with `@probe(name, needs=..., metrics=...)`:
 Probes run under `torch.no_grad()` with the model in eval mode (see `untouched`) and share
 forward passes through the context.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -115,8 +116,9 @@ PROBES: dict[str, Probe] = {}
 METRICS: list[Metric] = []  # every declaration, probes' and the training loop's (probes/training.py)
 
 
-def probe(name: str, *, metrics: Iterable[Metric], needs: Needs = Needs(),
-          sites: Callable[[ProbeContext], list[str]] = lambda ctx: []):
+def probe(
+    name: str, *, metrics: Iterable[Metric], needs: Needs = Needs(), sites: Callable[[ProbeContext], list[str]] = lambda ctx: []
+):
     """Register `function(ctx) -> ProbeResult` under `name`; `sites(ctx)` names the activations
     its context's forward pass must capture."""
 

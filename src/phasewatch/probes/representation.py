@@ -9,6 +9,7 @@ that row's item, fitted on the even probe rows and scored on the odd ones:
 accuracy = share of scored rows with argmax(X W) = the true value. No inner training loop, so it
 costs one d × d solve per layer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,9 +19,14 @@ from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult,
 from phasewatch.probes.semantic import item_features
 
 RIDGE = 1e-2
-ATTRIBUTE_PROBE = Metric("attribute_probe/*", "held-out ridge-probe accuracy of an attribute factor from a "
-                         "layer's residual stream (<factor>/L<l>; mean/L<l> over factors; mean: the last layer)",
-                         higher="better", panel="language", label="attribute probe")
+ATTRIBUTE_PROBE = Metric(
+    "attribute_probe/*",
+    "held-out ridge-probe accuracy of an attribute factor from a "
+    "layer's residual stream (<factor>/L<l>; mean/L<l> over factors; mean: the last layer)",
+    higher="better",
+    panel="language",
+    label="attribute probe",
+)
 
 
 def ridge_accuracy(features: torch.Tensor, values: torch.Tensor, classes: int) -> float:
@@ -34,8 +40,12 @@ def ridge_accuracy(features: torch.Tensor, values: torch.Tensor, classes: int) -
     return float(((held_out @ weights).argmax(-1) == values[1::2]).double().mean())
 
 
-@probe("representation", metrics=(ATTRIBUTE_PROBE,), needs=Needs(task=True, attributes=True),
-       sites=lambda ctx: ctx.view.block_sites())
+@probe(
+    "representation",
+    metrics=(ATTRIBUTE_PROBE,),
+    needs=Needs(task=True, attributes=True),
+    sites=lambda ctx: ctx.view.block_sites(),
+)
 def representation(ctx: ProbeContext) -> ProbeResult:
     """`attribute_probe/<factor>/L<l>`: ridge-probe accuracy of each attribute factor from layer l's
     residual stream; `attribute_probe/mean/L<l>` their mean, and `attribute_probe/mean` that of the

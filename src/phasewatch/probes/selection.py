@@ -1,5 +1,6 @@
 """Syntax and semantics of a generated language's predictions (tasks/language.py; setting 3 of
 docs/science/structure_before_collapse.md, the syntax/semantics scores of docs/science/language.md)."""
+
 from __future__ import annotations
 
 from typing import cast
@@ -10,23 +11,50 @@ from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult,
 from phasewatch.tasks.language import LanguageTask
 
 # In the order the report's language panel draws them.
-SYNTACTIC_ACCURACY = Metric("selection/syntactic_accuracy", "share of positions whose argmax is a grammatical token",
-                            higher="better", panel="language", label="syntactic accuracy")
-SEMANTIC_CHOICE = Metric("selection/semantic_choice", "share of argument slots whose best noun satisfies the selection",
-                         higher="better", panel="language", label="semantic choice")
-SEMANTIC_ACCURACY = Metric("selection/semantic_accuracy", "share of argument slots whose argmax satisfies the selection",
-                           higher="better", panel="language", label="semantic accuracy")
-SYNTACTIC_MASS = Metric("selection/syntactic_mass", "mean probability on the grammatical tokens", higher="better",
-                        panel="language", label="syntactic mass")
-SEMANTIC_CHOICE_MASS = Metric("selection/semantic_choice_mass", "probability on the selected nouns, among nouns",
-                              higher="better", panel="language", label="semantic choice mass")
-SEMANTIC_MASS = Metric("selection/semantic_mass", "mean probability on the selected tokens", higher="better",
-                       panel="language", label="semantic mass")
-NOUN_ACCURACY = Metric("selection/noun_accuracy", "share of argument slots whose argmax is the context's noun",
-                       higher="better")
+SYNTACTIC_ACCURACY = Metric(
+    "selection/syntactic_accuracy",
+    "share of positions whose argmax is a grammatical token",
+    higher="better",
+    panel="language",
+    label="syntactic accuracy",
+)
+SEMANTIC_CHOICE = Metric(
+    "selection/semantic_choice",
+    "share of argument slots whose best noun satisfies the selection",
+    higher="better",
+    panel="language",
+    label="semantic choice",
+)
+SEMANTIC_ACCURACY = Metric(
+    "selection/semantic_accuracy",
+    "share of argument slots whose argmax satisfies the selection",
+    higher="better",
+    panel="language",
+    label="semantic accuracy",
+)
+SYNTACTIC_MASS = Metric(
+    "selection/syntactic_mass",
+    "mean probability on the grammatical tokens",
+    higher="better",
+    panel="language",
+    label="syntactic mass",
+)
+SEMANTIC_CHOICE_MASS = Metric(
+    "selection/semantic_choice_mass",
+    "probability on the selected nouns, among nouns",
+    higher="better",
+    panel="language",
+    label="semantic choice mass",
+)
+SEMANTIC_MASS = Metric(
+    "selection/semantic_mass", "mean probability on the selected tokens", higher="better", panel="language", label="semantic mass"
+)
+NOUN_ACCURACY = Metric("selection/noun_accuracy", "share of argument slots whose argmax is the context's noun", higher="better")
 
 
-def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor, within: torch.Tensor | None = None) -> tuple[float, float]:
+def set_scores(
+    logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tensor, within: torch.Tensor | None = None
+) -> tuple[float, float]:
     """(accuracy, mass) over the positions with sets[n, t] ≥ 0: the share whose argmax token lies in
     token set sets[n, t], and the mean softmax probability on that set. With `within` (a (V,) bool
     mask), both are among those tokens only: the argmax over them, the probability renormalised
@@ -42,8 +70,19 @@ def set_scores(logits: torch.Tensor, sets: torch.Tensor, token_sets: torch.Tenso
     return float(hit.float().mean()), float(mass.double().mean())
 
 
-@probe("selection", metrics=(SYNTACTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_ACCURACY, SYNTACTIC_MASS,
-                               SEMANTIC_CHOICE_MASS, SEMANTIC_MASS, NOUN_ACCURACY), needs=Needs(task=LanguageTask))
+@probe(
+    "selection",
+    metrics=(
+        SYNTACTIC_ACCURACY,
+        SEMANTIC_CHOICE,
+        SEMANTIC_ACCURACY,
+        SYNTACTIC_MASS,
+        SEMANTIC_CHOICE_MASS,
+        SEMANTIC_MASS,
+        NOUN_ACCURACY,
+    ),
+    needs=Needs(task=LanguageTask),
+)
 def selection(ctx: ProbeContext) -> ProbeResult:
     """Scores of the probe set's next-token predictions against the generator's annotations.
 
@@ -68,9 +107,14 @@ def selection(ctx: ProbeContext) -> ProbeResult:
     choice = set_scores(logits, notes.selected, task.token_sets, within=task.token_sets[task.word_classes.index("noun")])
     slots = notes.argument_slots
     nouns = (logits[slots].argmax(-1) == task.probe.targets[slots]).float().mean()
-    return ProbeResult({
-        SYNTACTIC_ACCURACY.name: syntactic[0], SYNTACTIC_MASS.name: syntactic[1],
-        SEMANTIC_ACCURACY.name: semantic[0], SEMANTIC_MASS.name: semantic[1],
-        SEMANTIC_CHOICE.name: choice[0], SEMANTIC_CHOICE_MASS.name: choice[1],
-        NOUN_ACCURACY.name: float(nouns),
-    })
+    return ProbeResult(
+        {
+            SYNTACTIC_ACCURACY.name: syntactic[0],
+            SYNTACTIC_MASS.name: syntactic[1],
+            SEMANTIC_ACCURACY.name: semantic[0],
+            SEMANTIC_MASS.name: semantic[1],
+            SEMANTIC_CHOICE.name: choice[0],
+            SEMANTIC_CHOICE_MASS.name: choice[1],
+            NOUN_ACCURACY.name: float(nouns),
+        }
+    )

@@ -6,6 +6,7 @@ Sites: `features` — the class means of the model's feature site over the probe
 attributed item (for a transformer: the residual stream at each probe row's position, and every
 layer's `resid_post` besides); `classifier` — the unembedding rows of the attributed items.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -17,16 +18,21 @@ from phasewatch.probes import geometry
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 
 # The representation-geometry families, here and in the probes that share them (structure.py, probe_set.py).
-ALIGNMENT = Metric("semantic_alignment/*", "OLS slope of the items' cosine similarity on how many attribute values "
-                   "they share (K = A Aᵀ)", higher="better", rise="crystallisation", fall="collapse", watch=True)
+ALIGNMENT = Metric(
+    "semantic_alignment/*",
+    "OLS slope of the items' cosine similarity on how many attribute values they share (K = A Aᵀ)",
+    higher="better",
+    rise="crystallisation",
+    fall="collapse",
+    watch=True,
+)
 CORRELATION = Metric("semantic_correlation/*", "Pearson r of the items' cosine similarity and K", higher="better")
 CKA = Metric("cka/*", "linear CKA of the items' Gram matrix and K", higher="better")
-ETF_DISTANCE = Metric("etf_distance/*", "distance of the centred, normalised class means from a simplex ETF",
-                      watch=True)
-EFFECTIVE_RANK = Metric("effective_rank/*", "effective rank (entropy of the normalised singular values) of the "
-                        "centred representations", watch=True)
-NC1 = Metric("nc1/*", "within-class variability relative to between-class, (1/C) tr(Σ_W Σ_B⁺)", higher="worse",
-             watch=True)
+ETF_DISTANCE = Metric("etf_distance/*", "distance of the centred, normalised class means from a simplex ETF", watch=True)
+EFFECTIVE_RANK = Metric(
+    "effective_rank/*", "effective rank (entropy of the normalised singular values) of the centred representations", watch=True
+)
+NC1 = Metric("nc1/*", "within-class variability relative to between-class, (1/C) tr(Σ_W Σ_B⁺)", higher="worse", watch=True)
 NC3 = Metric("nc3/*", "self-duality: distance between normalised classifier rows and class means", higher="worse")
 GRAM = "gram"  # array family: gram/<site>, key "gram", the cosine Gram of the centred class means or items
 
@@ -51,7 +57,9 @@ def item_features(ctx: ProbeContext, site: str) -> tuple[torch.Tensor, torch.Ten
     features = cache[site]
     if features.dim() == 3:
         positions = ctx.task.probe_positions
-        positions = torch.full((len(features),), features.shape[1] - 1, device=features.device) if positions is None else positions
+        positions = (
+            torch.full((len(features),), features.shape[1] - 1, device=features.device) if positions is None else positions
+        )
         features = features[torch.arange(len(features), device=features.device), positions]
     labels = ctx.task.item_labels
     keep = labels >= 0
@@ -70,8 +78,12 @@ def structure_scalars(vectors: torch.Tensor, kernel: torch.Tensor, site: str) ->
     }
 
 
-@probe("semantic", metrics=(ALIGNMENT, CORRELATION, CKA, ETF_DISTANCE, EFFECTIVE_RANK, NC1, NC3),
-       needs=Needs(attributes=True), sites=_sites)
+@probe(
+    "semantic",
+    metrics=(ALIGNMENT, CORRELATION, CKA, ETF_DISTANCE, EFFECTIVE_RANK, NC1, NC3),
+    needs=Needs(attributes=True),
+    sites=_sites,
+)
 def semantic(ctx: ProbeContext) -> ProbeResult:
     """Representations against the latent attribute kernel K = A Aᵀ.
 

@@ -1,4 +1,5 @@
 """Representation geometry at the model's feature site: the class-mean Gram matrix."""
+
 from __future__ import annotations
 
 from typing import cast
@@ -9,8 +10,12 @@ from phasewatch.probes.registry import Needs, ProbeContext, ProbeResult, probe
 from phasewatch.probes.semantic import EFFECTIVE_RANK, ETF_DISTANCE, GRAM
 
 
-@probe("class_gram", metrics=(EFFECTIVE_RANK, ETF_DISTANCE), needs=Needs(task=True, capabilities=("feature_site",)),
-       sites=lambda ctx: [cast(HookedView, ctx.view).feature_site])  # the capability: a HookedView
+@probe(
+    "class_gram",
+    metrics=(EFFECTIVE_RANK, ETF_DISTANCE),
+    needs=Needs(task=True, capabilities=("feature_site",)),
+    sites=lambda ctx: [cast(HookedView, ctx.view).feature_site],
+)  # the capability: a HookedView
 def class_gram(ctx: ProbeContext) -> ProbeResult:
     """The cosine Gram matrix of the centred class means at the last layer, its effective rank
     (Roy & Vetterli 2007) and its distance from a simplex ETF (Papyan et al. 2020).

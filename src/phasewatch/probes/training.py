@@ -4,6 +4,7 @@ and the naming rules for curves nobody declared (a user's own `repeat_loss`, say
 The generic rules come last in `registry.declarations` (patterns after exact names), so a
 probe's own declaration of a metric wins over them.
 """
+
 from __future__ import annotations
 
 from phasewatch.probes.registry import Metric, declare

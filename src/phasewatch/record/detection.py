@@ -4,6 +4,7 @@ The settings are an experiment's `[events]` section (`config.EventConfig`); a wa
 checkpoint series gets `watched_detection`: every metric its probes declare as watched
 (`Metric.watch`), plus the user's own patterns.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

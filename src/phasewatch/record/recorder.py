@@ -17,6 +17,7 @@ one-element tensors are transferred together at the next probe, checkpoint, or a
 run's end. Nothing in it knows how the model is trained, so one loop can drive N Recorders
 (each `record` takes a tensor, e.g. `losses[i]` of an ensemble's stacked losses, without a sync).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -51,8 +52,17 @@ class Listener(Protocol):
 
 
 class Recorder:
-    def __init__(self, run: Run, context: ProbeContext, probes: Sequence[str], schedule: Container[int], *,
-                 detection: Detection, listeners: Sequence[Listener] = (), flush_seconds: float = 5.0):
+    def __init__(
+        self,
+        run: Run,
+        context: ProbeContext,
+        probes: Sequence[str],
+        schedule: Container[int],
+        *,
+        detection: Detection,
+        listeners: Sequence[Listener] = (),
+        flush_seconds: float = 5.0,
+    ):
         self.run, self.context, self.probes, self.schedule = run, context, list(probes), schedule
         self.detection, self.listeners = detection, list(listeners)
         self.writer = run.writer(flush_seconds)

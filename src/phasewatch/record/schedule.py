@@ -4,6 +4,7 @@
 its `total_steps`); `OpenEnded` the schedule of a watched run of unknown length; `probe_schedule`
 picks one for the `Watcher` and its callbacks.
 """
+
 from __future__ import annotations
 
 import operator
@@ -21,7 +22,9 @@ OPEN_ENDED_EVERY = 1000  # a run of unknown length: ten log-spaced steps a decad
 def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
     """Steps 0..total_steps at which probes run: `log_points` log-spaced steps, every `every`-th
     step, and the final one. Sorted, unique."""
-    log_spaced: np.ndarray | list[int] = np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
+    log_spaced: np.ndarray | list[int] = (
+        np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
+    )
     steps = {0, total_steps, *range(0, total_steps + 1, every), *map(int, log_spaced)}
     return sorted(steps)
 

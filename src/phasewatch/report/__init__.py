@@ -1,5 +1,6 @@
 """The report of a run: a self-contained HTML page and a terminal summary; and of several runs, a
 comparison page (report/compare.py)."""
+
 from phasewatch.report.compare import decay_ratio_figure, write_comparison
 from phasewatch.report.html import write_report
 from phasewatch.report.summary import print_summary

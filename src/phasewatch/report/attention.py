@@ -8,6 +8,7 @@ plus every saved step inside the onset event's interval (up to half the frame bu
 slider opens at the onset. The onset: the first `induction_onset` event, else the first event on
 a head-score family. Only the frames shown are loaded.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,8 +52,9 @@ def top_heads(data: Curves) -> list[tuple[int, int, str]]:
 def onset_event(events: list[dict]) -> dict | None:
     """The first `induction_onset` event, else the first change on a head-score family; None if neither."""
     changes = sorted((e for e in events if e["kind"] != "plateau"), key=lambda e: e["step"])
-    return (next((e for e in changes if e["kind"] == ONSET), None)
-            or next((e for e in changes if family(e["metric"]) in FAMILIES), None))
+    return next((e for e in changes if e["kind"] == ONSET), None) or next(
+        (e for e in changes if family(e["metric"]) in FAMILIES), None
+    )
 
 
 def attention_frames(saved: list[int], event: dict | None) -> tuple[list[int], dict[int, str], int]:
@@ -101,7 +103,12 @@ def _label_tokens(fig: go.Figure, tokens: list) -> None:
         return
     if any(t is None or t.shape != first.shape or not bool((t == first).all()) for t in tokens[1:]):
         return
-    ticks = dict(tickmode="array", tickvals=list(range(len(first))), ticktext=[str(int(t)) for t in first],
-                 tickfont=dict(size=8), showgrid=False)
+    ticks = dict(
+        tickmode="array",
+        tickvals=list(range(len(first))),
+        ticktext=[str(int(t)) for t in first],
+        tickfont=dict(size=8),
+        showgrid=False,
+    )
     fig.update_xaxes(**ticks)
     fig.update_yaxes(**ticks)

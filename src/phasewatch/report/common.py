@@ -1,4 +1,5 @@
 """What the HTML report and the terminal summary both read from a run, as plain data and strings."""
+
 from __future__ import annotations
 
 import math
@@ -122,6 +123,7 @@ def lead_lag_lines(events: list[dict]) -> list[str]:
     """The analysis' sentences on which event led which, e.g. "restricted loss fell … before …":
     first a hidden measure leading a behaviour change (what it foretold), then any event leading a
     behaviour change, then the rest."""
+
     def rank(relation: dict) -> tuple[bool, bool]:
         behaviour_follows = is_behaviour(relation["second_metric"])
         hidden_leads = not is_behaviour(relation["first_metric"])
@@ -190,8 +192,15 @@ def _window(metric: str, rise: dict, fall: dict, data: Curves) -> dict:
         if inside.any():
             k = np.flatnonzero(inside)[values[inside].argmax()]
             peak_step, peak_value = int(steps[k]), float(values[k])
-    return {"metric": metric, "start": int(rise["step"]), "end": int(fall["step"]), "peak_step": peak_step,
-            "peak_value": peak_value, "before": rise.get("before"), "after": fall.get("after")}
+    return {
+        "metric": metric,
+        "start": int(rise["step"]),
+        "end": int(fall["step"]),
+        "peak_step": peak_step,
+        "peak_value": peak_value,
+        "before": rise.get("before"),
+        "after": fall.get("after"),
+    }
 
 
 def _window_rank(window: dict) -> tuple[bool, bool, int, str]:
@@ -220,8 +229,10 @@ def window_lines(windows: list[dict], data: Curves) -> list[str]:
     lines = []
     for w in windows:
         peak = "" if w["peak_step"] is None else f" (peak at step {fmt_number(w['peak_step'])})"
-        line = (f"structure window on {w['metric']}: rose from {fmt_level(w['before'])} to {fmt_level(w['peak_value'])}"
-                f"{peak}, collapsed to {fmt_level(w['after'])} by step {fmt_number(w['end'])}")
+        line = (
+            f"structure window on {w['metric']}: rose from {fmt_level(w['before'])} to {fmt_level(w['peak_value'])}"
+            f"{peak}, collapsed to {fmt_level(w['after'])} by step {fmt_number(w['end'])}"
+        )
         etf = semantic.judged_by(w["metric"])
         if etf != w["metric"] and etf in data and w["peak_step"] is not None:
             line += f" (ETF distance {fmt_level(value_at(data, etf, w['peak_step']))} → {fmt_level(float(data[etf][1][-1]))})"

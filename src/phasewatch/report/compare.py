@@ -7,6 +7,7 @@ docs/science/structure_before_collapse.md: is the structure kept, and at what co
 accuracy), and its mean alignment curve. Runs that differ in `train.decay_ratio` also get the
 decay-ratio law figure. Every user string (run ids, experiment names, config values) is escaped.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,22 +39,26 @@ from phasewatch.store.atomic import atomic_write_bytes
 
 # the trade-off: is the structure kept (alignment, ETF distance), at what cost (loss, accuracy)
 FINAL_METRICS = (
-    ALIGNMENT_METRIC.at("features"), ALIGNMENT_METRIC.at("classifier"), ETF_METRIC.at("features"),
-    TRAIN_LOSS.name, TRAIN_ACCURACY.name, TEST_ACCURACY.name,
+    ALIGNMENT_METRIC.at("features"),
+    ALIGNMENT_METRIC.at("classifier"),
+    ETF_METRIC.at("features"),
+    TRAIN_LOSS.name,
+    TRAIN_ACCURACY.name,
+    TEST_ACCURACY.name,
 )
 TRUE_PEAK = "true peak step"
 IGNORED_KEYS = ("seed", "description", "setting")  # never what tells two groups apart in a label
 
 HINTS = {
     "tradeoff": "Per group, the mean over its seeds and, in brackets, the 90 % confidence interval of that "
-                "mean (Student t, mean ± t·s/√n; none for a single seed) of each metric's final value. An "
-                "intervention that keeps the structure raises final alignment and ETF distance; read the loss "
-                "and accuracy beside them for its cost. Keep-peak's chosen step is shown beside the true peak "
-                "(the structure window's, else the maximum of the feature alignment).",
+    "mean (Student t, mean ± t·s/√n; none for a single seed) of each metric's final value. An "
+    "intervention that keeps the structure raises final alignment and ETF distance; read the loss "
+    "and accuracy beside them for its cost. Keep-peak's chosen step is shown beside the true peak "
+    "(the structure window's, else the maximum of the feature alignment).",
     "alignment": "Each group's alignment, the mean over its seeds, against log-step.",
     "decay": "The decay-ratio law: final alignment and final ETF distance against the ratio of the shared "
-             "pathway's weight decay to the per-item pathway's, one column per model family, mean over seeds "
-             "with 90 % intervals.",
+    "pathway's weight decay to the per-item pathway's, one column per model family, mean over seeds "
+    "with 90 % intervals.",
 }
 
 GroupBy = str | Callable[..., str] | None
@@ -63,8 +68,10 @@ def group_runs(runs: list, group_by: GroupBy = None) -> dict[str, list]:
     """Runs by group label, groups in first-seen order. `group_by`: None (the config up to the
     seed), a dotted config key (e.g. "train.decay_ratio") or "experiment", or a function of a run."""
     if isinstance(group_by, str) and group_by != "experiment" and not any(group_by in _flatten(r.config) for r in runs):
-        raise UserError(f"group_by: {group_by!r} is not a config key of these runs (allowed: \"experiment\" or a "
-                        "dotted key such as \"train.decay_ratio\")")
+        raise UserError(
+            f'group_by: {group_by!r} is not a config key of these runs (allowed: "experiment" or a '
+            'dotted key such as "train.decay_ratio")'
+        )
     labels = [_label(run, group_by) for run in runs] if group_by is not None else _default_labels(runs)
     groups: dict[str, list] = {}
     for label, run in zip(labels, runs):
@@ -135,8 +142,9 @@ def tradeoff_table(finals: dict[str, list[dict[str, float]]]) -> tuple[list[str]
         cells: list[str | tuple[str, str]] = [label, fmt_number(len(runs))]
         for metric in metrics:
             mean, low, high = mean_interval([f[metric] for f in runs if metric in f])
-            cells.append(("–" if np.isnan(mean) else fmt_number(mean),
-                          "" if np.isnan(low) else f"[{fmt_number(low)}, {fmt_number(high)}]"))
+            cells.append(
+                ("–" if np.isnan(mean) else fmt_number(mean), "" if np.isnan(low) else f"[{fmt_number(low)}, {fmt_number(high)}]")
+            )
         rows.append(cells)
     return ["group", "seeds", *metrics], rows
 
@@ -163,8 +171,9 @@ def render_comparison(runs: list, group_by: GroupBy = None, title: str = "compar
 
 
 def _header(title: str, groups: dict[str, list]) -> str:
-    items = "".join(f"<li><b>{escape(label)}</b>: {escape(', '.join(r.id for r in members))}</li>"
-                    for label, members in groups.items())
+    items = "".join(
+        f"<li><b>{escape(label)}</b>: {escape(', '.join(r.id for r in members))}</li>" for label, members in groups.items()
+    )
     n = sum(len(m) for m in groups.values())
     return f"<header><h1>phasewatch {escape(title)}</h1><p>{n} runs in {len(groups)} groups</p><ul>{items}</ul></header>"
 
@@ -178,5 +187,7 @@ def _table_section(columns: list[str], rows: list[list[str | tuple[str, str]]]) 
 
     head = "".join(f"<th>{escape(c).replace('/', '/<wbr>')}</th>" for c in columns)
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return (f"<section id=\"tradeoff\"><h2>Trade-off</h2><p class=\"hint\">{HINTS['tradeoff']}</p>"
-            f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div></section>")
+    return (
+        f'<section id="tradeoff"><h2>Trade-off</h2><p class="hint">{HINTS["tradeoff"]}</p>'
+        f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div></section>'
+    )

@@ -1,6 +1,7 @@
 """Figures across runs: groups' mean alignment curves, and the decay-ratio law (final alignment
 and ETF distance against `train.decay_ratio`, one column per model family). Pure functions of
 curves and runs' configs; compare.py lays out the page."""
+
 from __future__ import annotations
 
 from html import escape
@@ -65,19 +66,38 @@ def decay_ratio_figure(runs: list, metrics: tuple[str, ...] = DECAY_METRICS, dat
         finals = {m: float(run_curves[m][1][-1]) for m in metrics if m in run_curves and len(run_curves[m][1])}
         ratio = float(run.config.get("train", {}).get("decay_ratio", 1.0))
         families.setdefault(run_family(run), {}).setdefault(ratio, []).append(finals)
-    fig = make_subplots(rows=len(metrics), cols=len(families), shared_xaxes=True, shared_yaxes="rows",
-                        column_titles=[escape(f) for f in families], horizontal_spacing=0.04, vertical_spacing=0.1)
+    fig = make_subplots(
+        rows=len(metrics),
+        cols=len(families),
+        shared_xaxes=True,
+        shared_yaxes="rows",
+        column_titles=[escape(f) for f in families],
+        horizontal_spacing=0.04,
+        vertical_spacing=0.1,
+    )
     for col, (family, by_ratio) in enumerate(families.items(), start=1):
         ratios = sorted(by_ratio)
         for row, metric in enumerate(metrics, start=1):
             summary = np.array([mean_interval([f[metric] for f in by_ratio[r] if metric in f]) for r in ratios])
             mean, low, high = summary.T
-            fig.add_trace(go.Scatter(
-                x=ratios, y=mean, mode="lines+markers", name=escape(family), line=dict(color=PALETTE[(col - 1) % len(PALETTE)]),
-                error_y=dict(type="data", symmetric=False,  # no bar where one seed gave no interval
-                             array=np.nan_to_num(high - mean), arrayminus=np.nan_to_num(mean - low)),
-                hovertemplate="ratio %{x}: %{y:.4g}<extra></extra>",
-            ), row=row, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=ratios,
+                    y=mean,
+                    mode="lines+markers",
+                    name=escape(family),
+                    line=dict(color=PALETTE[(col - 1) % len(PALETTE)]),
+                    error_y=dict(
+                        type="data",
+                        symmetric=False,  # no bar where one seed gave no interval
+                        array=np.nan_to_num(high - mean),
+                        arrayminus=np.nan_to_num(mean - low),
+                    ),
+                    hovertemplate="ratio %{x}: %{y:.4g}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
             if col == 1:
                 fig.update_yaxes(title_text=f"final<br>{escape(metric)}", row=row, col=col)
     all_positive = all(r > 0 for by_ratio in families.values() for r in by_ratio)

@@ -4,6 +4,7 @@ one step slider. Pure functions of numpy arrays and event dicts; `html.py` reads
 Text that came from the user (metric names, event kinds) is HTML-escaped before it goes into a
 figure: plotly.js renders a subset of HTML in names and titles.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,8 +96,9 @@ def _log_y(title: str, names: list[str], curves: Curves) -> bool:
     return "loss" in title and len(values) > 0 and bool((values > 0).all())
 
 
-def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool,
-                  timeline: Sequence[dict] = ()) -> go.Figure:
+def curves_figure(
+    groups: dict[str, list[str]], curves: Curves, events: list[dict], *, by_split: bool, timeline: Sequence[dict] = ()
+) -> go.Figure:
     """One subplot per group (title → metric names), x shared on the log-step axis, every event
     shaded across all of them, the phase timeline behind. `by_split` colours train/test
     consistently, else by site."""
@@ -105,7 +107,9 @@ def curves_figure(groups: dict[str, list[str]], curves: Curves, events: list[dic
     fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=min(0.06, 0.25 / len(titles)))
     for row, title in enumerate(titles, start=1):
         for i, name in enumerate(groups[title]):
-            colour = SPLIT_COLOURS.get(name.split("/", 1)[0], PALETTE[i % len(PALETTE)]) if by_split else PALETTE[i % len(PALETTE)]
+            colour = (
+                SPLIT_COLOURS.get(name.split("/", 1)[0], PALETTE[i % len(PALETTE)]) if by_split else PALETTE[i % len(PALETTE)]
+            )
             trace = line_trace(name, *curves[name], colour=colour, group=title)
             if i == 0:
                 trace.legendgrouptitle = dict(text=escape(title))
@@ -125,15 +129,25 @@ def mark_events(fig: go.Figure, events: list[dict]) -> None:
     for i, event in enumerate(sorted(events, key=lambda e: e["step"])):
         colour = KIND_COLOURS.get(event["kind"], "#7f7f7f")
         low, high = interval(event)
-        fig.add_vrect(x0=log_x(low), x1=log_x(high), row="all", col=1, fillcolor=colour, opacity=0.15, line_width=0, layer="below")
+        fig.add_vrect(
+            x0=log_x(low), x1=log_x(high), row="all", col=1, fillcolor=colour, opacity=0.15, line_width=0, layer="below"
+        )
         fig.add_vline(x=log_x(event["step"]), row="all", col=1, line=dict(color=colour, width=1.2, dash="dash"))
         fig.add_annotation(
             # annotations on a log axis take log10 of the position (shapes take the value itself)
-            x=math.log10(log_x(event["step"])), xref="x", y=1.0, yref="paper", yanchor="bottom",
+            x=math.log10(log_x(event["step"])),
+            xref="x",
+            y=1.0,
+            yref="paper",
+            yanchor="bottom",
             yshift=4 + 14 * (i % 3),  # staggered so neighbouring labels do not overprint
-            text=escape(str(event["kind"])), showarrow=False, font=dict(color=colour, size=12),
-            hovertext=escape(f"{event['kind']} on {event['metric']} at step {fmt_number(event['step'])}, "
-                             f"interval [{fmt_number(low)}, {fmt_number(high)}]"),
+            text=escape(str(event["kind"])),
+            showarrow=False,
+            font=dict(color=colour, size=12),
+            hovertext=escape(
+                f"{event['kind']} on {event['metric']} at step {fmt_number(event['step'])}, "
+                f"interval [{fmt_number(low)}, {fmt_number(high)}]"
+            ),
         )
 
 
@@ -149,13 +163,44 @@ def mark_timeline(fig: go.Figure, timeline: Sequence[dict]) -> None:
         if span["end"] <= span["start"]:
             continue  # an empty span (two phases opened at once) has nothing to shade
         colour, x0, x1 = phase_colour(span["name"]), log_x(span["start"]), log_x(span["end"])
-        fig.add_shape(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1, fillcolor=colour, opacity=0.07,
-                      line_width=0, layer="below")
-        fig.add_shape(type="rect", xref="x", yref="paper", ysizemode="pixel", yanchor=1, y0=-PHASE_BAND_PX, y1=0,
-                      x0=x0, x1=x1, fillcolor=colour, opacity=0.45, line_width=0, layer="below")
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=x0,
+            x1=x1,
+            y0=0,
+            y1=1,
+            fillcolor=colour,
+            opacity=0.07,
+            line_width=0,
+            layer="below",
+        )
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            ysizemode="pixel",
+            yanchor=1,
+            y0=-PHASE_BAND_PX,
+            y1=0,
+            x0=x0,
+            x1=x1,
+            fillcolor=colour,
+            opacity=0.45,
+            line_width=0,
+            layer="below",
+        )
         fig.add_annotation(
-            x=(math.log10(x0) + math.log10(x1)) / 2, xref="x", y=1.0, yref="paper", yanchor="top", showarrow=False,
-            text=escape(span["name"]), font=dict(color="#222222", size=10), name="phase",
+            x=(math.log10(x0) + math.log10(x1)) / 2,
+            xref="x",
+            y=1.0,
+            yref="paper",
+            yanchor="top",
+            showarrow=False,
+            text=escape(span["name"]),
+            font=dict(color="#222222", size=10),
+            name="phase",
             hovertext=escape(timeline_lines([span])[0]),
         )
 
@@ -204,14 +249,20 @@ def matrices_figure(
         finite = [np.abs(m[np.isfinite(m)]) for m in matrices[label]]
         bound = max((float(a.max()) for a in finite if a.size), default=0.0) or 1.0
         fig.add_trace(
-            go.Heatmap(z=matrices[label][shown], coloraxis=f"coloraxis{axis}",
-                       hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
-            row=row + 1, col=col + 1,
+            go.Heatmap(
+                z=matrices[label][shown],
+                coloraxis=f"coloraxis{axis}",
+                hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
+            ),
+            row=row + 1,
+            col=col + 1,
         )
         x_domain = fig.layout[f"xaxis{axis}"].domain
         y_domain = fig.layout[f"yaxis{axis}"].domain
         fig.layout[f"coloraxis{axis}"] = dict(
-            colorscale="RdBu_r", cmin=-bound, cmax=bound,
+            colorscale="RdBu_r",
+            cmin=-bound,
+            cmax=bound,
             colorbar=dict(x=x_domain[1] + 0.01, y=sum(y_domain) / 2, len=y_domain[1] - y_domain[0], thickness=12),
         )
         fig.update_yaxes(autorange="reversed", row=row + 1, col=col + 1)  # row 0 on top, as a matrix is read
@@ -224,18 +275,40 @@ def matrices_figure(
     jump = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
     play = {"mode": "immediate", "fromcurrent": False, "frame": {"duration": 250, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
-        template="plotly_white", margin=dict(l=50, r=60, t=60, b=20),
-        width=140 + 400 * cols, height=150 + 380 * rows,
-        sliders=[dict(
-            active=shown, currentvalue=dict(prefix="step "), pad=dict(t=40),
-            steps=[dict(label=f"{step} ({frame_labels[step]})" if step in frame_labels else str(step),
-                        method="animate", args=[[str(step)], jump]) for step in frames],
-        )],
-        updatemenus=[dict(
-            type="buttons", direction="left", x=0, y=0, xanchor="right", yanchor="top", pad=dict(t=48, r=10),
-            buttons=[dict(label="Play", method="animate", args=[None, play]),
-                     dict(label="Pause", method="animate", args=[[None], jump])],
-        )],
+        template="plotly_white",
+        margin=dict(l=50, r=60, t=60, b=20),
+        width=140 + 400 * cols,
+        height=150 + 380 * rows,
+        sliders=[
+            dict(
+                active=shown,
+                currentvalue=dict(prefix="step "),
+                pad=dict(t=40),
+                steps=[
+                    dict(
+                        label=f"{step} ({frame_labels[step]})" if step in frame_labels else str(step),
+                        method="animate",
+                        args=[[str(step)], jump],
+                    )
+                    for step in frames
+                ],
+            )
+        ],
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=0,
+                y=0,
+                xanchor="right",
+                yanchor="top",
+                pad=dict(t=48, r=10),
+                buttons=[
+                    dict(label="Play", method="animate", args=[None, play]),
+                    dict(label="Pause", method="animate", args=[[None], jump]),
+                ],
+            )
+        ],
     )
     return fig
 
@@ -250,7 +323,12 @@ def _mark_groups(fig: go.Figure, groups: AxisGroups, axis: str, row: int, col: i
         fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=size - 0.5, xref=f"x{axis}", yref=f"y{axis}", line=line)
         fig.add_shape(type="line", y0=edge, y1=edge, x0=-0.5, x1=size - 0.5, xref=f"x{axis}", yref=f"y{axis}", line=line)
     if len(groups) <= MAX_GROUP_LABELS:
-        ticks = dict(tickmode="array", tickvals=[(first + end - 1) / 2 for first, end, _, _ in groups],
-                     ticktext=[escape(text) for _, _, text, _ in groups], tickfont=dict(size=9), showgrid=False)
+        ticks = dict(
+            tickmode="array",
+            tickvals=[(first + end - 1) / 2 for first, end, _, _ in groups],
+            ticktext=[escape(text) for _, _, text, _ in groups],
+            tickfont=dict(size=9),
+            showgrid=False,
+        )
         fig.update_xaxes(**ticks, row=row, col=col)
         fig.update_yaxes(**ticks, row=row, col=col)

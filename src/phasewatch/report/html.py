@@ -4,6 +4,7 @@ One file that opens offline: plotly.js is inlined once, each figure is a div plu
 `Plotly.newPlot` call, and nothing is fetched from the network (no CDN, no web fonts). Every
 string that came from the user (run id, config values, metric names) is HTML-escaped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -59,42 +60,42 @@ p.claim { color: #555; font-size: .9rem; }
 
 HINTS = {
     "phases": "The run's phases: the spans between events, each named after the metrics whose events fall in it. "
-              "The first phase opens when any phase metric starts to move (its event's onset); each later phase "
-              "when its first metric is half-way through its change, since phases overlap; a phase none of whose "
-              "metrics moved is absent. Memorisation is the span before any named phase opened, when only token "
-              "statistics (the loss) had moved; refinement the span after the last phase event ended. The same "
-              "spans are the coloured bands along the top of every plot.",
+    "The first phase opens when any phase metric starts to move (its event's onset); each later phase "
+    "when its first metric is half-way through its change, since phases overlap; a phase none of whose "
+    "metrics moved is absent. Memorisation is the span before any named phase opened, when only token "
+    "statistics (the loss) had moved; refinement the span after the last phase event ended. The same "
+    "spans are the coloured bands along the top of every plot.",
     "language": "The selection probe's syntactic accuracy (blue) and semantic choice (red: the best-scoring noun "
-                "satisfies the verb and adjectives) on one axis, solid; probability masses dashed; unrestricted "
-                "semantic accuracy (the argmax must also be a noun) dotted; the attribute probe, the alignment and "
-                "the dependency heads in other colours; against log-step. The hypothesis to test: syntax saturates "
-                "first, semantics rises later and more abruptly, the attribute probes with it. Shaded bands and "
-                "dashed lines are these metrics' events; the strip on top, the phase timeline.",
+    "satisfies the verb and adjectives) on one axis, solid; probability masses dashed; unrestricted "
+    "semantic accuracy (the argmax must also be a noun) dotted; the attribute probe, the alignment and "
+    "the dependency heads in other colours; against log-step. The hypothesis to test: syntax saturates "
+    "first, semantics rises later and more abruptly, the attribute probes with it. Shaded bands and "
+    "dashed lines are these metrics' events; the strip on top, the phase timeline.",
     "attention": "Attention patterns (query rows, key columns) of the top heads: for each head score recorded "
-                 "(induction, previous-token, duplicate-token, syntactic and semantic dependency), the head with the highest final "
-                 "score, titled with it. One slider for all; frames are log-spaced, denser inside the onset's "
-                 "interval, and it opens at the onset. An induction head attends to the token after the previous "
-                 "occurrence of the current one (a stripe off the diagonal); a previous-token head, just below "
-                 "the diagonal; a duplicate-token head, to the earlier occurrence itself.",
+    "(induction, previous-token, duplicate-token, syntactic and semantic dependency), the head with the highest final "
+    "score, titled with it. One slider for all; frames are log-spaced, denser inside the onset's "
+    "interval, and it opens at the onset. An induction head attends to the token after the previous "
+    "occurrence of the current one (a stripe off the diagonal); a previous-token head, just below "
+    "the diagonal; a duplicate-token head, to the earlier occurrence itself.",
     "structure": "Semantic alignment (solid: the slope of cosine on shared attributes), ETF distance (dashed: 0 is "
-                 "neural collapse) and accuracy (dotted) against log-step. The shaded span is the structure window, "
-                 "from the midpoint of the alignment's rise to that of its fall; the star is its peak; a wide grey "
-                 "band is the coupled UFM's fitted curve, when the run has one. A rise then a fall of alignment "
-                 "while the ETF distance falls is structure before collapse.",
+    "neural collapse) and accuracy (dotted) against log-step. The shaded span is the structure window, "
+    "from the midpoint of the alignment's rise to that of its fall; the star is its peak; a wide grey "
+    "band is the coupled UFM's fitted curve, when the run has one. A rise then a fall of alignment "
+    "while the ETF distance falls is structure before collapse.",
     "behaviour": "Loss (log scale) and accuracy on train and test against log-step. Look for the gap: "
-                 "train accuracy saturating long before test accuracy jumps is grokking. Shaded bands are "
-                 "detected events (their confidence interval), dashed lines their steps.",
+    "train accuracy saturating long before test accuracy jumps is grokking. Shaded bands are "
+    "detected events (their confidence interval), dashed lines their steps.",
     "progress": "Every other recorded measure, one panel per family, on the same axis. Hidden progress "
-                "measures (restricted loss falling, excluded loss rising, Fourier sparsity rising, weight "
-                "norm falling) should move before the behavioural jump: compare them with the bands.",
+    "measures (restricted loss falling, excluded loss rising, Fourier sparsity rising, weight "
+    "norm falling) should move before the behavioural jump: compare them with the bands.",
     "matrices": "Saved matrices over training (e.g. the Gram matrix of class means), one slider for all. "
-                "Colour is symmetric about 0. Drag the slider and look for structure appearing, such as "
-                "the circulant bands of a Fourier solution or blocks of items sharing attributes, or collapsing. "
-                "Items in attribute order are labelled by their factor values (0·2·1), with lines between "
-                "combinations, thicker where a coarser factor changes; the slider opens at the structure peak "
-                "when there is one.",
+    "Colour is symmetric about 0. Drag the slider and look for structure appearing, such as "
+    "the circulant bands of a Fourier solution or blocks of items sharing attributes, or collapsing. "
+    "Items in attribute order are labelled by their factor values (0·2·1), with lines between "
+    "combinations, thicker where a coarser factor changes; the slider opens at the structure peak "
+    "when there is one.",
     "events": "Regime changes found in the curves: where (with an interval), the level before and after, "
-              "and how many steps the change took; then which change led which.",
+    "and how many steps the change took; then which change led which.",
 }
 
 
@@ -143,7 +144,7 @@ def render(run) -> str:
 def page(title: str, sections: list[str]) -> str:
     """A complete offline page: the style, plotly.js inlined once, then the sections (HTML)."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head>\n<body>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
@@ -165,15 +166,19 @@ def _groups(metrics: list[str], key, first: tuple[str, ...]) -> dict[str, list[s
 
 def _figure_html(fig: go.Figure, div_id: str) -> str:
     # A fixed div id keeps the page deterministic; auto_play off so the slider opens where it says.
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, auto_play=False,
-                       config={"displaylogo": False, "responsive": True})
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id, auto_play=False, config={"displaylogo": False, "responsive": True}
+    )
 
 
 def section(title: str, name: str, hint: str, fig: go.Figure, lines: Sequence[str] = ()) -> str:
     """A titled figure with its reading hint, and any sentences about it (escaped) below."""
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-    return (f"<section id=\"{name}\"><h2>{title}</h2><p class=\"hint\">{hint}</p>{_figure_html(fig, f'fig-{name}')}"
-            + (f"<ul class=\"windows\">{items}</ul>" if items else "") + "</section>")
+    return (
+        f'<section id="{name}"><h2>{title}</h2><p class="hint">{hint}</p>{_figure_html(fig, f"fig-{name}")}'
+        + (f'<ul class="windows">{items}</ul>' if items else "")
+        + "</section>"
+    )
 
 
 def _header(run, steps: int | None) -> str:
@@ -186,9 +191,9 @@ def _header(run, steps: int | None) -> str:
     versions = run.info.get("versions") or {}
     versions_line = " · ".join(f"{escape(str(k))} {escape(str(v))}" for k, v in versions.items())
     return (
-        f"<header><h1>phasewatch report: {escape(run.id)}</h1><div class=\"facts\">{facts}</div>"
-        f"<div class=\"config\">{''.join(tables)}</div>"
-        + (f"<p class=\"versions\">versions: {versions_line}</p>" if versions_line else "")
+        f'<header><h1>phasewatch report: {escape(run.id)}</h1><div class="facts">{facts}</div>'
+        f'<div class="config">{"".join(tables)}</div>'
+        + (f'<p class="versions">versions: {versions_line}</p>' if versions_line else "")
         + "</header>"
     )
 
@@ -211,15 +216,21 @@ def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[s
 def _phases(timeline: list[dict]) -> str:
     """The phase table, with the article's claim (and whose it is) when its phases were measured."""
     columns, rows = phase_table(timeline)
-    note = f"<p class=\"claim\">{escape(claim_note())}</p>" if has_claim(timeline) else ""
-    return (f"<section id=\"phases\"><h2>Phases</h2><p class=\"hint\">{HINTS['phases']}</p>"
-            f"<div class=\"scroll\">{_table(columns, rows, {'steps', '% of training'})}</div>{note}</section>")
+    note = f'<p class="claim">{escape(claim_note())}</p>' if has_claim(timeline) else ""
+    return (
+        f'<section id="phases"><h2>Phases</h2><p class="hint">{HINTS["phases"]}</p>'
+        f'<div class="scroll">{_table(columns, rows, {"steps", "% of training"})}</div>{note}</section>'
+    )
 
 
 def _events(events: list[dict]) -> str:
-    intro = f"<section id=\"events\"><h2>Events</h2><p class=\"hint\">{HINTS['events']}</p>"
+    intro = f'<section id="events"><h2>Events</h2><p class="hint">{HINTS["events"]}</p>'
     if not events:
-        return intro + "<p class=\"empty\">No events detected.</p></section>"
+        return intro + '<p class="empty">No events detected.</p></section>'
     lines = "".join(f"<li>{escape(line)}</li>" for line in lead_lag_lines(events))
-    return (intro + _table(EVENT_COLUMNS, event_rows(events), {"step", "width"})
-            + (f"<ul class=\"leadlag\">{lines}</ul>" if lines else "") + "</section>")
+    return (
+        intro
+        + _table(EVENT_COLUMNS, event_rows(events), {"step", "width"})
+        + (f'<ul class="leadlag">{lines}</ul>' if lines else "")
+        + "</section>"
+    )

@@ -1,6 +1,7 @@
 """Syntax against semantics on one log-step axis (docs/science/language.md): the selection probe's
 syntactic and semantic accuracy, their probability masses, the attribute probes and the semantic
 alignment, with their events marked and the phase timeline behind. A pure function of curves."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,14 +24,19 @@ from phasewatch.report.common import Curves, family
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, mark_events, mark_timeline, phase_colour
 
 SYNTAX, SEMANTICS = SYNTACTIC_ACCURACY.name, SEMANTIC_ACCURACY.name
-SELECTION = tuple(m.name for m in (SYNTACTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_ACCURACY, SYNTACTIC_MASS,
-                                   SEMANTIC_CHOICE_MASS, SEMANTIC_MASS))
+SELECTION = tuple(
+    m.name for m in (SYNTACTIC_ACCURACY, SEMANTIC_CHOICE, SEMANTIC_ACCURACY, SYNTACTIC_MASS, SEMANTIC_CHOICE_MASS, SEMANTIC_MASS)
+)
 SYNTACTIC = {SYNTACTIC_ACCURACY.name, SYNTACTIC_MASS.name}  # drawn in the syntax phase's colour, the rest in semantics'
 MASSES = {SYNTACTIC_MASS.name, SEMANTIC_CHOICE_MASS.name, SEMANTIC_MASS.name}
 # one summary line per other family: per-layer and per-factor curves stay in "Progress measures"
 EXTRAS = (ATTRIBUTE_PROBE.at("mean"), ALIGNMENT.at("features"), DEPENDENCY_SYNTAX.at("max"), DEPENDENCY_SEMANTIC.at("max"))
-DASHES = {ATTRIBUTE_PROBE.family: "dot", ALIGNMENT.family: "dashdot", DEPENDENCY_SYNTAX.family: "longdash",
-          DEPENDENCY_SEMANTIC.family: "longdash"}
+DASHES = {
+    ATTRIBUTE_PROBE.family: "dot",
+    ALIGNMENT.family: "dashdot",
+    DEPENDENCY_SYNTAX.family: "longdash",
+    DEPENDENCY_SEMANTIC.family: "longdash",
+}
 OTHER_COLOURS = PALETTE[4:]  # D3 without the blue and red that syntax and semantics resemble
 
 

@@ -1,6 +1,7 @@
 """The run's saved matrices as one slider figure: which arrays it saved, the frames the slider
 shows (first, the structure peak, last, and log-spaced steps between), and the attribute groups
 that order a Gram matrix's items (saved with the run at train time: the report never rebuilds a task)."""
+
 from __future__ import annotations
 
 from pathlib import Path

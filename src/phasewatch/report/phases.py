@@ -1,6 +1,7 @@
 """The phase table: each span of the run's timeline (analysis/timeline.py) with its steps and share
 of training, beside the "coherence crystallisation" article's claim when the phases are the
 article's (docs/science/language.md). The claim is a claim to compare with, not a measurement."""
+
 from __future__ import annotations
 
 from phasewatch.analysis.timeline import MEMORISATION, REFINEMENT, percent
@@ -52,5 +53,4 @@ def phase_table(timeline: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, 
 def claim_note() -> str:
     """The sentence under the table that says whose claim the last column is (plain text)."""
     spans = ", ".join(f"{name} {claim_text(name)}" for name in (MEMORISATION, "syntax", "crystallisation", REFINEMENT))
-    return (f"The last column is the claim of {ARTICLE} ({spans} of training): "
-            "a claim to compare with, not a measurement.")
+    return f"The last column is the claim of {ARTICLE} ({spans} of training): a claim to compare with, not a measurement."

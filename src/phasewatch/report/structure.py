@@ -2,6 +2,7 @@
 on one log-step axis, each structure window shaded with its peak marked, and the coupled UFM's
 fitted curve overlaid when the run has one. A pure function of curves, windows and the fit.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,7 @@ SAME_SCALE = 2.5  # one y axis when the two groups' largest magnitudes are withi
 
 def structure_metrics(data: Curves) -> tuple[list[str], list[str]]:
     """(alignment metrics, ETF distance and accuracy metrics) the run recorded; features first."""
+
     def rank(metric: str) -> tuple[int, str]:
         site = metric.split("/", 1)[-1]
         return (SITE_ORDER.index(site) if site in SITE_ORDER else len(SITE_ORDER)), metric
@@ -33,7 +35,9 @@ def structure_metrics(data: Curves) -> tuple[list[str], list[str]]:
     return alignment, others
 
 
-def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None, timeline: Sequence[dict] = ()) -> go.Figure | None:
+def structure_figure(
+    data: Curves, windows: list[dict], fit: dict | None = None, timeline: Sequence[dict] = ()
+) -> go.Figure | None:
     """The panel, or None when the run recorded neither alignment nor ETF distance. Alignment goes
     on the left axis; ETF distance and accuracy on a secondary right axis when their scale differs
     (a slope of 0.1 beside a distance of 1.2 would be a flat line otherwise). The phase timeline,
@@ -46,20 +50,29 @@ def structure_figure(data: Curves, windows: list[dict], fit: dict | None = None,
     colours = _site_colours(alignment + others)
     fig = make_subplots(specs=[[{"secondary_y": secondary}]])
     if fit is not None:  # first, so the measured curve draws over it: a wide grey band it should run inside
-        fig.add_trace(go.Scatter(
-            x=log_x(np.asarray(fit["steps"])), y=np.asarray(fit["predicted"], dtype=float), customdata=fit["steps"],
-            name=escape(fit_label(fit)), mode="lines", line=dict(color="rgba(0,0,0,0.28)", width=7),
-            hovertemplate="fit %{y:.4g}  (step %{customdata})",
-        ), secondary_y=fit["metric"] in on_right)
+        fig.add_trace(
+            go.Scatter(
+                x=log_x(np.asarray(fit["steps"])),
+                y=np.asarray(fit["predicted"], dtype=float),
+                customdata=fit["steps"],
+                name=escape(fit_label(fit)),
+                mode="lines",
+                line=dict(color="rgba(0,0,0,0.28)", width=7),
+                hovertemplate="fit %{y:.4g}  (step %{customdata})",
+            ),
+            secondary_y=fit["metric"] in on_right,
+        )
     for metric in alignment + others:
         colour = ACCURACY_COLOURS.get(metric) or colours[metric.split("/", 1)[-1]]
         dash = {ALIGNMENT: "solid", ETF_DISTANCE: "dash"}.get(family(metric), "dot")
-        fig.add_trace(line_trace(metric, *data[metric], colour=colour, group=family(metric), dash=dash),
-                      secondary_y=metric in on_right)
+        fig.add_trace(
+            line_trace(metric, *data[metric], colour=colour, group=family(metric), dash=dash), secondary_y=metric in on_right
+        )
     for window in windows:
         if window["metric"] in data:
-            _shade_window(fig, window, colours.get(window["metric"].split("/", 1)[-1], "#7f7f7f"),
-                          secondary_y=window["metric"] in on_right)
+            _shade_window(
+                fig, window, colours.get(window["metric"].split("/", 1)[-1], "#7f7f7f"), secondary_y=window["metric"] in on_right
+            )
     if secondary:
         fig.update_yaxes(title_text=_axis_title(alignment), secondary_y=False)
         fig.update_yaxes(title_text=_axis_title(others), secondary_y=True, showgrid=False)
@@ -94,19 +107,30 @@ def _site_colours(metrics: list[str]) -> dict[str, str]:
 
 def _shade_window(fig: go.Figure, window: dict, colour: str, *, secondary_y: bool) -> None:
     """The window from the rise's midpoint to the fall's, labelled on top; a star at its peak."""
-    fig.add_vrect(x0=log_x(window["start"]), x1=log_x(window["end"]), fillcolor=colour, opacity=0.08, line_width=0,
-                  layer="below")
+    fig.add_vrect(x0=log_x(window["start"]), x1=log_x(window["end"]), fillcolor=colour, opacity=0.08, line_width=0, layer="below")
     site = window["metric"].split("/", 1)[-1]
     fig.add_annotation(
-        x=math.log10(log_x(window["start"])), xref="x", y=1.0, yref="paper", yanchor="bottom", xanchor="left",
-        text=escape(f"structure window ({site})"), showarrow=False, font=dict(color=colour, size=11),
+        x=math.log10(log_x(window["start"])),
+        xref="x",
+        y=1.0,
+        yref="paper",
+        yanchor="bottom",
+        xanchor="left",
+        text=escape(f"structure window ({site})"),
+        showarrow=False,
+        font=dict(color=colour, size=11),
         yshift=4 + 14 * sum(1 for a in fig.layout.annotations if "structure window" in (a.text or "")),
     )
     if window["peak_step"] is None:
         return
-    fig.add_trace(go.Scatter(
-        x=[log_x(window["peak_step"])], y=[window["peak_value"]], mode="markers",
-        marker=dict(symbol="star", size=14, color=colour, line=dict(color="#222222", width=1)),
-        name=escape(f"peak of {window['metric']} (step {fmt_number(window['peak_step'])})"),
-        hovertemplate="peak %{y:.4g}<extra></extra>",
-    ), secondary_y=secondary_y)
+    fig.add_trace(
+        go.Scatter(
+            x=[log_x(window["peak_step"])],
+            y=[window["peak_value"]],
+            mode="markers",
+            marker=dict(symbol="star", size=14, color=colour, line=dict(color="#222222", width=1)),
+            name=escape(f"peak of {window['metric']} (step {fmt_number(window['peak_step'])})"),
+            hovertemplate="peak %{y:.4g}<extra></extra>",
+        ),
+        secondary_y=secondary_y,
+    )

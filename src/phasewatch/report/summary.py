@@ -3,6 +3,7 @@
 rich drops colour by itself when the output is not a terminal (or NO_COLOR is set), so the same
 call prints plain text into CI logs.
 """
+
 from __future__ import annotations
 
 from rich import box
@@ -33,14 +34,22 @@ from phasewatch.report.common import (
 KEY_BEHAVIOUR = (TRAIN_LOSS.name, TEST_LOSS.name, TRAIN_ACCURACY.name, TEST_ACCURACY.name)
 # The grokking progress measures (docs/science/grokking.md), the structure measures
 # (docs/science/structure_before_collapse.md), then whatever other probes ran.
-KEY_FAMILIES = (RESTRICTED_LOSS.family, EXCLUDED_LOSS.family, FOURIER_SPARSITY.family, ALIGNMENT.family,
-                ETF_DISTANCE.family, WEIGHT_NORM_TOTAL.name, EFFECTIVE_RANK.family)
+KEY_FAMILIES = (
+    RESTRICTED_LOSS.family,
+    EXCLUDED_LOSS.family,
+    FOURIER_SPARSITY.family,
+    ALIGNMENT.family,
+    ETF_DISTANCE.family,
+    WEIGHT_NORM_TOTAL.name,
+    EFFECTIVE_RANK.family,
+)
 MAX_PROBES = 6
 MAX_LEAD_LAG = 6  # the rest are in the HTML report
 
 
 def key_metrics(names: list[str]) -> list[str]:
     """The behaviour metrics, then up to `MAX_PROBES` probe metrics, preferring `KEY_FAMILIES`."""
+
     def rank(name: str) -> tuple[int, str]:
         preferred = [i for i, f in enumerate(KEY_FAMILIES) if name == f or name.startswith(f + "/")]
         return (preferred[0] if preferred else len(KEY_FAMILIES)), name

@@ -3,6 +3,7 @@
 Layout and guarantees are in docs/ARCHITECTURE.md: every write is atomic, a
 killed run loses at most its unflushed metrics, and nothing is pickled.
 """
+
 from phasewatch.store.metrics import MetricsWriter
 from phasewatch.store.query import list_runs, query
 from phasewatch.store.run import ATTRIBUTE_GROUPS, Run, store_root

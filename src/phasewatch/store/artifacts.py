@@ -7,6 +7,7 @@
 Nothing is pickled. A checkpoint counts only once the manifest lists it: the file is written
 first and the manifest second, so a process killed in between leaves a file that is ignored.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,7 @@ def check_name(value: str, field: str, pattern: str = NAME_PATTERN) -> str:
     if not isinstance(value, str) or not re.fullmatch(pattern, value):
         parts = "'/'-separated names, each " if pattern == PROBE_PATTERN else ""
         raise UserError(
-            f"{field}: {value!r} is not allowed ({parts}letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit)"
+            f"{field}: {value!r} is not allowed ({parts}letters, digits, '.', '_' or '-', starting with a letter or digit)"
         )
     return value
 
@@ -94,6 +94,7 @@ def _read(path: Path, kind: str, sha256: str | None = None) -> tuple[dict[str, t
 
 # ---- arrays ------------------------------------------------------------------------------------
 
+
 def _probe_dir(run_dir: Path, probe: str) -> Path:
     return run_dir.joinpath("arrays", *check_name(probe, "probe", PROBE_PATTERN).split("/"))
 
@@ -112,6 +113,7 @@ def load_array(run_dir: Path, probe: str, step: int) -> dict[str, torch.Tensor]:
 
 
 # ---- checkpoints -------------------------------------------------------------------------------
+
 
 def _read_manifest(directory: Path) -> dict[str, str]:
     path = directory / MANIFEST
@@ -156,8 +158,6 @@ def load_checkpoint(run_dir: Path, step: int, tag: str | None = None) -> tuple[d
     name = step_file(step)
     manifest = _read_manifest(directory)
     if name not in manifest:
-        raise UserError(
-            f"checkpoint step {step} not found in {directory} (saved steps: {checkpoint_steps(run_dir, tag)})"
-        )
+        raise UserError(f"checkpoint step {step} not found in {directory} (saved steps: {checkpoint_steps(run_dir, tag)})")
     tensors, metadata = _read(directory / name, "checkpoint", manifest[name])
     return tensors, json.loads(metadata.get("meta", "{}"))

@@ -4,6 +4,7 @@ The recipe: write a hidden temporary file in the same directory (so the rename c
 filesystems), fsync it, `os.replace` it over the target, then fsync the directory so the rename
 itself survives a power cut.
 """
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ which skips any file whose number range lies inside another file's range, so a k
 moment leaves every row readable exactly once: before the rename the old parts count, after
 it the compacted file does.
 """
+
 from __future__ import annotations
 
 import os
@@ -195,4 +196,3 @@ class MetricsWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-

@@ -7,6 +7,7 @@ Views:
         `config` the resolved config as JSON text (use json_extract), status "invalid"
         when run.json cannot be read, so a broken run shows up instead of vanishing.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,17 @@ from phasewatch.store.metrics import last_step, live_parts
 from phasewatch.store.run import read_info, store_root
 
 RUNS_SCHEMA = pa.schema(
-    [("run", pa.string()), ("experiment", pa.string()), ("status", pa.string()), ("seed", pa.int64()),
-     ("created", pa.string()), ("updated", pa.string()), ("finished", pa.string()), ("steps", pa.int64()),
-     ("config", pa.string())]
+    [
+        ("run", pa.string()),
+        ("experiment", pa.string()),
+        ("status", pa.string()),
+        ("seed", pa.int64()),
+        ("created", pa.string()),
+        ("updated", pa.string()),
+        ("finished", pa.string()),
+        ("steps", pa.int64()),
+        ("config", pa.string()),
+    ]
 )
 
 
@@ -32,9 +41,7 @@ class EmptyStoreWarning(UserWarning):
     """`query` read a store that holds no runs: most often the wrong directory."""
 
 
-EMPTY_METRICS = (
-    "SELECT NULL::VARCHAR AS run, NULL::BIGINT AS step, NULL::VARCHAR AS metric, NULL::DOUBLE AS value WHERE false"
-)
+EMPTY_METRICS = "SELECT NULL::VARCHAR AS run, NULL::BIGINT AS step, NULL::VARCHAR AS metric, NULL::DOUBLE AS value WHERE false"
 
 
 def _run_dirs(root: Path) -> list[Path]:
@@ -53,8 +60,14 @@ def _runs_table(dirs: list[Path]) -> pa.Table:
             info = read_info(d / "run.json")
         except UserError:
             info = {"status": "invalid"}
-        rows.append({**info, "run": d.name, "steps": last_step(d / "metrics"),
-                     "config": json.dumps(info["config"]) if "config" in info else None})
+        rows.append(
+            {
+                **info,
+                "run": d.name,
+                "steps": last_step(d / "metrics"),
+                "config": json.dumps(info["config"]) if "config" in info else None,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
 
 
@@ -100,8 +113,7 @@ def query(sql: str, store: str | Path | None = None) -> pd.DataFrame:
     path = store_root(store).resolve()
     frame = _query(sql, path)  # a bad query is an error, with no warning before it
     if not _run_dirs(path):
-        warnings.warn(f"store {path} holds no runs (give store=DIR, or set $PHASEWATCH_STORE)",
-                      EmptyStoreWarning, stacklevel=2)
+        warnings.warn(f"store {path} holds no runs (give store=DIR, or set $PHASEWATCH_STORE)", EmptyStoreWarning, stacklevel=2)
     frame.attrs["store"] = str(path)
     return frame
 

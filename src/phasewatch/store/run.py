@@ -1,14 +1,15 @@
 """A run: one directory in the store, described by a validated run.json.
 
-    <root>/<id>/run.json       id, experiment, status, config, seed, versions, times (+ extra fields)
-                metrics/       Parquet parts (metrics.py)
-                arrays/        probe arrays (artifacts.py)
-                checkpoints/   checkpoints + manifest.json (artifacts.py); <tag>/ the same for
-                               tagged model states (keep-peak's `keep_peak/`), never resumed from
-                events.json    detected transitions
-                analysis/      named analysis results, <name>.json (e.g. ufm_fit, attribute_groups)
-                log.txt        one line per notice a run wants kept (a probe skipped, and why)
+<root>/<id>/run.json       id, experiment, status, config, seed, versions, times (+ extra fields)
+            metrics/       Parquet parts (metrics.py)
+            arrays/        probe arrays (artifacts.py)
+            checkpoints/   checkpoints + manifest.json (artifacts.py); <tag>/ the same for
+                           tagged model states (keep-peak's `keep_peak/`), never resumed from
+            events.json    detected transitions
+            analysis/      named analysis results, <name>.json (e.g. ufm_fit, attribute_groups)
+            log.txt        one line per notice a run wants kept (a probe skipped, and why)
 """
+
 from __future__ import annotations
 
 import json
@@ -115,18 +116,23 @@ class Run:
         return f"Run({self.id!r}, status={self.status!r}, path={str(self.path)!r})"
 
     @classmethod
-    def create(
-        cls, root: str | Path, run_id: str, *, experiment: str, config: dict, seed: int, overwrite: bool = False
-    ) -> Run:
+    def create(cls, root: str | Path, run_id: str, *, experiment: str, config: dict, seed: int, overwrite: bool = False) -> Run:
         """A new run with status "running". An existing run of that id is an error unless `overwrite`."""
         root = Path(root)
         path = root / artifacts.check_name(run_id, "run id")
         if path.exists() and not overwrite:
-            raise UserError(f"run '{run_id}' already exists in {root} "
-                            "(use --overwrite to replace it or --resume to continue it)")
+            raise UserError(f"run '{run_id}' already exists in {root} (use --overwrite to replace it or --resume to continue it)")
         now = _now()
-        info = {"id": run_id, "experiment": experiment, "status": "running", "config": config, "seed": seed,
-                "versions": _versions(), "created": now, "updated": now}
+        info = {
+            "id": run_id,
+            "experiment": experiment,
+            "status": "running",
+            "config": config,
+            "seed": seed,
+            "versions": _versions(),
+            "created": now,
+            "updated": now,
+        }
         info = _validate(info, f"run '{run_id}'")
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -161,8 +167,7 @@ class Run:
     def set_status(self, status: str, **fields: Any) -> None:
         """Set the status (and any extra fields, e.g. error=...); rewrites run.json atomically."""
         now = _now()
-        info = {**self.info, **fields, "status": status, "updated": now,
-                "finished": None if status == "running" else now}
+        info = {**self.info, **fields, "status": status, "updated": now, "finished": None if status == "running" else now}
         self.info = _validate(info, f"run '{self.id}'")
         atomic_write_json(self.path / "run.json", self.info)
 

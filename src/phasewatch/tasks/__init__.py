@@ -1,6 +1,7 @@
 """Tasks with known latent structure. Add one by writing `my_task(...) -> Task` and, beside it, its
 config section: a `TaskConfig` subclass with `name: Literal["my_task"]`, the builder's arguments as
 fields and `builder = staticmethod(my_task)`; import the module here and it registers itself."""
+
 from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.byte_text import byte_text_task
 from phasewatch.tasks.grammar import GrammarTask, grammar_task
@@ -19,6 +20,24 @@ def build_task(config: TaskConfig, seed: int) -> Task:
     return config.build(seed)
 
 
-__all__ = ["GrammarTask", "TaskConfig", "ICLTask", "InductionTask", "LanguageTask", "ModularTask", "Split", "Task", "build_task",
-           "byte_text_task", "grammar_task", "hierarchical_task", "icl_task", "induction_task", "items_task",
-           "language_task", "modular_task", "selectional_task", "text_task"]
+__all__ = [
+    "GrammarTask",
+    "TaskConfig",
+    "ICLTask",
+    "InductionTask",
+    "LanguageTask",
+    "ModularTask",
+    "Split",
+    "Task",
+    "build_task",
+    "byte_text_task",
+    "grammar_task",
+    "hierarchical_task",
+    "icl_task",
+    "induction_task",
+    "items_task",
+    "language_task",
+    "modular_task",
+    "selectional_task",
+    "text_task",
+]

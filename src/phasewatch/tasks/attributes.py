@@ -6,6 +6,7 @@ factor; K = A Aᵀ counts the attribute values two items share
 (docs/science/structure_before_collapse.md).
 Items are numbered combination-major, so sorting by item id groups them by attribute.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """What every task provides: data, a probe set, and the latent structure probes compare against."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -79,7 +80,9 @@ class Task:
             value = getattr(self, f.name)
             if isinstance(value, (torch.Tensor, Split)) and id(value) not in moved:
                 moved[id(value)] = value.to(device)
-        changes: dict[str, Any] = {f.name: moved[id(getattr(self, f.name))] for f in fields(self) if id(getattr(self, f.name)) in moved}
+        changes: dict[str, Any] = {
+            f.name: moved[id(getattr(self, f.name))] for f in fields(self) if id(getattr(self, f.name)) in moved
+        }
         return replace(self, **changes)
 
     def attribute_kernel(self) -> torch.Tensor | None:

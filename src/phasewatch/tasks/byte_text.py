@@ -8,6 +8,7 @@ windows of the training chapters, drawn fresh every step (`stream`), and the tes
 probe set) is `test_windows` windows spread evenly over the held-out chapters. Every position is
 scored: targets are the inputs shifted by one byte.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,8 +56,10 @@ def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_win
     train, test = utf8_bytes(train_text), utf8_bytes(test_text)
     longest = min(len(train), len(test)) - 1  # a window needs seq_len + 1 bytes
     if seq_len > longest:
-        raise UserError(f"task.seq_len: {seq_len} is not allowed (at most {longest}: corpus {corpus.name!r} has "
-                        f"{len(train)} training and {len(test)} held-out bytes with held_out_every = {held_out_every})")
+        raise UserError(
+            f"task.seq_len: {seq_len} is not allowed (at most {longest}: corpus {corpus.name!r} has "
+            f"{len(train)} training and {len(test)} held-out bytes with held_out_every = {held_out_every})"
+        )
 
     def stream(generator: torch.Generator, batch_size: int, stage: int) -> Split:
         return random_windows(train, seq_len, generator, batch_size)  # no curriculum: `stage` is ignored
@@ -66,9 +69,14 @@ def corpus_byte_task(corpus: Corpus, seq_len: int, held_out_every: int, test_win
     held_out = even_windows(test, seq_len, test_windows)
     return Task(
         name=f"corpus({corpus.name}, bytes, seq_len={seq_len}, train={len(train)} B, held out={len(test)} B)",
-        vocab_size=256, seq_len=seq_len, num_classes=256,
-        train=sample, test=held_out, probe=held_out,
-        stream=stream, bytes_per_token=1.0,  # one target per byte
+        vocab_size=256,
+        seq_len=seq_len,
+        num_classes=256,
+        train=sample,
+        test=held_out,
+        probe=held_out,
+        stream=stream,
+        bytes_per_token=1.0,  # one target per byte
     )
 
 
@@ -82,6 +90,7 @@ def byte_text_task(corpus: str, seq_len: int, held_out_every: int, test_windows:
 class CorpusTaskConfig(TaskConfig):
     """A byte-level language model on a packaged English corpus, with bits per byte on held-out
     chapters (tasks/corpus.py)."""
+
     name: Literal["corpus"] = "corpus"
     corpus: Literal["kjv"] = "kjv"
     seq_len: int = Field(128, ge=2)

@@ -10,6 +10,7 @@ tags or stage directions to strip); and its frequent nouns span the concrete Wor
 The held-out split is by chapter, every `held_out_every`-th chapter (1 189 chapters), so both
 splits sample every book and a chapter's verses stay contiguous for byte- or word-level windows.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -24,6 +24,7 @@ noun targets, the nouns that meet every semantic constraint seen so far; and whe
 look — the subject's head noun for the verb's form (`syntax_source`), the verb for its object
 (`semantic_source`).
 """
+
 from __future__ import annotations
 
 import random
@@ -82,8 +83,16 @@ class Grammar:
     """The vocabulary and per-token look-up tables, pre-computed so that drawing a sentence is a few
     list look-ups and random draws."""
 
-    def __init__(self, nouns_per_combination: int, verbs: int, adjectives: int, prepositions: int,
-                 max_adjectives: int, adjective_probability: float, pp_probability: float):
+    def __init__(
+        self,
+        nouns_per_combination: int,
+        verbs: int,
+        adjectives: int,
+        prepositions: int,
+        max_adjectives: int,
+        adjective_probability: float,
+        pp_probability: float,
+    ):
         self.attributes = item_attributes(FACTOR_SIZES, nouns_per_combination)
         sizes = (1, 1, len(DETERMINERS), adjectives, len(self.attributes), 2 * verbs, prepositions)
         starts = [sum(sizes[:k]) for k in range(len(sizes))]
@@ -105,14 +114,18 @@ class Grammar:
         # the attribute values each token demands of its noun: BOS (the subject's slot), verbs, prepositions, adjectives
         self.wants: dict[int, tuple[int, ...]] = {BOS: (ANIMATE,)}
         self.wants |= {verb: VERB_SELECTIONS[(k // 2) % len(VERB_SELECTIONS)] for k, verb in enumerate(verb_forms)}
-        self.wants |= {p: PREPOSITION_SELECTIONS[k % len(PREPOSITION_SELECTIONS)] for k, p in enumerate(self.blocks["preposition"])}
+        self.wants |= {
+            p: PREPOSITION_SELECTIONS[k % len(PREPOSITION_SELECTIONS)] for k, p in enumerate(self.blocks["preposition"])
+        }
         self.wants |= {a: (ADJECTIVE_VALUES[k % len(ADJECTIVE_VALUES)],) for k, a in enumerate(self.blocks["adjective"])}
         self.candidates = {token: self.nouns_with(wanted) for token, wanted in self.wants.items()}  # the nouns a slot may draw
-        self.determiners_for = {noun: [d for d in self.blocks["determiner"] if self.number_of[d] in (None, self.number_of[noun])]
-                                for noun in nouns}
+        self.determiners_for = {
+            noun: [d for d in self.blocks["determiner"] if self.number_of[d] in (None, self.number_of[noun])] for noun in nouns
+        }
         self.adjectives_for = {noun: [a for a in self.blocks["adjective"] if noun in self.candidates[a]] for noun in nouns}
-        self.nouns_of: dict[int | None, list[int]] = {n: [noun for noun in nouns if n is None or self.number_of[noun] == n]
-                                                       for n in (None, 0, 1)}  # None: a determiner of either number
+        self.nouns_of: dict[int | None, list[int]] = {
+            n: [noun for noun in nouns if n is None or self.number_of[noun] == n] for n in (None, 0, 1)
+        }  # None: a determiner of either number
         self.verbs_of = {n: [verb for verb in verb_forms if self.number_of[verb] == n] for n in (0, 1)}
         noun_phrase = 2 + self.max_adjectives
         self.seq_len = 2 + 2 * noun_phrase + (2 * (1 + noun_phrase) if prepositions else 0)  # the longest sentence minus 1
@@ -131,11 +144,15 @@ class Grammar:
 
     def words(self) -> tuple[str, ...]:
         """One readable word per token id."""
-        return ("<bos>", ".", *(word for word, _ in DETERMINERS),
-                *(f"adj{k}-{VALUES[self.wants[a][0]]}" for k, a in enumerate(self.blocks["adjective"])),
-                *(f"noun{j}" for j in range(len(self.blocks["noun"]))),
-                *(f"verb{k // 2}" + ("s" if k % 2 == 0 else "") for k in range(2 * self.verbs)),  # "verb3s": singular
-                *(f"prep{k}" for k in range(len(self.blocks["preposition"]))))
+        return (
+            "<bos>",
+            ".",
+            *(word for word, _ in DETERMINERS),
+            *(f"adj{k}-{VALUES[self.wants[a][0]]}" for k, a in enumerate(self.blocks["adjective"])),
+            *(f"noun{j}" for j in range(len(self.blocks["noun"]))),
+            *(f"verb{k // 2}" + ("s" if k % 2 == 0 else "") for k in range(2 * self.verbs)),  # "verb3s": singular
+            *(f"prep{k}" for k in range(len(self.blocks["preposition"]))),
+        )
 
     # generation
 
@@ -204,19 +221,28 @@ class Grammar:
                 wanted = wanted.union(self.wants.get(token, ()))
                 more = adjectives < self.max_adjectives
                 # row() calls each members function at once (or not at all): loop variables are safe in it
-                grammatical = sets.row(("noun phrase", number, more),
-                                       lambda: (list(self.blocks["adjective"]) if more else []) + self.nouns_of[number])  # noqa: B023
+                grammatical = sets.row(
+                    ("noun phrase", number, more),
+                    lambda: (list(self.blocks["adjective"]) if more else []) + self.nouns_of[number],  # noqa: B023
+                )
             else:  # the noun of `slot`: the verb (agreeing with the head subject noun) or END next, or a PP
                 head = t if slot == "subject" else head
                 verb_next, pp_next = slot.startswith("subject"), not slot.endswith("pp")
                 agrees = self.number(sentence[head]) if verb_next else None
                 key = ("after noun", agrees, pp_next)
-                grammatical = sets.row(key, lambda: (self.verbs_of[agrees] if agrees is not None else [END])  # noqa: B023
-                                       + (list(self.blocks["preposition"]) if pp_next else []))  # noqa: B023
+                grammatical = sets.row(
+                    key,
+                    lambda: (
+                        (self.verbs_of[agrees] if agrees is not None else [END])  # noqa: B023
+                        + (list(self.blocks["preposition"]) if pp_next else [])  # noqa: B023
+                    ),
+                )
             target_class = self.class_of[sentence[t + 1]]
             columns[0].append(target_class)
             columns[1].append(grammatical)
-            columns[2].append(sets.row(("selected", wanted), lambda: self.nouns_with(wanted)) if target_class == noun_class else -1)  # noqa: B023
+            columns[2].append(
+                sets.row(("selected", wanted), lambda: self.nouns_with(wanted)) if target_class == noun_class else -1  # noqa: B023
+            )
             columns[3].append(head if target_class == verb_class else -1)
             columns[4].append(verb if target_class == noun_class and slot == "object" else -1)
         return columns
@@ -237,11 +263,22 @@ class GrammarTask(LanguageTask):
     word_classes: tuple[str, ...] = GRAMMAR_CLASSES
 
 
-def grammar_task(nouns_per_combination: int, verbs: int, adjectives: int, prepositions: int, max_adjectives: int,
-                 adjective_probability: float, pp_probability: float, test_sentences: int, seed: int) -> GrammarTask:
+def grammar_task(
+    nouns_per_combination: int,
+    verbs: int,
+    adjectives: int,
+    prepositions: int,
+    max_adjectives: int,
+    adjective_probability: float,
+    pp_probability: float,
+    test_sentences: int,
+    seed: int,
+) -> GrammarTask:
     """The phases language with `test_sentences` held-out sentences; `seed` fixes the training sample
     and the test set (the training stream is seeded by the loop)."""
-    grammar = Grammar(nouns_per_combination, verbs, adjectives, prepositions, max_adjectives, adjective_probability, pp_probability)
+    grammar = Grammar(
+        nouns_per_combination, verbs, adjectives, prepositions, max_adjectives, adjective_probability, pp_probability
+    )
     samples = []
     for offset, count in ((0, TRAIN_SENTENCES), (1, test_sentences)):  # separate seed streams for train and test
         rng = random.Random(2 * seed + offset)
@@ -255,13 +292,22 @@ def grammar_task(nouns_per_combination: int, verbs: int, adjectives: int, prepos
     nouns = grammar.blocks["noun"]
     return GrammarTask(
         name=f"grammar(nouns={len(nouns)}, verbs={verbs}, adjectives={adjectives}, prepositions={prepositions})",
-        vocab_size=grammar.vocab_size, seq_len=grammar.seq_len, num_classes=grammar.vocab_size,
-        train=train, test=test, probe=test,
-        attributes=grammar.attributes, items=torch.tensor(list(nouns)), factors=FACTORS,
-        probe_labels=test.targets[torch.arange(len(test)), positions] - nouns.start, probe_positions=positions,
-        stream=grammar.stream, token_sets=sets.table(),
+        vocab_size=grammar.vocab_size,
+        seq_len=grammar.seq_len,
+        num_classes=grammar.vocab_size,
+        train=train,
+        test=test,
+        probe=test,
+        attributes=grammar.attributes,
+        items=torch.tensor(list(nouns)),
+        factors=FACTORS,
+        probe_labels=test.targets[torch.arange(len(test)), positions] - nouns.start,
+        probe_positions=positions,
+        stream=grammar.stream,
+        token_sets=sets.table(),
         annotations={"train": train_notes, "test": test_notes, "probe": test_notes},
-        held_out=True, words=grammar.words(),
+        held_out=True,
+        words=grammar.words(),
     )
 
 
@@ -269,6 +315,7 @@ class GrammarTaskConfig(TaskConfig):
     """The phases language (docs/science/language.md): determiners, adjectives, nouns with latent
     attributes and number, verbs that agree with their subject and select their object,
     prepositional phrases; fresh sentences every step (tasks/grammar.py)."""
+
     name: Literal["grammar"] = "grammar"
     nouns_per_combination: int = Field(2, ge=1)
     verbs: int = Field(8, ge=1)

@@ -6,6 +6,7 @@ Prototypes are N(0, I/D) draws. With `separate=True` (the split-decay form) the 
 orthonormal in the first C coordinates and the prototypes live in the remaining D − C, so a model can read the two through separate
 weights (`item_dims` = C). Otherwise both are random Gaussian directions in all D coordinates.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,14 +52,20 @@ def hierarchical_task(
     train, test = sample(), sample()
     return Task(
         name=f"hierarchical(factors={list(factor_sizes)}, classes={n_classes}, D={dim})",
-        vocab_size=0, seq_len=0, num_classes=n_classes,
-        train=train, test=test, probe=train, attributes=attributes,
+        vocab_size=0,
+        seq_len=0,
+        num_classes=n_classes,
+        train=train,
+        test=test,
+        probe=train,
+        attributes=attributes,
         item_dims=n_classes if separate else 0,
     )
 
 
 class HierarchicalTaskConfig(TaskConfig):
     """Setting 1: Gaussian classes whose centroids sum attribute prototypes and a class direction."""
+
     name: Literal["hierarchical"] = "hierarchical"
     factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
     classes_per_combination: int = Field(4, ge=1)

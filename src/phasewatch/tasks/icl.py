@@ -20,6 +20,7 @@ label that follows it (the query's label last), −100 at label positions. Held-
 class max(burstiness, 1) times in the context; `in_weights` asks for in-weights learning — the
 query's class absent from the context, fixed labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -99,8 +100,14 @@ def sequences(layout: Layout, generator: torch.Generator, count: int, query_pair
 
 
 def icl_task(
-    classes: int, labels: int, exemplars: int, pairs: int, burstiness: int, in_context_share: float,
-    test_sequences: int, seed: int,
+    classes: int,
+    labels: int,
+    exemplars: int,
+    pairs: int,
+    burstiness: int,
+    in_context_share: float,
+    test_sequences: int,
+    seed: int,
 ) -> ICLTask:
     """The task of the ICLTaskConfig fields; fresh training sequences every step."""
     if burstiness > pairs:
@@ -117,10 +124,14 @@ def icl_task(
     in_context = sequences(layout, fixed(2), test_sequences, max(burstiness, 1), permuted_share=1.0)
     return ICLTask(
         name=f"icl(classes={classes}, labels={labels}, exemplars={exemplars}, pairs={pairs}, burstiness={burstiness}, "
-             f"in_context_share={in_context_share})",
-        vocab_size=layout.vocab_size, seq_len=layout.seq_len, num_classes=layout.vocab_size,
+        f"in_context_share={in_context_share})",
+        vocab_size=layout.vocab_size,
+        seq_len=layout.seq_len,
+        num_classes=layout.vocab_size,
         train=sequences(layout, fixed(1), TRAIN_SAMPLE, burstiness, in_context_share),
-        test=in_context, probe=in_context, stream=stream,
+        test=in_context,
+        probe=in_context,
+        stream=stream,
         in_weights=sequences(layout, fixed(3), test_sequences, 0, permuted_share=0.0),
     )
 
@@ -129,6 +140,7 @@ class ICLTaskConfig(TaskConfig):
     """In-context classification (Reddy 2023; Chan et al. 2022): (exemplar, label) pairs from
     bursty class mixtures, then a query whose label is read from context or from the weights
     (tasks/icl.py)."""
+
     name: Literal["icl"] = "icl"
     classes: int = Field(128, ge=2)
     labels: int = Field(8, ge=2, description="label tokens; class c's fixed label is c mod labels")

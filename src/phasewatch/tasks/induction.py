@@ -12,6 +12,7 @@ induction head (a measured pitfall).
 Training batches are fresh sequences every step (`stream`); `test` = `probe` is a fixed held-out
 set whose `repeat_mask` marks the predictable targets and `first_copy_mask` the first copy's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -35,7 +36,9 @@ class InductionTask(Task):
 
     def to(self, device: torch.device | str) -> InductionTask:
         assert self.repeat_mask is not None and self.first_copy_mask is not None  # the builder sets both
-        return replace(super().to(device), repeat_mask=self.repeat_mask.to(device), first_copy_mask=self.first_copy_mask.to(device))
+        return replace(
+            super().to(device), repeat_mask=self.repeat_mask.to(device), first_copy_mask=self.first_copy_mask.to(device)
+        )
 
 
 def repeated_sequences(
@@ -56,22 +59,34 @@ def repeated_sequences(
 def induction_task(vocab: int, seq_len: int, min_repeat: int, max_repeat: int, test_sequences: int, seed: int) -> InductionTask:
     """The repeated-segment task; its held-out set is drawn from `seed`, the training stream from
     the loop's per-step generators."""
+
     def stream(generator: torch.Generator, batch_size: int, stage: int) -> Split:
         return repeated_sequences(generator, batch_size, vocab, seq_len, min_repeat, max_repeat)[0]
 
-    test, repeat, first = repeated_sequences(torch.Generator().manual_seed(seed), test_sequences, vocab, seq_len, min_repeat, max_repeat)
-    train = repeated_sequences(torch.Generator().manual_seed(seed + 1_000_000), TRAIN_SAMPLE, vocab, seq_len, min_repeat, max_repeat)[0]
+    test, repeat, first = repeated_sequences(
+        torch.Generator().manual_seed(seed), test_sequences, vocab, seq_len, min_repeat, max_repeat
+    )
+    train = repeated_sequences(
+        torch.Generator().manual_seed(seed + 1_000_000), TRAIN_SAMPLE, vocab, seq_len, min_repeat, max_repeat
+    )[0]
     return InductionTask(
         name=f"induction(vocab={vocab}, seq_len={seq_len}, repeat={min_repeat}–{max_repeat})",
-        vocab_size=vocab, seq_len=seq_len, num_classes=vocab,
-        train=train, test=test, probe=test, stream=stream,
-        repeat_mask=repeat, first_copy_mask=first,
+        vocab_size=vocab,
+        seq_len=seq_len,
+        num_classes=vocab,
+        train=train,
+        test=test,
+        probe=test,
+        stream=stream,
+        repeat_mask=repeat,
+        first_copy_mask=first,
     )
 
 
 class InductionTaskConfig(TaskConfig):
     """Repeated random segments (docs/science/induction.md): a random prefix, then a segment r twice,
     |r| uniform in [min_repeat, max_repeat]; fresh sequences every step (tasks/induction.py)."""
+
     name: Literal["induction"] = "induction"
     vocab: int = Field(64, ge=2)
     seq_len: int = Field(64, ge=4, description="tokens per input sequence")
@@ -84,7 +99,9 @@ class InductionTaskConfig(TaskConfig):
         if self.min_repeat > self.max_repeat:
             raise ValueError(f"task.min_repeat: {self.min_repeat} is not allowed (at most max_repeat = {self.max_repeat})")
         if 2 * self.max_repeat > self.seq_len + 1:
-            raise ValueError(f"task.max_repeat: {self.max_repeat} is not allowed (two copies must fit: at most {(self.seq_len + 1) // 2})")
+            raise ValueError(
+                f"task.max_repeat: {self.max_repeat} is not allowed (two copies must fit: at most {(self.seq_len + 1) // 2})"
+            )
         return self
 
     builder: ClassVar = staticmethod(induction_task)

@@ -4,6 +4,7 @@ attribute-coupled UFM of docs/science/structure_before_collapse.md).
 The input is the item's id and its target is the same id: every item has its own one-hot label,
 while its latent attributes are known. Train, test and probe sets are all the N items.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar, Literal
@@ -21,13 +22,19 @@ def items_task(factor_sizes: tuple[int, ...], items_per_combination: int) -> Tas
     everything = Split(torch.arange(n)[:, None], torch.arange(n))
     return Task(
         name=f"items(factors={list(factor_sizes)}, m={items_per_combination})",
-        vocab_size=n, seq_len=1, num_classes=n,
-        train=everything, test=everything, probe=everything, attributes=attributes,
+        vocab_size=n,
+        seq_len=1,
+        num_classes=n,
+        train=everything,
+        test=everything,
+        probe=everything,
+        attributes=attributes,
     )
 
 
 class ItemsTaskConfig(TaskConfig):
     """One class per item with latent attributes: the task of the unconstrained-features model."""
+
     name: Literal["items"] = "items"
     factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
     items_per_combination: int = Field(4, ge=1)

@@ -19,6 +19,7 @@ satisfy the selecting verb?). Token sets live in one table, `token_sets`; positi
 it. Richer grammars (agreement, optional modifiers, prepositional phrases, adjectives compatible
 with attributes) add word classes, rows to that table and options to `language_task`.
 """
+
 from __future__ import annotations
 
 import random
@@ -93,8 +94,12 @@ class Annotations:
         def moved(field: torch.Tensor | None) -> Any:
             return None if field is None else field.to(device)
 
-        return Annotations(*(moved(field) for field in
-                             (self.word_class, self.grammatical, self.selected, self.syntax_source, self.semantic_source)))
+        return Annotations(
+            *(
+                moved(field)
+                for field in (self.word_class, self.grammatical, self.selected, self.syntax_source, self.semantic_source)
+            )
+        )
 
     @property
     def argument_slots(self) -> torch.Tensor:
@@ -130,7 +135,15 @@ def _modifier_sequences(rng: random.Random, determiners: int, adjectives: int, c
 
 
 def _sentence(lexicon: Lexicon, name: int, verb: int, k: int, adjectives: tuple[int, ...], noun: int) -> Sentence:
-    words = [("bos", 0), ("name", name), ("verb", verb), ("determiner", k), *(("adjective", a) for a in adjectives), ("noun", noun), ("end", 0)]
+    words = [
+        ("bos", 0),
+        ("name", name),
+        ("verb", verb),
+        ("determiner", k),
+        *(("adjective", a) for a in adjectives),
+        ("noun", noun),
+        ("end", 0),
+    ]
     tokens = tuple(lexicon.token(c, i) for c, i in words)
     classes = tuple(WORD_CLASSES.index(c) for c, _ in words)
     return Sentence(tokens, classes, argument=len(words) - 2, selection=len(WORD_CLASSES) + verb)
@@ -195,8 +208,10 @@ def language_task(
     (name, verb) pair (and `held_out_per_pair` more for a held-out test split; 0: test = train)."""
     possible = sum(adjectives ** (k + 1) for k in range(determiners))
     if contexts_per_pair + held_out_per_pair > possible:
-        raise UserError(f"task.contexts_per_pair: {contexts_per_pair} (+ {held_out_per_pair} held out) is not allowed "
-                        f"(at most {possible} distinct modifier sequences per name and verb)")
+        raise UserError(
+            f"task.contexts_per_pair: {contexts_per_pair} (+ {held_out_per_pair} held out) is not allowed "
+            f"(at most {possible} distinct modifier sequences per name and verb)"
+        )
     attributes = item_attributes(factor_sizes, nouns_per_combination)  # noun j has combination j // m
     selections = item_attributes(factor_sizes, 1)  # verb v wants combination v, all of it
     valid_nouns = [satisfying(attributes, wanted) for wanted in selections]
@@ -213,10 +228,16 @@ def language_task(
         token_sets[len(WORD_CLASSES) + verb, [nouns_block[j] for j in selected]] = True
     return LanguageTask(
         name=f"language(factors={list(factor_sizes)}, subjects={subjects}, sentences={len(train)})",
-        vocab_size=lexicon.size, seq_len=seq_len, num_classes=lexicon.size,
-        train=train, test=test, probe=train,
-        attributes=attributes, items=torch.tensor(list(nouns_block)),
-        probe_labels=nouns - nouns_block.start, probe_positions=positions,
+        vocab_size=lexicon.size,
+        seq_len=seq_len,
+        num_classes=lexicon.size,
+        train=train,
+        test=test,
+        probe=train,
+        attributes=attributes,
+        items=torch.tensor(list(nouns_block)),
+        probe_labels=nouns - nouns_block.start,
+        probe_positions=positions,
         token_sets=token_sets,
         annotations={"train": train_notes, "test": test_notes, "probe": train_notes},
         held_out=bool(held_out_per_pair),
@@ -226,6 +247,7 @@ def language_task(
 class LanguageTaskConfig(TaskConfig):
     """Setting 3: a generated language, `BOS subject verb det_k adj×(k+1) noun .`, one fixed noun
     per context among the nouns of the verb's attribute combination (tasks/language.py)."""
+
     name: Literal["language"] = "language"
     factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
     subjects: int = Field(8, ge=1, description="names that can be the subject")

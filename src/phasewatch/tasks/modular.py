@@ -5,6 +5,7 @@ The probe set is every pair. The latent structure is the answer class and the Fo
 the cyclic group the operation lives in: Z_p for + and −, the multiplicative group Z_p^* (order
 p − 1, indexed by discrete logarithm) for × and ÷.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """What training minimises and how a prediction is scored, for class targets (N,) and next-token targets
 (N, T) alike (−100 marks positions that are not scored)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -6,6 +6,7 @@ verb: every target is unique (one-hot, nothing to generalise) and every target s
 Inputs are the token pair [subject, verb] (subjects 0..S−1, verbs S..S+V−1); the classes are the
 nouns, whose attributes are their verb's combination. Train, test and probe sets are all contexts.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar, Literal
@@ -28,13 +29,19 @@ def selectional_task(factor_sizes: tuple[int, ...], subjects: int, seed: int) ->
     contexts = Split(torch.stack([subject, subjects + verb], dim=1), nouns)
     return Task(
         name=f"selectional(factors={list(factor_sizes)}, subjects={subjects})",
-        vocab_size=subjects + verbs, seq_len=2, num_classes=len(attributes),
-        train=contexts, test=contexts, probe=contexts, attributes=attributes,
+        vocab_size=subjects + verbs,
+        seq_len=2,
+        num_classes=len(attributes),
+        train=contexts,
+        test=contexts,
+        probe=contexts,
+        attributes=attributes,
     )
 
 
 class SelectionalTaskConfig(TaskConfig):
     """Setting 2: (subject, verb) → a unique object noun that satisfies the verb's selection."""
+
     name: Literal["selectional"] = "selectional"
     factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
     subjects: int = Field(8, ge=1)

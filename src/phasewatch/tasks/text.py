@@ -14,6 +14,7 @@ attribute is its class (one-hot, items in class order). The probe set holds, per
 `contexts_per_noun` training windows whose next token is that noun (occurrences spread evenly
 over the text), so the feature of a probe row is the representation that predicts the noun.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,8 +67,15 @@ def windows(ids: torch.Tensor, seq_len: int, limit: int | None = None) -> Split:
 
 
 def choose_nouns(
-    counts: Counter, lower_case: Counter, classify: Callable[[Iterable[str]], dict[str, str]], *,
-    lexnames: Iterable[str], classes: int, nouns_per_class: int, min_count: int, exclude: Iterable[str],
+    counts: Counter,
+    lower_case: Counter,
+    classify: Callable[[Iterable[str]], dict[str, str]],
+    *,
+    lexnames: Iterable[str],
+    classes: int,
+    nouns_per_class: int,
+    min_count: int,
+    exclude: Iterable[str],
 ) -> list[tuple[str, str]]:
     """(noun, class) pairs, classes largest first (ties by name), nouns by frequency within each."""
     excluded = set(exclude)
@@ -114,15 +122,32 @@ def noun_contexts(ids: torch.Tensor, noun_ids: torch.Tensor, seq_len: int, per_n
 
 
 def text_task(
-    vocab: int, seq_len: int, classes: int, nouns_per_class: int, min_count: int, contexts_per_noun: int,
-    test_windows: int, held_out_every: int, lexnames: Iterable[str] = LEXNAMES, exclude: Iterable[str] = EXCLUDE,
-    corpus: Corpus | None = None, classify: Callable[[Iterable[str]], dict[str, str]] = noun_classes,
+    vocab: int,
+    seq_len: int,
+    classes: int,
+    nouns_per_class: int,
+    min_count: int,
+    contexts_per_noun: int,
+    test_windows: int,
+    held_out_every: int,
+    lexnames: Iterable[str] = LEXNAMES,
+    exclude: Iterable[str] = EXCLUDE,
+    corpus: Corpus | None = None,
+    classify: Callable[[Iterable[str]], dict[str, str]] = noun_classes,
 ) -> Task:
     """The task on `corpus` (default: the packaged King James Bible), nouns labelled by `classify`."""
     train_text, test_text = (corpus or load_corpus()).split(held_out_every)
     written = raw_tokens(train_text)
-    words, nouns = vocabulary_and_nouns(written, vocab, classify, lexnames=lexnames, classes=classes,
-                                        nouns_per_class=nouns_per_class, min_count=min_count, exclude=exclude)
+    words, nouns = vocabulary_and_nouns(
+        written,
+        vocab,
+        classify,
+        lexnames=lexnames,
+        classes=classes,
+        nouns_per_class=nouns_per_class,
+        min_count=min_count,
+        exclude=exclude,
+    )
     index = {token: i for i, token in enumerate(words)}
     kept = list(dict.fromkeys(name for _, name in nouns))
     attributes = torch.zeros(len(nouns), len(kept))
@@ -132,10 +157,15 @@ def text_task(
     probe, labels = noun_contexts(train_ids, items, seq_len, contexts_per_noun)
     return Task(
         name=f"text(kjv, vocab={len(words)}, seq_len={seq_len}, classes={kept}, nouns_per_class={nouns_per_class})",
-        vocab_size=len(words), seq_len=seq_len, num_classes=len(words),
+        vocab_size=len(words),
+        seq_len=seq_len,
+        num_classes=len(words),
         train=windows(train_ids, seq_len),
         test=windows(encode([t.lower() for t in raw_tokens(test_text)], index), seq_len, test_windows),
-        probe=probe, attributes=attributes, items=items, probe_labels=labels,
+        probe=probe,
+        attributes=attributes,
+        items=items,
+        probe_labels=labels,
         probe_positions=torch.full((len(labels),), seq_len - 1),
     )
 
@@ -143,6 +173,7 @@ def text_task(
 class TextTaskConfig(TaskConfig):
     """Setting 4: a word-level language model on the packaged King James Bible, nouns labelled by
     their WordNet class (tasks/text.py)."""
+
     name: Literal["text"] = "text"
     vocab: int = Field(2000, ge=10, description="most frequent training tokens kept (plus <unk>)")
     seq_len: int = Field(32, ge=2)

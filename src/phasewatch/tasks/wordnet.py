@@ -22,6 +22,7 @@ A word of running text gets a class only when it is, by WordNet's own data,
 3. a base form: not an irregular inflection ("rose" → rise, "men" → man) nor a regular plural
    of another noun (morphy's suffix rules: "trumpets" → trumpet, "works" → work).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,18 +36,64 @@ INSTALL_HINT = "install Debian's wordnet-base with `make setup` or `apt-get inst
 
 # lexnames(5WN): the lexicographer file names, indexed by lex_filenum.
 LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
 )
 NOUN_SENSE = "1"  # ss_type of a noun in a sense key
 # morphy(7WN)'s noun detachment rules: (plural suffix, singular ending)
-PLURAL_SUFFIXES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y"))
+PLURAL_SUFFIXES = (
+    ("s", ""),
+    ("ses", "s"),
+    ("xes", "x"),
+    ("zes", "z"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("men", "man"),
+    ("ies", "y"),
+)
 PARTS_OF_SPEECH = ("noun", "verb", "adj", "adv")
 
 
@@ -103,7 +150,9 @@ def plural_stems(word: str) -> list[str]:
     """The singular forms morphy's noun rules would try for `word` (none for words in -ss)."""
     if word.endswith("ss"):
         return []
-    return [word[: -len(suffix)] + ending for suffix, ending in PLURAL_SUFFIXES if word.endswith(suffix) and len(word) > len(suffix)]
+    return [
+        word[: -len(suffix)] + ending for suffix, ending in PLURAL_SUFFIXES if word.endswith(suffix) and len(word) > len(suffix)
+    ]
 
 
 def noun_classes(words: Iterable[str], root: Path = WORDNET_DIR, min_noun_share: float = 0.5) -> dict[str, str]:

@@ -1,4 +1,5 @@
 """Deterministic training with a probe schedule and exact resume."""
+
 from phasewatch.train.loop import train
 
 __all__ = ["train"]

@@ -10,6 +10,7 @@ saturated), stage 1 begins with the next update. Each probe step records `curric
 (the stage of the next update). The decision is a function of the values seen so far, so a
 resumed run replays its stored values and switches at the same step.
 """
+
 from __future__ import annotations
 
 from phasewatch.config import CurriculumConfig
@@ -27,8 +28,10 @@ class Curriculum:
         """UserError, before any run exists, unless the task streams its data in stages
         (tasks/base.py `stream`) and one of the `probes` records the metric."""
         if settings.metric and task.stream is None:
-            raise UserError(f"curriculum.metric: {settings.metric!r} is not allowed for task {task_kind!r} "
-                            "(a curriculum needs a task that streams its data in stages, e.g. grammar)")
+            raise UserError(
+                f"curriculum.metric: {settings.metric!r} is not allowed for task {task_kind!r} "
+                "(a curriculum needs a task that streams its data in stages, e.g. grammar)"
+            )
         if settings.metric and not emits(probes, settings.metric):
             raise UserError(f"curriculum.metric: {settings.metric!r} is not recorded by the probes ({', '.join(probes)})")
 
@@ -46,15 +49,22 @@ class Curriculum:
         self.seen.append(value)
         settings = self.settings
         recent = self.seen[-settings.patience - 1 :]
-        if self.stage == 0 and len(recent) > settings.patience and value >= settings.floor and value - recent[0] <= settings.tolerance:
+        if (
+            self.stage == 0
+            and len(recent) > settings.patience
+            and value >= settings.floor
+            and value - recent[0] <= settings.tolerance
+        ):
             self.stage = 1
 
     def observe(self, step: int, scalars: dict[str, float], recorder) -> bool:
         """Feed one probe step's metrics; the stage then applies from the next update on.
         Never stops training."""
         if self.settings.metric not in scalars:
-            raise UserError(f"curriculum.metric: {self.settings.metric!r} is not recorded by the probes "
-                            f"(recorded: {', '.join(sorted(scalars))})")
+            raise UserError(
+                f"curriculum.metric: {self.settings.metric!r} is not recorded by the probes "
+                f"(recorded: {', '.join(sorted(scalars))})"
+            )
         self._feed(scalars[self.settings.metric])
         recorder.log(step, {CURRICULUM_STAGE.name: float(self.stage)})
         return False

@@ -11,6 +11,7 @@ structure").
 - `KeepPeak` — keep the model state at the peak of a metric, decided live from the probes with
   `analysis.PeakTracker` (only values seen so far), and optionally stop there.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,10 +30,12 @@ def check_levers(config: ExperimentConfig, task: Task) -> None:
     """UserError unless the configured levers suit the task (they need attributes on the classes)."""
     settings = config.interventions
     if (settings.structure_penalty > 0 or settings.attribute_smoothing > 0) and (
-            task.attributes is None or task.items is not None or task.sequence_targets):
+        task.attributes is None or task.items is not None or task.sequence_targets
+    ):
         lever = "structure_penalty" if settings.structure_penalty > 0 else "attribute_smoothing"
-        raise UserError(f"interventions.{lever}: needs a classification task whose classes carry attributes "
-                        f"(task {task.name!r} has none)")
+        raise UserError(
+            f"interventions.{lever}: needs a classification task whose classes carry attributes (task {task.name!r} has none)"
+        )
     if settings.attribute_smoothing > 0 and config.train.loss != "cross_entropy":
         raise UserError(f"interventions.attribute_smoothing: needs train.loss = 'cross_entropy', not {config.train.loss!r}")
 
@@ -85,8 +88,9 @@ class KeepPeak:
     def check(settings: InterventionConfig, probes: list[str]) -> None:
         """UserError, before any run exists, unless one of the `probes` records the metric."""
         if settings.keep_peak and not emits(probes, settings.keep_peak):
-            raise UserError(f"interventions.keep_peak: {settings.keep_peak!r} is not recorded by the probes "
-                            f"({', '.join(probes)})")
+            raise UserError(
+                f"interventions.keep_peak: {settings.keep_peak!r} is not recorded by the probes ({', '.join(probes)})"
+            )
 
     def __init__(self, settings: InterventionConfig, run, start: int):
         self.metric, self.stop, self.run = settings.keep_peak, settings.stop_at_peak, run
@@ -101,17 +105,24 @@ class KeepPeak:
     def observe(self, step: int, scalars: dict[str, float], recorder) -> bool:
         """Feed one probe step; True when training should stop here."""
         if self.metric not in scalars:
-            raise UserError(f"interventions.keep_peak: {self.metric!r} is not recorded by the probes "
-                            f"(recorded: {', '.join(sorted(scalars))})")
+            raise UserError(
+                f"interventions.keep_peak: {self.metric!r} is not recorded by the probes (recorded: {', '.join(sorted(scalars))})"
+            )
         if not self.decided:
             state = self.tracker.update(step, scalars[self.metric])
             if state == "new_peak":
                 model = recorder.context.model
-                self.run.save_checkpoint(step, {k: t.detach().cpu() for k, t in model.state_dict().items()},
-                                         {"step": step, self.metric: scalars[self.metric]}, tag=KEEP_PEAK_STATE)
+                self.run.save_checkpoint(
+                    step,
+                    {k: t.detach().cpu() for k, t in model.state_dict().items()},
+                    {"step": step, self.metric: scalars[self.metric]},
+                    tag=KEEP_PEAK_STATE,
+                )
             elif state == "past_peak":
                 assert self.tracker.peak_step is not None and self.tracker.peak_value is not None  # a peak is past
                 self.decided = True
-                recorder.log(step, {KEEP_PEAK.at("step"): float(self.tracker.peak_step),
-                                    KEEP_PEAK.at("value"): float(self.tracker.peak_value)})
+                recorder.log(
+                    step,
+                    {KEEP_PEAK.at("step"): float(self.tracker.peak_step), KEEP_PEAK.at("value"): float(self.tracker.peak_value)},
+                )
         return self.decided and self.stop

@@ -8,6 +8,7 @@ recorded after it, and continues bit-identically (the data order is a pure funct
 step, so no sampler state is needed). Recording is the `Recorder`'s: this loop drives one exactly
 as a user's loop drives a `Watcher`.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,14 @@ def batch_at(task: Task, step: int, batch_size: int, seed: int, stage: int = 1) 
 
 def _progress(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
     )
 
 
@@ -67,9 +74,14 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
     curriculum = Curriculum(config.curriculum, run, start) if config.curriculum.metric else None
     if curriculum is not None:
         listeners.append(curriculum)
-    recorder = Recorder(run, prepared.context, config.probes.names,
-                        set(probe_steps(settings.steps, config.probes.every, config.probes.log_points)),
-                        detection=config.events, listeners=listeners)
+    recorder = Recorder(
+        run,
+        prepared.context,
+        config.probes.names,
+        set(probe_steps(settings.steps, config.probes.every, config.probes.log_points)),
+        detection=config.events,
+        listeners=listeners,
+    )
     recorder.writer.truncate_after(start - 1)
     if task.attributes is not None and (groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))):
         run.save_analysis(ATTRIBUTE_GROUPS, {"groups": groups})
@@ -95,8 +107,13 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
             progress.update(bar, completed=step + 1)
     if step not in run.checkpoint_steps():
         recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
-    return recorder.finish(train_seconds=time.perf_counter() - began, probe_seconds=recorder.probe_seconds,
-                           device=str(prepared.device), resumed_from=start, stopped_at=step)
+    return recorder.finish(
+        train_seconds=time.perf_counter() - began,
+        probe_seconds=recorder.probe_seconds,
+        device=str(prepared.device),
+        resumed_from=start,
+        stopped_at=step,
+    )
 
 
 def _status(scalars: dict[str, float]) -> str:

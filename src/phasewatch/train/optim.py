@@ -1,4 +1,5 @@
 """The optimiser: AdamW or SGD, with the weight decay split between a model's pathways."""
+
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,10 @@ def build_optimizer(model: torch.nn.Module, settings) -> torch.optim.Optimizer:
     shared = set(shared_parameter_names(model))
     groups = [
         {"params": [p for n, p in model.named_parameters() if n not in shared], "weight_decay": settings.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n in shared], "weight_decay": settings.weight_decay * settings.decay_ratio},
+        {
+            "params": [p for n, p in model.named_parameters() if n in shared],
+            "weight_decay": settings.weight_decay * settings.decay_ratio,
+        },
     ]
     groups = [g for g in groups if g["params"]]
     if settings.optimizer == "sgd":

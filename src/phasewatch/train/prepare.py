@@ -1,4 +1,5 @@
 """Everything a built-in run needs, built once and checked before a run directory exists."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

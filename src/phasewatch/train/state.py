@@ -1,4 +1,5 @@
 """Training state ⇄ a flat dict of tensors, so a checkpoint is one safetensors file (no pickle)."""
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ every probe row whose item lacks that value, and measure the probability mass th
 items that have it: shift(α) = mean over rows and values of mass(α) − mass(0). Steering in the
 sense of activation addition (Turner et al. 2023), with the probe's direction.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,7 +78,13 @@ def steering_curve(model: torch.nn.Module, task, alphas: list[float]) -> list[di
     values = [(v, rows) for v in range(attributes.shape[1]) if (rows := attributes[labels, v] == 0).any()]
     base = [mass(v, rows, torch.zeros_like(directions[v])) for v, rows in values]
     return [
-        {"alpha": alpha, "mass_shift": float(np.mean([
-            float(mass(v, rows, alpha * rms * directions[v]) - unsteered) for (v, rows), unsteered in zip(values, base)]))}
+        {
+            "alpha": alpha,
+            "mass_shift": float(
+                np.mean(
+                    [float(mass(v, rows, alpha * rms * directions[v]) - unsteered) for (v, rows), unsteered in zip(values, base)]
+                )
+            ),
+        }
         for alpha in alphas
     ]
