@@ -45,6 +45,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--init", type=float, default=0.02, help="GPT2Config.initializer_range (GPT-2's own: 0.02)")
     parser.add_argument("--heads", type=int, default=2, help="heads per layer (d_model 64 split among them)")
+    parser.add_argument("--inner", type=int, default=256, help="MLP width (GPT2Config.n_inner)")
+    parser.add_argument(
+        "--model",
+        choices=["gpt2", "phasewatch"],
+        default="gpt2",
+        help="phasewatch: the `induction` preset's own transformer, in a plain loop under a Watcher",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -55,6 +62,9 @@ def main() -> None:
 
     vocab, seq_len = 64, 64
     task = induction_task(vocab, seq_len, 8, 32, test_sequences=64, seed=args.seed)
+    if args.model == "phasewatch":
+        report(*watched_phasewatch_model(args, task))
+        return
     torch.manual_seed(args.seed)
     model = GPT2LMHeadModel(
         GPT2Config(
@@ -63,7 +73,7 @@ def main() -> None:
             n_embd=64,
             n_layer=2,
             n_head=args.heads,
-            n_inner=256,
+            n_inner=args.inner,
             resid_pdrop=0.0,
             embd_pdrop=0.0,
             attn_pdrop=0.0,
@@ -92,9 +102,42 @@ def main() -> None:
     Trainer(model=model, args=training, train_dataset=Stream(args.seed, vocab, seq_len), callbacks=[callback]).train()
     seconds = time.perf_counter() - began
 
-    run = callback.watcher.run
+    report(callback.watcher.run, args.steps, seconds)
+
+
+def watched_phasewatch_model(args, task):
+    """The `induction` preset's transformer (2 attention-only layers, torch init) in a plain AdamW
+    loop on the same stream, watched by a `Watcher` like anyone's model: (run, steps, seconds)."""
+    from phasewatch import Watcher
+    from phasewatch.config import load_preset, validate
+    from phasewatch.models import build_model
+
+    config = validate(load_preset("induction"))
+    torch.manual_seed(args.seed)
+    model = build_model(config.model, task)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=0.0)
+    watcher = Watcher(
+        model, task.probe.inputs, store=args.store, name=f"watched-induction-s{args.seed}", total_steps=args.steps, overwrite=True
+    )
+    generator = torch.Generator().manual_seed(args.seed)
+    began = time.perf_counter()
+    for step in range(args.steps + 1):
+        batch = task.stream(generator, 64, 1)
+        loss = torch.nn.functional.cross_entropy(model(batch.inputs).transpose(1, 2), batch.targets)
+        watcher.step(step, loss=loss)
+        if step == args.steps:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / 10)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return watcher.close(), args.steps, time.perf_counter() - began
+
+
+def report(run, steps: int, seconds: float) -> None:
     print(
-        f"run {run.id}: {args.steps} steps in {seconds:.0f} s; probes {run.info['probe_seconds']:.1f} s "
+        f"run {run.id}: {steps} steps in {seconds:.0f} s; probes {run.info['probe_seconds']:.1f} s "
         f"({run.info['probe_seconds'] / seconds:.1%})"
     )
     for metric in ("induction_score/max", "prev_token_score/max", "duplicate_token_score/max", "probe/loss"):

@@ -86,7 +86,8 @@ def test_a_bad_checkpoint_is_one_line_exit_2_and_earlier_ones_stay_recorded(seri
         (
             "probe ids past the vocabulary",
             analyze_argv(),
-            "probe data: inputs of shape (2, 3) are not allowed (what the model takes",
+            # a phasewatch model's vocabulary is read through its interface (embed.W), so the id itself is named
+            "probe data: token id 99 is not allowed (ids below the model's vocabulary size, 8)",
         ),
         ("", analyze_argv("--site", "blocks.9"), "sites: 'blocks.9' is not allowed"),
         ("", analyze_argv("--batch-size", "0"), "batch_size: 0 is not allowed (an integer >= 1)"),

@@ -130,3 +130,18 @@ def test_untouched_restores_modes_and_random_state():
         torch.rand(10)  # anything drawn inside is given back
     assert model.training and model.transformer.h[1].training and not model.transformer.h[0].training
     assert torch.equal(torch.get_rng_state(), before) and torch.is_grad_enabled()
+
+
+def test_a_watched_phasewatch_transformer_gets_the_built_in_head_scores():
+    from phasewatch.models import Transformer
+    from phasewatch.tasks import induction_task
+
+    task = induction_task(vocab=16, seq_len=12, min_repeat=2, max_repeat=6, test_sequences=8, seed=0)
+    torch.manual_seed(0)
+    model = Transformer(16, 12, 16, d_model=16, n_layers=2, n_heads=2, d_head=8, d_mlp=0, last_only=False)
+    watched = ProbeContext.of_data(model, ProbeData(task.probe.inputs))  # as a Watcher sees it: sites blocks.0, blocks.1
+    assert "attention" in choose(None, watched)[0]
+    as_watched = run_probes(["attention"], watched).scalars
+    built_in = run_probes(["attention"], ProbeContext.of_task(model, task)).scalars
+    heads = {name for name in built_in if name.startswith(("induction_score/", "prev_token_score/"))}
+    assert len(heads) == 2 * 5 and all(as_watched[name] == built_in[name] for name in heads)

@@ -81,7 +81,10 @@ class HookedView:
 
     def attention_patterns(self, tokens: torch.Tensor) -> torch.Tensor:
         sites = self.pattern_sites()
-        _, cache = self.model.run_with_cache(tokens, names=sites)
+        # a classifier that reads only the last position computes every position here, so that each
+        # layer's pattern is (T, T)
+        whole = {"last_only": False} if getattr(self.model, "last_only", False) else {}
+        _, cache = self.model.run_with_cache(tokens, names=sites, **whole)
         return torch.stack([cache[site] for site in sites])
 
     def unembedding(self) -> torch.Tensor:
@@ -118,9 +121,9 @@ class ModuleView:
         self._attentions: bool | None = None
 
     def can(self, capability: str) -> bool:
+        if capability in ("attention_patterns", "token_inputs") and self.hooked is not None:
+            return self.hooked.can(capability)
         if capability == "attention_patterns":
-            if self.hooked is not None:
-                return self.hooked.can(capability)
             return self._returns_attentions()
         if capability == "token_inputs":
             return any(isinstance(m, nn.Embedding) for m in self.model.modules())
@@ -182,6 +185,8 @@ class ModuleView:
         return patterns
 
     def vocab_size(self) -> int | None:
+        if self.hooked is not None:
+            return self.hooked.vocab_size()
         embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
         return None if embedding is None else embedding.num_embeddings
 
