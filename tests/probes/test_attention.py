@@ -1,5 +1,6 @@
 """Attention-head scores against hand-built patterns and circuits with known answers."""
 
+import pytest
 import torch
 
 from phasewatch.models import Transformer
@@ -82,3 +83,13 @@ def test_the_probe_runs_on_a_real_model_and_names_every_head():
     assert torch.equal(tokens[:, :8], tokens[:, 8:])
     # an untrained model cannot copy: the repeat costs as much as the first copy
     assert abs(result.scalars["in_context/icl_score"]) < 0.3
+
+
+def test_copying_score_is_the_positive_share_and_maps_to_elhages_summary_for_real_eigenvalues():
+    model = circuit_model(1.0)
+    signs = torch.tensor([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])  # eigenvalues of the OV circuit: four +1, two −1
+    with torch.no_grad():
+        model.unembed.W.copy_(torch.diag(signs))
+    ours = copying_scores(HookedView(model)).item()
+    elhage = (signs.sum() / signs.abs().sum()).item()  # Elhage et al. 2021: Σλ / Σ|λ|
+    assert ours == pytest.approx(4 / 6) and elhage == pytest.approx(2 * ours - 1)

@@ -161,3 +161,45 @@ def test_cka():
     assert 0 < G.cka(gx, gy) < 1
     # centring: adding a constant to every entry (a shared offset direction) changes nothing
     assert G.cka(gx + 3.0, gy) == pytest.approx(G.cka(gx, gy))
+
+
+def _unbalanced():
+    """Three classes of 1, 1 and 6 points in the plane (class c's points spread around a centre)."""
+    centres = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 2, 2, 2, 2, 2])
+    spread = torch.tensor(
+        [[0, 0], [0, 0], [0.3, 0], [-0.3, 0], [0, 0.3], [0, -0.3], [0.2, 0.2], [-0.2, -0.2]], dtype=torch.float64
+    )
+    return centres[labels] + spread, labels
+
+
+def _nc1_by_hand(x: torch.Tensor, labels: torch.Tensor, centre: torch.Tensor) -> float:
+    """(1/C) tr(Σ_W Σ_B⁺) with d × d matrices and numpy's pinv: an implementation independent of G."""
+    import numpy as np
+
+    c = int(labels.max()) + 1
+    means = torch.stack([x[labels == k].mean(0) for k in range(c)])
+    within = (x - means[labels]).T @ (x - means[labels]) / len(x)
+    between = (means - centre).T @ (means - centre) / c
+    return float(np.trace(within.numpy() @ np.linalg.pinv(between.numpy())) / c)
+
+
+def test_nc1_centres_on_the_mean_of_class_means_which_differs_from_the_global_mean_when_unbalanced():
+    x, labels = _unbalanced()
+    means = torch.stack([x[labels == k].mean(0) for k in range(3)])
+    ours = G.nc1(x, labels, 3)
+    assert ours == pytest.approx(_nc1_by_hand(x, labels, means.mean(0)), rel=1e-9)
+    papyan = _nc1_by_hand(x, labels, x.mean(0))  # the source's global feature mean
+    assert abs(ours - papyan) / papyan > 0.05  # the variant the docstring names is a real difference here
+
+
+def test_etf_distance_is_zhu_et_al_with_class_mean_centring_when_unbalanced():
+    x, labels = _unbalanced()
+    means = torch.stack([x[labels == k].mean(0) for k in range(3)])
+    m = means - means.mean(0)
+    g = m @ m.T
+    target = (torch.eye(3, dtype=torch.float64) - 1 / 3) / math.sqrt(2)  # ‖I − 11ᵀ/C‖_F = √(C − 1)
+    assert G.etf_distance(means) == pytest.approx((g / g.norm() - target).norm().item(), rel=1e-12)
+    m_global = means - x.mean(0)
+    g_global = m_global @ m_global.T
+    assert abs(G.etf_distance(means) - (g_global / g_global.norm() - target).norm().item()) > 0.05

@@ -106,7 +106,9 @@ def head_scores(patterns: torch.Tensor, half: int) -> tuple[torch.Tensor, torch.
 
 def copying_scores(view) -> torch.Tensor:
     """(layers, heads): the share of the OV circuit's eigenvalue mass on eigenvalues with positive
-    real part, Σ_{Re λ>0} |λ| / Σ |λ| for W_E W_V^h W_O^h W_U (Elhage et al. 2021). The nonzero
+    real part, Σ_{Re λ>0} |λ| / Σ |λ| ∈ [0, 1] for W_E W_V^h W_O^h W_U. Departs from Elhage et al.
+    2021, whose summary is Re Σ λ / Σ |λ| ∈ [−1, 1]: for real eigenvalues theirs = 2·ours − 1; a
+    share is read as "how much of the circuit copies" and never goes negative. The nonzero
     eigenvalues of that vocab × vocab product are those of the d_head × d_head W_O^h W_U W_E W_V^h.
     `view`: a `models.interface.HookedView` (token embedding, unembedding, OV circuits)."""
     embed = view.token_embedding().double()

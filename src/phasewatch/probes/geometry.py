@@ -25,16 +25,22 @@ def _f64(x: Tensor) -> Tensor:
     return x.detach().to(torch.float64)
 
 
-def _present(rows: Tensor) -> Tensor:
-    """Boolean mask of the rows without NaN (classes present in the batch)."""
+def present(rows: Tensor) -> Tensor:
+    """Boolean mask of the rows without NaN: the classes (or items) present in the probe set."""
     return ~torch.isnan(rows).any(dim=1)
 
 
 def _centred_means(means: Tensor) -> Tensor:
     """Present class means minus their mean: the rows of Mᵀ in docs/science/metrics.md, shape (C', d)."""
     m = _f64(means)
-    m = m[_present(m)]
+    m = m[present(m)]
     return m - m.mean(dim=0, keepdim=True)
+
+
+def centre(vectors: Tensor) -> Tensor:
+    """The rows minus the mean of the present rows (those without NaN), in the rows' own dtype:
+    an absent class keeps its NaN row and leaves the others' centring alone."""
+    return vectors - vectors[present(vectors)].mean(dim=0, keepdim=True)
 
 
 def _off_diagonal(matrix: Tensor) -> Tensor:
@@ -64,7 +70,7 @@ def gram(vectors: Tensor, *, center: bool = True, cosine: bool = False) -> Tenso
     """
     v = _f64(vectors)
     if center:
-        v = v - v[_present(v)].mean(dim=0, keepdim=True)
+        v = v - v[present(v)].mean(dim=0, keepdim=True)
     if cosine:
         v = v / v.norm(dim=1, keepdim=True).clamp(min=torch.finfo(v.dtype).tiny)
     return v @ v.T
@@ -75,7 +81,7 @@ def effective_rank(matrix: Tensor) -> float:
     "The effective rank: a measure of effective dimensionality"). 1 for rank one, k for I_k; 0 for
     an all-zero matrix (no direction at all). Rows with NaN (absent classes) are dropped."""
     m = _f64(matrix)
-    s = torch.linalg.svdvals(m[_present(m)])
+    s = torch.linalg.svdvals(m[present(m)])
     if s.sum() == 0:
         return 0.0
     p = s / s.sum()
@@ -86,8 +92,10 @@ def effective_rank(matrix: Tensor) -> float:
 def etf_distance(class_means: Tensor) -> float:
     """‖ MᵀM/‖MᵀM‖_F − E/‖E‖_F ‖_F, E = I_C − 11ᵀ/C, M the centred class means (d × C).
 
-    The simplex-ETF target of neural collapse (Papyan, Han & Donoho 2020) compared with the
-    normalised Gram of the means: 0 for an ETF of any scale, ≈ 0.3–0.7 for random vectors,
+    The NC2 measure of Zhu et al. 2021 ("A geometric analysis of neural collapse with unconstrained
+    features": ‖E‖_F = √(C − 1)), for the simplex ETF of Papyan, Han & Donoho 2020, with the means
+    centred on the mean of the class means (not the global feature mean). The normalised Gram of
+    the means against the ETF's: 0 for an ETF of any scale, ≈ 0.3–0.7 for random vectors,
     > 1 for low-rank clustered states; at most 2 (both terms are unit vectors).
     """
     m = _centred_means(class_means)
@@ -102,7 +110,10 @@ def etf_distance(class_means: Tensor) -> float:
 def nc1(features: Tensor, labels: Tensor, num_classes: int) -> float:
     """NC1 = (1/C) tr(Σ_W Σ_B⁺) (Papyan, Han & Donoho 2020, "Prevalence of neural collapse").
 
-    Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ, Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ,
+    Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ, Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ.
+    Departs from the source: μ_G is the mean of the class means, not Papyan's global mean of the
+    features; the two agree for balanced classes and differ with unbalanced ones (a test shows
+    both).
     Σ_B⁺ its Moore–Penrose pseudo-inverse. With the SVD of the centred means (rows) M = U S Vᵀ,
     Σ_B⁺ = C V S⁻² Vᵀ, so NC1 = Σ_k ‖R v_k‖² / (N s_k²), R the within-class residuals: no d × d
     matrix is formed. Pseudo-inverse cut-off: at most C − 1 directions (the rank of centred means;
@@ -128,7 +139,8 @@ def nc1(features: Tensor, labels: Tensor, num_classes: int) -> float:
 
 def nc2_equinorm(class_means: Tensor) -> float:
     """std_c ‖μ_c − μ_G‖ / mean_c ‖μ_c − μ_G‖ → 0 (Papyan et al. 2020, NC2 equinorm).
-    Sample std (N − 1), as torch.std in the reference implementations."""
+    Sample std (N − 1), as torch.std in the reference implementations. μ_G: the mean of the class
+    means (Papyan: the global feature mean; equal for balanced classes)."""
     norms = _centred_means(class_means).norm(dim=1)
     return (norms.std() / norms.mean()).item() if norms.numel() >= 2 else math.nan
 
@@ -151,7 +163,7 @@ def nc2_max_angle(class_means: Tensor) -> float:
     cos = _mean_cosines(class_means)
     if cos.numel() == 0:
         return math.nan
-    c = int(_present(class_means).sum())
+    c = int(present(class_means).sum())
     return (cos + 1.0 / (c - 1)).abs().mean().item()
 
 
@@ -162,7 +174,7 @@ def nc3_self_duality(classifier: Tensor, class_means: Tensor) -> float:
     does not change the argmax); M the centred class means. Rows of absent classes are dropped
     from both. 0 when W is a positive multiple of the means, up to 4 when W = −M.
     """
-    w = _f64(classifier)[_present(class_means)]
+    w = _f64(classifier)[present(class_means)]
     w = w - w.mean(dim=0, keepdim=True)
     m = _centred_means(class_means)
     return (w / w.norm() - m / m.norm()).pow(2).sum().item()
@@ -177,13 +189,13 @@ def nc4_ncc_mismatch(features: Tensor, labels: Tensor, logits: Tensor) -> float:
     """
     means = class_means(features, labels, logits.shape[1])
     dist = torch.cdist(_f64(features), torch.nan_to_num(means))
-    dist[:, ~_present(means)] = torch.inf
+    dist[:, ~present(means)] = torch.inf
     return (dist.argmin(dim=1) != logits.argmax(dim=1)).double().mean().item()
 
 
 def _semantic_pairs(vectors: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
     """(kernel entries, cosine-Gram entries) over the off-diagonal pairs of the present rows."""
-    keep = _present(_f64(vectors))
+    keep = present(_f64(vectors))
     g = gram(vectors[keep], center=True, cosine=True)
     k = _f64(kernel).to(keep.device)[keep][:, keep]
     return _off_diagonal(k), _off_diagonal(g)
@@ -199,7 +211,7 @@ def semantic_alignment(vectors: Tensor, kernel: Tensor) -> float:
     Thrampoulidis 2026). NaN when the kernel's off-diagonal is constant.
     """
     v, k = _f64(vectors), _f64(kernel).to(vectors.device)
-    keep = _present(v)
+    keep = present(v)
     if _off_diagonal(k[keep][:, keep]).var(correction=0) == 0:
         return math.nan
     return alignment_slope(v[keep], k[keep][:, keep]).item()

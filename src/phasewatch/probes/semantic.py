@@ -68,11 +68,12 @@ def item_features(ctx: ProbeContext, site: str) -> tuple[torch.Tensor, torch.Ten
 
 def structure_scalars(vectors: torch.Tensor, kernel: torch.Tensor, site: str) -> dict[str, float]:
     """Alignment, correlation, CKA, ETF distance and effective rank of one set of item vectors."""
-    centred = vectors - vectors.mean(0)
+    centred = geometry.centre(vectors)  # an item absent from the probe set stays NaN and is left out below
+    keep = geometry.present(centred)
     return {
         ALIGNMENT.at(site): geometry.semantic_alignment(vectors, kernel),
         CORRELATION.at(site): geometry.semantic_correlation(vectors, kernel),
-        CKA.at(site): geometry.cka(centred @ centred.T, kernel),
+        CKA.at(site): geometry.cka(centred[keep] @ centred[keep].T, kernel[keep][:, keep]),
         ETF_DISTANCE.at(site): geometry.etf_distance(vectors),
         EFFECTIVE_RANK.at(site): geometry.effective_rank(centred),
     }

@@ -32,7 +32,7 @@ def class_gram(ctx: ProbeContext) -> ProbeResult:
     gram = geometry.gram(means, center=True, cosine=True)
     return ProbeResult(
         {
-            EFFECTIVE_RANK.at("class_means"): geometry.effective_rank(means - means.mean(0)),
+            EFFECTIVE_RANK.at("class_means"): geometry.effective_rank(geometry.centre(means)),
             ETF_DISTANCE.at("class_means"): geometry.etf_distance(means),
         },
         {f"{GRAM}/class_means": {"gram": gram.float().cpu()}},
