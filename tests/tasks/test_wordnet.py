@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
+from machine_data import NO_WORDNET
 
 from phasewatch.errors import UserError
-from phasewatch.tasks.wordnet import LEXNAMES, WORDNET_DIR, noun_classes, plural_stems, synset_at
+from phasewatch.tasks.wordnet import LEXNAMES, noun_classes, plural_stems, synset_at
 
 LICENSE = "  1 This software and database is being provided to you, the LICENSEE, by\n  2 Princeton University\n"
 
@@ -87,7 +88,7 @@ def test_missing_database_names_the_package(tmp_path):
         noun_classes(["dog"], root=tmp_path)
 
 
-@pytest.mark.skipif(not (WORDNET_DIR / "data.noun").is_file(), reason="Debian's wordnet-base is not installed")
+@pytest.mark.skipif(NO_WORDNET, reason="Debian's wordnet-base is not installed")
 def test_the_real_wordnet():
     classes = noun_classes(["dog", "sheep", "king", "bread", "vine", "sword", "hand", "can", "me", "rose", "men"])
     assert classes == {
