@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 import tomllib
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from phasewatch import models, tasks  # noqa: F401  (importing them registers every task and model config)
+from phasewatch import models, probes, tasks  # noqa: F401  (importing them registers every task, model and probe)
 from phasewatch.errors import UserError
 from phasewatch.models.base import ModelConfig
 from phasewatch.models.transformer import TransformerConfig
@@ -198,11 +198,7 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
         raise UserError(_describe(error)) from None
-    from phasewatch.probes import PROBES  # the registry: imported late, it imports the models
-
-    unknown = [name for name in config.probes.names if name not in PROBES]
-    if unknown:
-        raise UserError(f"probes.names: {unknown[0]!r} is not a probe (known: {', '.join(sorted(PROBES))})")
+    probes.check_names(config.probes.names, "probes.names")
     return config
 
 
