@@ -163,6 +163,16 @@ def test_cka():
     assert G.cka(gx + 3.0, gy) == pytest.approx(G.cka(gx, gy))
 
 
+def test_cka_equals_the_feature_space_formula():
+    """Kornblith et al. 2019, eq. for linear CKA on centred features: ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F)."""
+    x = torch.randn(30, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    y = x @ torch.randn(5, 7, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = y + 0.5 * torch.randn(30, 7, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    feature_space = (yc.T @ xc).norm() ** 2 / ((xc.T @ xc).norm() * (yc.T @ yc).norm())
+    assert G.cka(x @ x.T, y @ y.T) == pytest.approx(feature_space.item(), rel=1e-12)
+
+
 def _unbalanced():
     """Three classes of 1, 1 and 6 points in the plane (class c's points spread around a centre)."""
     centres = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0]], dtype=torch.float64)
