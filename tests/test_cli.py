@@ -199,3 +199,15 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_config, tmp_path):
     whole, resumed = Run.open(store, "whole").metrics(), Run.open(store, "killed").metrics()
     assert len(whole) == len(resumed)
     assert (whole.to_numpy() == resumed.to_numpy()).all()  # bit-identical, every row once
+
+
+def test_probes_lists_every_probe_with_its_needs_and_declared_metrics(capsys, monkeypatch):
+    from phasewatch.probes import PROBES
+
+    monkeypatch.setenv("COLUMNS", "400")  # one table row per line
+    assert main(["probes"]) == 0
+    out = capsys.readouterr().out
+    assert all(f" {name} " in out for name in PROBES)
+    row = next(line for line in out.splitlines() if " induction_score/* " in line)
+    assert "attention_patterns" in row and "rise: induction_onset" in row and "better" in row
+    assert "rise: crystallisation, fall: collapse" in next(line for line in out.splitlines() if "semantic_alignment/*" in line)

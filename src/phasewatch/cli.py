@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         help="an experiment: print its settings as KEY = VALUE (each a --set key) and its variants",
     )
 
+    commands.add_parser("probes", help="the probes: what each needs and the metrics it records, with their meaning")
+
     run = commands.add_parser(
         "run",
         help="train an experiment, detect its phase transitions, write its report",
@@ -228,6 +230,33 @@ def _sql(sql: str, root, console: Console) -> None:
     console.print(_table(frame))
 
 
+def _probes_table() -> Table:
+    """One row per declared metric, grouped by probe: what the probe needs, the metric's meaning,
+    which way is better, and the events a rise or fall of it is named."""
+    table = Table("probe", "needs", "metric", "meaning", "higher is", "events")
+    table.columns[2].no_wrap = True
+    for name, probe in sorted(PROBES.items()):
+        needs = probe.needs
+        wants = [
+            "a task" if needs.task is True else f"a {needs.task.__name__}" if needs.task else "",
+            "probe data" if needs.probe_data else "",
+            "labels" if needs.labels else "",
+            "attributes" if needs.attributes else "",
+            *needs.capabilities,
+        ]
+        for k, metric in enumerate(probe.metrics):
+            events = [f"rise: {metric.rise}" if metric.rise else "", f"fall: {metric.fall}" if metric.fall else ""]
+            table.add_row(
+                name if k == 0 else "",
+                ", ".join(w for w in wants if w) if k == 0 else "",
+                metric.name,
+                metric.meaning,
+                "" if metric.higher == "neither" else metric.higher,
+                ", ".join(e for e in events if e),
+            )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
@@ -241,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             for row in rows:
                 table.add_row(*row)
             console.print(table)
+        elif args.command == "probes":
+            console.print(_probes_table())
         elif args.command == "run":
             _run(args, console)
         elif args.command == "analyze":
