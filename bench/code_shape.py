@@ -65,7 +65,9 @@ def part(path: Path, root: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def strings(tree: ast.AST) -> list[str]:
+def strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in a module that is not a docstring (tests/probes/
+    test_declarations.py reads modules with it too)."""
     docs = {
         id(node.body[0].value)
         for node in ast.walk(tree)
@@ -75,7 +77,7 @@ def strings(tree: ast.AST) -> list[str]:
         and isinstance(node.body[0].value, ast.Constant)
     }
     return [
-        node.value
+        (node.lineno, node.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
     ]
@@ -100,7 +102,7 @@ def shape(root: Path) -> None:
     spelling, graph = [], defaultdict(set)
     for f in files:
         tree = ast.parse(f.read_text())
-        if part(f, root) != "probes" and any(spells_metric(s) for s in strings(tree)):
+        if part(f, root) != "probes" and any(spells_metric(s) for _, s in strings(tree)):
             spelling.append(str(f.relative_to(root)))
         for node in ast.walk(tree):
             names = (

@@ -4,6 +4,7 @@ declaration, and no module outside probes/ spells a declared name."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,25 +15,15 @@ from phasewatch.probes import METRICS, PROBES, ProbeContext, declarations, run_p
 from phasewatch.probes.registry import Metric
 
 PACKAGE = Path(pw.__file__).parent
+_spec = importlib.util.spec_from_file_location("code_shape", Path(__file__).parents[2] / "bench" / "code_shape.py")
+CODE_SHAPE = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(CODE_SHAPE)
 SPLITS = ("train", "test", "eval")  # `split/name` behaviour metrics: the split alone is a convention, not a name
 
 
 def _strings(path: Path) -> list[tuple[int, str]]:
-    """(line, text) of every string constant in a module that is not a docstring."""
-    tree = ast.parse(path.read_text())
-    docs = {
-        id(node.body[0].value)
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
-    return [
-        (node.lineno, node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
-    ]
+    """(line, text) of every string constant of a module but its docstrings, as bench/code_shape.py reads them."""
+    return CODE_SHAPE.strings(ast.parse(path.read_text()))
 
 
 def _spells(text: str, metric: Metric) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
@@ -88,6 +88,29 @@ class Weight(nn.Module):
     def __init__(self, weight: torch.Tensor):
         super().__init__()
         self.W = nn.Parameter(weight)
+
+
+@contextmanager
+def untouched(model: nn.Module) -> Iterator[None]:
+    """Eval mode, no autograd, no autocast; on exit every module's train/eval flag and the CPU and
+    CUDA random states are as they were, so probing never changes what training does next."""
+    modes = [(module, module.training) for module in model.modules()]
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    device = next(model.parameters(), torch.empty(0)).device
+    model.eval()
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(torch.no_grad())
+            if device.type in ("cpu", "cuda"):  # a loop under autocast must not change what we measure
+                stack.enter_context(torch.autocast(device.type, enabled=False))
+            yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
 
 
 class Hookable(nn.Module):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.models.hooks import capture, find_sites
+from phasewatch.models.hooks import capture, find_sites, untouched
 
 
 class ModelView(Protocol):
@@ -134,21 +134,16 @@ class ModuleView:
 
     def _returns_attentions(self) -> bool:
         """Whether the model hands back its attention weights (a Hugging Face model): tried once,
-        on two tokens, in eval mode, with every module's train/eval flag restored."""
+        on two tokens, with the model `untouched`."""
         if self._attentions is None:
             self._attentions = False
             if hasattr(getattr(self.model, "config", None), "output_attentions"):
-                modes = [(module, module.training) for module in self.model.modules()]
                 device = next(self.model.parameters()).device
-                self.model.eval()
-                try:
-                    with torch.no_grad():
+                with untouched(self.model):
+                    try:
                         self._attentions = self._hf_attentions(torch.zeros(1, 2, dtype=torch.long, device=device)) is not None
-                except (TypeError, ValueError, RuntimeError):
-                    pass
-                finally:
-                    for module, mode in modes:
-                        module.training = mode
+                    except (TypeError, ValueError, RuntimeError):
+                        pass
         return self._attentions
 
     def _hf_attentions(self, tokens: torch.Tensor) -> torch.Tensor | None:

@@ -13,8 +13,7 @@ gives either source's per-item vectors at every block site, for probes that work
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.models.hooks import capture, representation
+from phasewatch.models.hooks import capture, representation, untouched
 from phasewatch.models.interface import HookedView, ModelView, ModuleView, logits_of
 from phasewatch.tasks.base import Split, Task
 
@@ -169,29 +168,6 @@ class ProbeContext:
                 torch.cat(losses) if losses else None, {site: torch.cat(values) for site, values in features.items()}
             )
         return self._pass
-
-
-@contextmanager
-def untouched(model: nn.Module) -> Iterator[None]:
-    """Eval mode, no autograd, no autocast; on exit every module's train/eval flag and the CPU and
-    CUDA random states are as they were, so probing never changes what training does next."""
-    modes = [(module, module.training) for module in model.modules()]
-    cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    device = next(model.parameters(), torch.empty(0)).device
-    model.eval()
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(torch.no_grad())
-            if device.type in ("cpu", "cuda"):  # a loop under autocast must not change what we measure
-                stack.enter_context(torch.autocast(device.type, enabled=False))
-            yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
-        torch.set_rng_state(cpu_rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
 
 
 def _item_losses(logits: torch.Tensor | None, inputs: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:

@@ -1,11 +1,10 @@
 """Recording a run: the one `Recorder` every driver uses, its probe schedule and its end."""
 
-from phasewatch.record.detection import Detection, find_events, watched_detection
+from phasewatch.record.detection import find_events, watched_detection
 from phasewatch.record.recorder import Listener, Recorder
 from phasewatch.record.schedule import OpenEnded, check_step, probe_schedule, probe_steps
 
 __all__ = [
-    "Detection",
     "Listener",
     "OpenEnded",
     "Recorder",

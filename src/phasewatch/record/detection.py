@@ -17,8 +17,6 @@ from phasewatch.probes.semantic import judged_by
 from phasewatch.probes.training import TRAIN_LOSS
 from phasewatch.store import Run
 
-Detection = EventConfig
-
 
 def watched_detection(extra: Sequence[str] = ()) -> EventConfig:
     """What a watched run's detection reads: the declared watched metrics, then `extra` patterns

@@ -30,9 +30,10 @@ from typing import Protocol
 
 import torch
 
+from phasewatch.config import EventConfig
 from phasewatch.errors import UserError
 from phasewatch.probes import ProbeContext, ProbeResult, run_probes
-from phasewatch.record.detection import Detection, find_events
+from phasewatch.record.detection import find_events
 from phasewatch.record.schedule import check_step
 from phasewatch.report import write_report
 from phasewatch.store import Run
@@ -59,7 +60,7 @@ class Recorder:
         probes: Sequence[str],
         schedule: Container[int],
         *,
-        detection: Detection,
+        detection: EventConfig,
         listeners: Sequence[Listener] = (),
         flush_seconds: float = 5.0,
     ):
