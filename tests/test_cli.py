@@ -101,7 +101,7 @@ TINY_GROKKING = {
     "model.d_mlp": ("d_mlp=32", "512 -> 32"),
     "train.steps": ("steps=60", "4500 -> 60"),
     "train.device": ("device=cpu", '"auto" -> "cpu"'),
-    "train.checkpoint_every": ("checkpoint_every=20", "500 -> 20"),
+    "train.checkpoint_every": ("checkpoint_every=20", "100 -> 20"),
     "probes.every": ("every=10", "25 -> 10"),
     "probes.log_points": ("log_points=5", "30 -> 5"),
 }

@@ -47,6 +47,9 @@ class ProbeConfig(Section):
     names: list[str] = ["behaviour", "weight_norm", "class_gram"]
     every: int = Field(25, ge=1, description="linear part of the schedule")
     log_points: int = Field(30, ge=0, description="log-spaced part of the schedule")
+    adaptive: bool = Field(False, description="probe densely while a watched metric changes (record/adaptive.py)")
+    adaptive_every: int = Field(0, ge=0, description="spacing of the extra probes (0: every // 5)")
+    adaptive_budget: int = Field(100, ge=0, description="the most extra probes in a run")
 
 
 class EventConfig(Section):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from analysis_curves import probe_grid, step_curve
 
-from phasewatch.analysis import detect_events, relate_events
+from phasewatch.analysis import detect_events, relate_events, unjudged
 
-KEYS = {"kind", "metric", "step", "step_low", "step_high", "onset", "end", "before", "after", "width", "score"}
+KEYS = {"kind", "metric", "step", "step_low", "step_high", "onset", "end", "before", "after", "width", "score", "grid_limited"}
 STEPS = probe_grid(3000, 20, 50)  # ~190 points, log-spaced to ~100, then every 20
 
 
@@ -111,6 +111,7 @@ def test_events_are_plain_sorted_and_json_ready():
         assert set(e) == KEYS
         assert all(type(e[k]) is int for k in ("step", "step_low", "step_high", "onset", "end", "width"))
         assert all(type(e[k]) is float for k in ("before", "after", "score"))
+        assert type(e["grid_limited"]) is bool
         assert e["step_low"] <= e["step"] <= e["step_high"]
     assert json.loads(json.dumps(events)) == events
 
@@ -165,7 +166,8 @@ def test_relate_events_lead_sign_text_and_what_is_left_out():
     first = relations[1]
     assert first["lead_steps"] == 2100 and first["onset_lead_steps"] == 3000
     assert first["text"] == "restricted_loss/logits fell 2,100 steps before test/accuracy rose"
-    assert relations[4]["text"] == "test/accuracy rose at the same step as weight_norm/total fell"
+    assert relations[4]["text"] == "test/accuracy rose together with weight_norm/total fell"
+    assert [r["lead"] for r in relations] == [True, True, True, True, False, True]
     assert relations[5]["lead_steps"] == 2000 and relations[5]["onset_lead_steps"] == 2000
     assert relate_events([grok]) == [] and relate_events([early, again]) == []
     one_step = relate_events(
@@ -212,3 +214,51 @@ def test_an_induction_score_rising_to_a_high_level_is_an_induction_onset():
     assert onsets[0]["step_low"] <= 1700 <= onsets[0]["step_high"]
     assert all(e["kind"] != "induction_onset" for e in events if e["metric"] == "induction_score/L0H1")
     assert not detect_events({"induction_score/max": (steps, 0.03 + rng.normal(0, 0.005, len(steps)))})
+
+
+def test_a_lead_is_claimed_only_when_the_intervals_are_apart():
+    def change(metric, step, low, high, before, after):
+        return {**event(metric, "transition", step, step - 50, step + 50, before, after), "step_low": low, "step_high": high}
+
+    apart = relate_events(
+        [change("induction_score/max", 1000, 950, 1040, 0.0, 0.8), change("train/loss", 1100, 1060, 1150, 3.0, 1.0)]
+    )
+    assert apart[0]["lead"] and apart[0]["text"] == "induction_score/max rose 100 steps before train/loss fell"
+    overlapping = relate_events(
+        [change("induction_score/max", 1000, 950, 1080, 0.0, 0.8), change("train/loss", 1100, 1060, 1150, 3.0, 1.0)]
+    )
+    assert not overlapping[0]["lead"] and overlapping[0]["lead_steps"] == 100
+    assert overlapping[0]["text"] == "induction_score/max rose together with train/loss fell"
+
+
+def test_a_diverging_curve_gets_a_divergence_event_and_is_judged_before_it():
+    steps = probe_grid(3000, 20)
+    loss = step_curve(steps, 300, 0.2, 4.0, 1.0) + np.random.default_rng(0).normal(0, 0.02, len(steps))
+    exploded = np.where(steps >= 2000, 1e30, loss)
+    nan = np.where(steps >= 2000, np.nan, loss)
+    for values in (exploded, nan):
+        events = detect_events({"train/loss": (steps, values)})
+        assert [e["kind"] for e in events] == ["loss_cliff", "divergence"]
+        cliff, diverged = events
+        assert cliff["after"] == pytest.approx(1.0, abs=0.1)  # not dragged towards 1e30
+        assert diverged["step"] == 2000 and diverged["step_low"] == steps[steps < 2000][-1]
+        assert diverged["after"] == (1e30 if values is exploded else None)
+        assert json.loads(json.dumps(events)) == events
+    isolated = loss.copy()
+    isolated[40] = np.nan  # one missing probe is not a divergence
+    assert [e["kind"] for e in detect_events({"train/loss": (steps, isolated)})] == ["loss_cliff"]
+
+
+def test_curves_that_cannot_be_judged_say_why():
+    steps = probe_grid(3000, 20)
+    reasons = unjudged(
+        {
+            "short": (np.arange(7), np.arange(7.0)),
+            "flat": (steps, np.ones(len(steps))),
+            "coarse": (np.array([0, 10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8]), np.arange(9.0)),
+            "fine": (steps, np.sin(steps / 100.0)),
+        }
+    )
+    assert reasons["short"] == "7 points, 8 needed" and reasons["flat"] == "constant"
+    assert reasons["coarse"].startswith("too coarse: points 1.00 decades apart")
+    assert "fine" not in reasons

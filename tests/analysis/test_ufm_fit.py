@@ -7,8 +7,8 @@ import pytest
 from phasewatch import config as configuration
 from phasewatch.analysis import fit_ufm, simulate_alignment, ufm_library
 from phasewatch.analysis.ufm_fit import RATIOS
-from phasewatch.store import Run
 from phasewatch.record import probe_steps
+from phasewatch.store import Run
 from phasewatch.train import train
 from phasewatch.train.prepare import prepare
 

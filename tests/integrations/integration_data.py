@@ -4,6 +4,7 @@ attributes, and tiny Hugging Face decoders built from configs (nothing is downlo
 from __future__ import annotations
 
 import json
+import math
 
 import torch
 
@@ -87,3 +88,101 @@ def save_state(model, path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, str(path))  # handles tied tensors, unlike save_file
+
+
+# ---- a classifier whose features are planted, with closed-form probe values ---------------------------
+#
+# 4 classes × 4 items in R³. Class means ±A e₁ (classes 0, 1) and ±B e₂ (classes 2, 3); each class
+# has the items μ_c ± DELTA d_c (d_c its own axis) and μ_c ± EPS e₃. The head reads logits
+# (x, −x, y, −y) from a feature (x, y, z). Attributes: (axis, sign) one-hot.
+
+A, B, DELTA, EPS = 2.0, 1.0, 0.5, 1.0
+PLANTED_LABELS = torch.arange(4).repeat_interleave(4)
+
+
+def planted_features() -> torch.Tensor:
+    means = torch.tensor([[A, 0, 0], [-A, 0, 0], [0, B, 0], [0, -B, 0]])
+    axes = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0]])
+    e3 = torch.tensor([0, 0, 1.0])
+    return torch.cat([torch.stack([m + DELTA * d, m - DELTA * d, m + EPS * e3, m - EPS * e3]) for m, d in zip(means, axes)])
+
+
+def planted_attributes() -> torch.Tensor:
+    axis, sign = PLANTED_LABELS // 2, PLANTED_LABELS % 2
+    return torch.cat([torch.nn.functional.one_hot(axis, 2), torch.nn.functional.one_hot(sign, 2)], 1).float()
+
+
+class PlantedClassifier(torch.nn.Module):
+    """Item i (its first input token) → feature row i (module `features`) → logits. Built with
+    random weights; `plant()` sets the planted ones (a checkpoint carries them in)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Embedding(16, 3)
+        self.head = torch.nn.Linear(3, 4, bias=False)
+
+    def plant(self) -> PlantedClassifier:
+        with torch.no_grad():
+            self.features.weight.copy_(planted_features())
+            self.head.weight.copy_(torch.tensor([[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0]]))
+        return self
+
+    def forward(self, x):
+        return self.head(self.features(x[:, 0]))
+
+
+def planted_inputs() -> torch.Tensor:
+    return torch.stack([torch.arange(16), torch.zeros(16, dtype=torch.long)], dim=1)
+
+
+def planted_rows() -> list[dict]:
+    return [
+        {"tokens": t, "label": c, "attributes": a}
+        for t, c, a in zip(planted_inputs().tolist(), PLANTED_LABELS.tolist(), planted_attributes().tolist())
+    ]
+
+
+def planted_expectations() -> dict[str, float]:
+    """What the probes must record for the planted classifier, from closed forms and numpy alone.
+
+    - effective rank of the centred features (their mean is 0): the columns are orthogonal, with
+      squared norms 8A² + 4δ², 8B² + 4δ², 8ε²: exp(entropy of the normalised singular values);
+    - ETF distance of the means ±A e₁, ±B e₂: Gram G with tr G = 2(A² + B²), ‖G‖_F = 2√(A⁴ + B⁴),
+      E = I − 11ᵀ/4 (‖E‖_F = √3, ⟨G, E⟩ = tr G): √(2 − 2 tr G/(‖G‖_F √3));
+    - NC1: Σ_W = (δ²/4)(e₁e₁ᵀ + e₂e₂ᵀ) + (ε²/2) e₃e₃ᵀ, Σ_B = (A²/2) e₁e₁ᵀ + (B²/2) e₂e₂ᵀ, so
+      (1/4) tr(Σ_W Σ_B⁺) = δ²(1/A² + 1/B²)/8 (the ε spread lies outside Σ_B's range);
+    - probe/loss: the mean of logsumexp(z) − z_y over the items, in numpy;
+    - semantic alignment/correlation: numpy's least-squares line and Pearson r of the centred
+      cosines on K = A Aᵀ over the pairs;
+    - weight norms: ‖features‖² = Σ of the column norms² above, ‖head‖² = 4.
+    """
+    import numpy as np
+
+    h, y = planted_features().double().numpy(), PLANTED_LABELS.numpy()
+    sigma = np.sqrt([8 * A**2 + 4 * DELTA**2, 8 * B**2 + 4 * DELTA**2, 8 * EPS**2])
+    p = sigma / sigma.sum()
+    tr_g, norm_g = 2 * (A**2 + B**2), 2 * math.sqrt(A**4 + B**4)
+    logits = np.stack([h[:, 0], -h[:, 0], h[:, 1], -h[:, 1]], axis=1)
+    peak = logits.max(1)
+    losses = peak + np.log(np.exp(logits - peak[:, None]).sum(1)) - logits[np.arange(16), y]
+    attributes = planted_attributes().double().numpy()
+    kernel = attributes @ attributes.T
+    centred = h - h.mean(0)
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    i, j = np.triu_indices(16, 1)
+    k, cos = kernel[i, j], (unit @ unit.T)[i, j]
+    square = 8 * A**2 + 4 * DELTA**2 + 8 * B**2 + 4 * DELTA**2 + 8 * EPS**2
+    return {
+        "effective_rank/features": float(np.exp(-(p * np.log(p)).sum())),
+        "etf_distance/features": math.sqrt(2 - 2 * tr_g / (norm_g * math.sqrt(3))),
+        "nc1/features": DELTA**2 * (1 / A**2 + 1 / B**2) / 8,
+        "probe/loss": float(losses.mean()),
+        "semantic_alignment/features": float(np.polyfit(k, cos, 1)[0]),
+        "semantic_correlation/features": float(np.corrcoef(k, cos)[0, 1]),
+        "weight_norm/features.weight": math.sqrt(square),
+        "weight_norm/head.weight": 2.0,
+        "weight_norm/total": math.sqrt(square + 4),
+    }
+
+
+PLANTED_GRAM = torch.tensor([[1.0, -1, 0, 0], [-1, 1, 0, 0], [0, 0, 1, -1], [0, 0, -1, 1]])  # cosines of ±A e₁, ±B e₂

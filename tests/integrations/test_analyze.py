@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 from agreement import assert_agree
-from integration_data import build_modular_model, modular_rows, save_state, write_factory, write_jsonl
+from integration_data import (
+    PLANTED_GRAM,
+    PlantedClassifier,
+    build_modular_model,
+    modular_rows,
+    planted_expectations,
+    planted_rows,
+    save_state,
+    write_factory,
+    write_jsonl,
+)
 
 from phasewatch import Run, Watcher, analyze
 from phasewatch.errors import UserError
@@ -70,3 +80,18 @@ def test_analyze_resumes_and_picks_up_new_checkpoints(tmp_path):
     assert run.metrics().groupby("metric").size().eq(4).all()  # each step recorded exactly once
     with pytest.raises(UserError, match="--name: run 'analyze-series' exists with other settings"):
         analyze(tmp_path / "series", probe_path, store=tmp_path, factory=build_modular_model, probes=["loss"])
+
+
+def test_analyze_records_the_closed_form_values_of_a_planted_checkpoint(tmp_path):
+    """The factory builds a model with random weights; the planted ones come from the checkpoint,
+    the probe items from JSONL: the recorded values are integration_data.planted_expectations."""
+    probe_path = write_jsonl(tmp_path / "probe.jsonl", planted_rows())
+    save_state(PlantedClassifier().plant(), tmp_path / "series" / "step_7.safetensors")
+    run = analyze(tmp_path / "series", probe_path, store=tmp_path, factory=PlantedClassifier, sites=["features"])
+    assert run.status == "finished"
+    expected = planted_expectations()
+    assert set(expected) <= set(run.metric_names())
+    for name, value in expected.items():
+        steps, values = run.metric(name)
+        assert steps.tolist() == [7] and values[0] == pytest.approx(value, rel=1e-6), name
+    assert torch.equal(run.load_array("gram/features", 7)["gram"], PLANTED_GRAM)

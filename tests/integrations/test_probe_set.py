@@ -1,6 +1,7 @@
 """The probes of a watched model's probe set (probes/probe_set.py, semantic, weight_norm): the
-metrics equal the geometry formulas on the captured features, the loss equals the model's own,
-batching does not matter, and the model is left exactly as it was."""
+metrics equal their definitions written out in numpy on the captured features and closed forms on
+planted ones, the loss equals the model's own, batching does not matter, and the model is left
+exactly as it was."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ import math
 
 import pytest
 import torch
-from integration_data import attributes_of, sequences, tiny_gpt2
+from integration_data import (
+    PLANTED_GRAM,
+    PLANTED_LABELS,
+    PlantedClassifier,
+    attributes_of,
+    planted_attributes,
+    planted_expectations,
+    planted_inputs,
+    sequences,
+    tiny_gpt2,
+)
 from torch import nn
 
 from phasewatch.errors import UserError
 from phasewatch.integrations.probe_data import ProbeData, load_probe_data
 from phasewatch.models.hooks import capture, representation
-from phasewatch.probes import ProbeContext, choose, geometry, run_probes, untouched
+from phasewatch.probes import ProbeContext, choose, run_probes, untouched
 
 PROBES = ["loss", "effective_rank", "collapse", "semantic", "weight_norm"]
 
@@ -30,32 +41,75 @@ def check_fits(model, data, sites, batch_size):
 SITES = ["transformer.h.0", "transformer.h.1"]
 
 
+def numpy_formulas(h, labels, kernel, classes):
+    """The probe-set metrics of features h (N, d), written out in numpy from their definitions
+    (probes/probe_set.py, probes/geometry.py docstrings), independent of phasewatch.probes.geometry."""
+    import numpy as np
+
+    h, labels, kernel = h.double().numpy(), labels.numpy(), kernel.double().numpy()
+    centred = h - h.mean(0)
+    s = np.linalg.svd(centred, compute_uv=False)
+    p = s / s.sum()
+    p = p[p > 0]
+    means = np.stack([h[labels == c].mean(0) for c in range(classes)])
+    m = means - means.mean(0)  # centred on the mean of the class means
+    g, e = m @ m.T, np.eye(classes) - 1 / classes
+    residuals = h - means[labels]
+    within, between = residuals.T @ residuals / len(h), m.T @ m / classes
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(h), 1)
+    k, cos = kernel[i, j], (unit @ unit.T)[i, j]
+    unit_means = m / np.linalg.norm(m, axis=1, keepdims=True)
+    return {
+        "effective_rank": float(np.exp(-(p * np.log(p)).sum())),
+        "etf_distance": float(np.linalg.norm(g / np.linalg.norm(g) - e / np.linalg.norm(e))),
+        "nc1": float(np.trace(within @ np.linalg.pinv(between, rcond=1e-10)) / classes),
+        "semantic_alignment": float(np.polyfit(k, cos, 1)[0]),
+        "semantic_correlation": float(np.corrcoef(k, cos)[0, 1]),
+    }, unit_means @ unit_means.T
+
+
 def test_every_metric_matches_its_formula(probe_file):
+    import numpy as np
+
     model, data = tiny_gpt2(), load_probe_data(probe_file)
+    assert sorted(set(data.labels.tolist())) == [0, 1, 2, 3]
     result = probe_model(model, data, SITES, list(PROBES), batch_size=64)
     model.eval()  # as the probes see it: no dropout
     with torch.no_grad(), capture(model, SITES, transform=representation) as cache:
         output = model(data.inputs, labels=data.inputs)  # Hugging Face's own mean next-token loss
     assert result.scalars["probe/loss"] == pytest.approx(output.loss.item(), abs=1e-5)
-    positions = [result.scalars[f"position_loss/{k:02d}"] for k in range(11)]
-    assert sum(positions) / 11 == pytest.approx(result.scalars["probe/loss"], abs=1e-12)
+    # position_loss/K: −log softmax(logits at K)[token K + 1], averaged over the items, in numpy
+    logits, tokens = output.logits.double().numpy(), data.inputs.numpy()
+    peak = logits.max(-1, keepdims=True)
+    log_probs = logits - peak - np.log(np.exp(logits - peak).sum(-1, keepdims=True))
+    for k in range(11):
+        expected = -log_probs[np.arange(len(tokens)), k, tokens[:, k + 1]].mean()
+        assert result.scalars[f"position_loss/{k:02d}"] == pytest.approx(expected, rel=1e-5), k
     kernel = attributes_of(data.labels) @ attributes_of(data.labels).T
     for site in SITES:
-        h = cache[site]
-        means = geometry.class_means(h, data.labels, 4)
-        expected = {
-            f"effective_rank/{site}": geometry.effective_rank(h.double() - h.double().mean(0)),
-            f"etf_distance/{site}": geometry.etf_distance(means),
-            f"nc1/{site}": geometry.nc1(h, data.labels, 4),
-            f"semantic_alignment/{site}": geometry.semantic_alignment(h, kernel),
-            f"semantic_correlation/{site}": geometry.semantic_correlation(h, kernel),
-        }
+        expected, gram = numpy_formulas(cache[site], data.labels, kernel, 4)
         for name, value in expected.items():
-            assert result.scalars[name] == pytest.approx(value, rel=1e-9), name
-        assert torch.allclose(result.arrays[f"gram/{site}"]["gram"], geometry.gram(means, cosine=True).float())
+            assert result.scalars[f"{name}/{site}"] == pytest.approx(value, rel=1e-6), name
+        assert np.allclose(result.arrays[f"gram/{site}"]["gram"].numpy(), gram, atol=1e-6)
     norms = {name: p.norm().item() for name, p in model.named_parameters()}
     assert result.scalars["weight_norm/transformer.wte.weight"] == pytest.approx(norms["transformer.wte.weight"], rel=1e-6)
     assert result.scalars["weight_norm/total"] == pytest.approx(math.sqrt(sum(n * n for n in norms.values())), rel=1e-6)
+
+
+def test_the_probes_of_a_planted_classifier_equal_their_closed_forms():
+    """Features planted per item (integration_data.PlantedClassifier): every probe value against
+    its closed form (effective rank, ETF distance, NC1) or its numpy formula (loss, alignment)."""
+    data = ProbeData(planted_inputs(), PLANTED_LABELS, planted_attributes())
+    result = probe_model(
+        PlantedClassifier().plant(), data, ["features"], ["loss", "effective_rank", "collapse", "semantic", "weight_norm"]
+    )
+    expected = planted_expectations()
+    assert expected["nc1/features"] == 0.0390625  # δ²(1/A² + 1/B²)/8 with A, B, δ = 2, 1, 1/2
+    assert set(result.scalars) == set(expected)
+    for name, value in expected.items():
+        assert result.scalars[name] == pytest.approx(value, rel=1e-6), name
+    assert torch.equal(result.arrays["gram/features"]["gram"], PLANTED_GRAM)
 
 
 def test_batching_does_not_change_the_values(probe_file):

@@ -6,7 +6,16 @@ import json
 
 import pytest
 import torch
-from integration_data import sequences, tiny_gpt2
+from integration_data import (
+    PLANTED_GRAM,
+    PLANTED_LABELS,
+    PlantedClassifier,
+    planted_attributes,
+    planted_expectations,
+    planted_inputs,
+    sequences,
+    tiny_gpt2,
+)
 
 from phasewatch import Run, Watcher
 from phasewatch.errors import UserError
@@ -148,3 +157,28 @@ def test_probes_whose_needs_are_unmet_are_logged_or_refused(tmp_path):
     assert not (tmp_path / "refused").exists()  # refused before anything was written
     with pytest.raises(UserError, match="watch: 'repeat_loss' is not allowed"):
         Watcher(model, tokens, store=tmp_path, name="bad-watch", watch="repeat_loss")
+
+
+def test_the_recorded_probe_values_of_a_planted_classifier_are_their_closed_forms(tmp_path):
+    """What the Watcher writes to the store at each probe step (not just what the probes return):
+    the closed forms of integration_data.planted_expectations, at steps 0 and 2 (probed twice)."""
+    model = PlantedClassifier().plant()
+    watcher = Watcher(
+        model,
+        planted_inputs(),
+        labels=PLANTED_LABELS,
+        attributes=planted_attributes(),
+        sites=["features"],
+        store=tmp_path,
+        name="planted",
+        schedule=[0, 2],
+    )
+    for step in range(3):
+        watcher.step(step, loss=0.0)
+    run = watcher.close()
+    expected = planted_expectations()
+    assert set(expected) <= set(run.metric_names())
+    for name, value in expected.items():
+        steps, values = run.metric(name)
+        assert steps.tolist() == [0, 2] and values.tolist() == pytest.approx([value, value], rel=1e-6), name
+    assert torch.equal(run.load_array("gram/features", 2)["gram"], PLANTED_GRAM)

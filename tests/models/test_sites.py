@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.models.hooks import capture, find_sites, representation
 from phasewatch.models import Transformer
+from phasewatch.models.hooks import capture, find_sites, representation
 
 
 def tiny_gpt2() -> nn.Module:

@@ -2,7 +2,7 @@
 
 import torch
 
-from phasewatch.models import FeatureMLP, UFM, shared_parameter_names
+from phasewatch.models import UFM, FeatureMLP, shared_parameter_names
 from phasewatch.tasks.attributes import item_attributes
 
 

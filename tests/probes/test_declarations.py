@@ -78,7 +78,22 @@ def test_every_metric_of_a_watched_model_is_declared():
     assert {"attention", "loss", "effective_rank", "collapse", "semantic", "weight_norm"} <= set(chosen)
     result = run_probes(chosen, context)
     assert [name for name in result.scalars if not declarations(name)] == []
-    assert 0.0 <= result.scalars["induction_score/max"] <= 1.0  # read through the model's own attention weights
+    # read through the model's own attention weights: the largest over heads of mean_i A[L+i, i+1]
+    # on the probe's repeated sequences (L = 8), recomputed here from the eager attention weights
+    from phasewatch.probes.attention import repeated_random_tokens
+
+    tokens = repeated_random_tokens(32, 16)
+    model.set_attn_implementation("eager")
+    model.eval()  # as the probes see it: no dropout
+    with torch.no_grad():
+        attentions = torch.stack(model(tokens, output_attentions=True).attentions).double()  # (layers, batch, heads, T, T)
+    induction = [
+        sum(attentions[layer, b, head, 8 + i, i + 1].item() for b in range(len(tokens)) for i in range(7)) / (7 * len(tokens))
+        for layer in range(2)
+        for head in range(2)
+    ]
+    assert result.scalars["induction_score/max"] == pytest.approx(max(induction), rel=1e-5)
+    assert result.scalars["induction_score/L1H0"] == pytest.approx(induction[2], rel=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(PROBES))

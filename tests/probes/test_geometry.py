@@ -130,6 +130,12 @@ def test_semantic_alignment_of_attribute_built_vectors():
     # orthonormal attribute directions: centred cosine is exactly affine in K
     q = rotation(128)[:, : a.shape[1]]
     assert G.semantic_correlation(a @ q.T, kernel) == pytest.approx(1)
+    # on the balanced grid, centred ⟨v_i, v_j⟩ = K_ij − Σ_f 1/m_f and ‖v_i‖² = Σ_f (1 − 1/m_f) = 5/3 for
+    # sizes (2, 3, 2), so the slope is 3/5; private orthonormal directions γ e_i (n = 24 rows) add
+    # γ² (1 − 1/n) to the squared norm: slope 1/(5/3 + γ² · 23/24)
+    assert G.semantic_alignment(a @ q.T, kernel) == pytest.approx(3 / 5, rel=1e-12)
+    private = torch.cat([a, 2.0 * torch.eye(len(a), dtype=torch.float64)], dim=1)
+    assert G.semantic_alignment(private, kernel) == pytest.approx(1 / (5 / 3 + 4 * 23 / 24), rel=1e-12)
     # strength, not shape: shrinking the attribute part lowers the slope, not the correlation
     noise = torch.randn(a.shape[0], 128, generator=torch.Generator().manual_seed(1)).double()
     strong = G.semantic_alignment(a @ q.T + 0.05 * noise, kernel)

@@ -38,7 +38,12 @@ def test_class_gram_ranks_the_present_classes():
     p = s / s.sum()
     expected = math.exp(-(p[p > 0] * p[p > 0].log()).sum().item())
     assert scalars["effective_rank/class_means"] == pytest.approx(expected, rel=1e-12)
-    assert 1.5 < expected < 2.0 and math.isfinite(scalars["etf_distance/class_means"])
+    assert 1.5 < expected < 2.0
+    # ETF distance over the 3 present classes: ‖G/‖G‖ − E/‖E‖‖, E = I₃ − 11ᵀ/3 (‖E‖ = √2), G = M Mᵀ
+    m = present - present.mean(0)
+    g = m @ m.T
+    etf = (g / g.norm() - (torch.eye(3, dtype=torch.float64) - 1 / 3) / math.sqrt(2)).norm().item()
+    assert scalars["etf_distance/class_means"] == pytest.approx(etf, rel=1e-12)
 
 
 def test_structure_scalars_leave_an_absent_item_out_of_cka_and_rank():
@@ -50,4 +55,8 @@ def test_structure_scalars_leave_an_absent_item_out_of_cka_and_rank():
     h = torch.eye(3, dtype=torch.float64) - 1 / 3
     a, b = h @ (v @ v.T) @ h, h @ kernel[kept][:, kept] @ h
     assert scalars["cka/features"] == pytest.approx(((a * b).sum() / (a.norm() * b.norm())).item(), rel=1e-12)
-    assert scalars["effective_rank/features"] > 1.0  # two independent directions among the present items
+    # two independent directions among the present items: exp(entropy of the normalised singular values)
+    sv = torch.linalg.svdvals(v)
+    p = sv / sv.sum()
+    assert scalars["effective_rank/features"] == pytest.approx(math.exp(-(p * p.log()).sum().item()), rel=1e-12)
+    assert 1.0 < scalars["effective_rank/features"] < 2.0

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from report_fakes import HOSTILE, make_structure_run, probe_schedule, sigmoid_in_log_step
 
 from phasewatch.store import Run
-from report_fakes import HOSTILE, make_structure_run, probe_schedule, sigmoid_in_log_step
 
 STEPS = 3000
 P = 11

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report_fakes import HOSTILE, probe_schedule, sigmoid_in_log_step
 
 from phasewatch.analysis import phase_timeline
 from phasewatch.store import Run
-from report_fakes import HOSTILE, probe_schedule, sigmoid_in_log_step
 
 STEPS = 4000
 LAYERS, HEADS, T = 2, 2, 12

@@ -3,13 +3,12 @@ import math
 import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
+from report_fakes import HOSTILE
 
 from phasewatch.errors import UserError
 from phasewatch.report.common import mean_interval
 from phasewatch.report.compare import final_values, group_runs, tradeoff_table, write_comparison
 from phasewatch.report.compare_figures import decay_ratio_figure, mean_curve
-
-from report_fakes import HOSTILE
 
 T_95_2 = 2.919985580  # Student t quantile 0.95, 2 degrees of freedom (tables)
 

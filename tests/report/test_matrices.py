@@ -1,9 +1,8 @@
 import torch
+from report_fakes import FACTOR_SIZES, ITEMS_PER_COMBINATION, PEAK_STEP, structure_events
 
 from phasewatch.report.matrices import saved_matrices_figure, slider_frames
 from phasewatch.tasks.attributes import attribute_groups, item_attributes
-
-from report_fakes import FACTOR_SIZES, ITEMS_PER_COMBINATION, PEAK_STEP, structure_events
 
 
 def test_slider_frames_label_init_peak_end_and_open_at_the_peak():

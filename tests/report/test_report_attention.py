@@ -4,14 +4,13 @@ slider opens, and that only the frames shown are loaded."""
 from __future__ import annotations
 
 import numpy as np
+from language_fakes import EVENTS, ONSET_HIGH, ONSET_LOW, ONSET_STEP, TOKENS, T, attention_steps, make_language_run
 from plotly.offline import get_plotlyjs
 
 from phasewatch.report import write_report
 from phasewatch.report.attention import attention_figure, attention_frames, onset_event, top_heads
 from phasewatch.report.common import curves
 from phasewatch.report.matrices import saved_matrices_figure
-
-from language_fakes import EVENTS, ONSET_HIGH, ONSET_LOW, ONSET_STEP, T, TOKENS, attention_steps, make_language_run
 
 
 def final(value):

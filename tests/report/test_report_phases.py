@@ -6,7 +6,9 @@ from __future__ import annotations
 from html import escape
 
 import numpy as np
+from language_fakes import EVENTS, STEPS, make_language_run
 from plotly.offline import get_plotlyjs
+from report_fakes import HOSTILE, structure_events
 from rich.console import Console
 
 from phasewatch.report import print_summary, write_report
@@ -15,9 +17,6 @@ from phasewatch.report.figures import PHASE_COLOURS, curves_figure, mark_timelin
 from phasewatch.report.language import language_figure, language_metrics
 from phasewatch.report.phases import CLAIM_COLUMN, has_claim, phase_table
 from phasewatch.report.structure import structure_figure
-
-from language_fakes import EVENTS, STEPS, make_language_run
-from report_fakes import HOSTILE, structure_events
 
 SPANS = [
     ("memorisation", 0, 200),

@@ -1,12 +1,11 @@
 import numpy as np
 from plotly.offline import get_plotlyjs
+from report_fakes import FIT_RESULT, PEAK_STEP, structure_events
 
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.common import curves, structure_windows, window_lines
 from phasewatch.report.figures import log_x
 from phasewatch.report.structure import structure_figure
-
-from report_fakes import PEAK_STEP, FIT_RESULT, structure_events
 
 FIT_NAME = "coupled UFM fit (r = 100, R² = 0.93)"
 

@@ -106,7 +106,7 @@ def test_events_round_trip(tmp_path):
     assert Run.open(tmp_path, "r1").events == [{**events[0], "step": 900, "before": 0.1}]
     (run.path / "events.json").write_text("[oops")
     with pytest.raises(UserError, match="events.json is not readable JSON"):
-        run.events
+        _ = run.events
 
 
 def test_store_root(monkeypatch, tmp_path):

@@ -6,9 +6,9 @@ import phasewatch as pw
 from phasewatch import pipeline
 from phasewatch.config import validate
 from phasewatch.errors import UserError
+from phasewatch.record import recorder as recorder_module
 from phasewatch.tasks import build_task
 from phasewatch.train import curriculum as curriculum_module
-from phasewatch.record import recorder as recorder_module
 from phasewatch.train import loop
 from phasewatch.train.prepare import prepare
 

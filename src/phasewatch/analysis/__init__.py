@@ -2,7 +2,7 @@
 structure window of alignment curves, live peak tracking, and the coupled-UFM fit."""
 
 from phasewatch.analysis.changepoints import Transition, find_transitions
-from phasewatch.analysis.events import detect_events, relate_events
+from phasewatch.analysis.events import detect_events, relate_events, unjudged
 from phasewatch.analysis.peak import PeakTracker
 from phasewatch.analysis.structure import structure_events, structure_window
 from phasewatch.analysis.timeline import phase_timeline, timeline_lines
@@ -21,4 +21,5 @@ __all__ = [
     "structure_window",
     "timeline_lines",
     "ufm_library",
+    "unjudged",
 ]

@@ -1,10 +1,11 @@
 """Name the transitions of a run's curves (events), and say which led which (lead/lag).
 
 An event is a plain, JSON-ready dict:
-    {kind, metric, step, step_low, step_high, onset, end, before, after, width, score}
+    {kind, metric, step, step_low, step_high, onset, end, before, after, width, score, grid_limited}
 steps are ints (step: midpoint; step_low/high: its 5-95 % interval; onset/end: 10 %/90 % of the
 change done; width = end - onset), before/after are the levels either side, score the detector's
-BIC margin. Everything is read on the log-step axis, as the probe grid is laid out.
+BIC margin, grid_limited whether the samples' spacing (not the noise) set the interval.
+Everything is read on the log-step axis, as the probe grid is laid out.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 
-from phasewatch.analysis.changepoints import Transition, find_transitions, finite_sorted
+from phasewatch.analysis.changepoints import Transition, clean_curve, divergence, find_transitions, finite_sorted, no_verdict
 from phasewatch.probes import declarations
 
 SATURATED = 0.99  # train accuracy is saturated from the first step at 99 % of its maximum ...
@@ -49,10 +50,13 @@ def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure
       least 15 % of the log-step range (an initial flat stretch, before anything moved, is not
       one). Its step is where that span began (step_low: the last sample outside the band), its
       end the cliff's onset, before = after = the span's median, and its score the cliff's.
+    - `divergence`: the curve turned non-finite for good, or exploded (`changepoints.divergence`);
+      its step is the first bad sample, step_low the last good one, before the last good value,
+      after the bad value (None if not finite), score None. Transitions are sought before it.
     """
     structure = tuple(structure_metrics)
-    curves = {metric: finite_sorted(*curve) for metric, curve in curves.items()}
-    events = []
+    events = [e for metric, curve in sorted(curves.items()) for e in _divergence(metric, *curve)]
+    curves = {metric: clean_curve(*curve) for metric, curve in curves.items()}
     for metric, (steps, values) in sorted(curves.items()):
         for t in find_transitions(steps, values):
             kind = _kind(metric, t, structure, curves)
@@ -62,17 +66,27 @@ def detect_events(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, structure
     return sorted(events, key=lambda e: (e["step"], e["metric"]))
 
 
+def unjudged(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, str]:
+    """Metric → why its curve got no verdict at all (too few points, constant, too coarse),
+    for the curves that could not be judged; a curve with no events but a verdict is absent."""
+    reasons = {metric: no_verdict(*curve) for metric, curve in curves.items()}
+    return {metric: reason for metric, reason in sorted(reasons.items()) if reason is not None}
+
+
 def relate_events(events: list[dict]) -> list[dict]:
     """Lead/lag between events on different metrics that overlap or are near.
 
     Two events are related when their [onset, end] spans overlap or their midpoints are within a
     factor of 2 (0.3 decades on the log-step axis), and every earlier event on another metric is
     related to a `grokking` event however far before it: grokking is late by definition, and the
-    question is which hidden measures moved first. Plateaus are spans, not changes: left out.
-    `first` is the event with the earlier midpoint: lead_steps = second.step - first.step >= 0,
-    onset_lead_steps = second.onset - first.onset (negative if the later one started first).
+    question is which hidden measures moved first. Plateaus are spans, and divergences ends, not
+    changes: left out. `first` is the event with the earlier midpoint. `lead` is True only when
+    the two 5-95 % intervals do not overlap (first.step_high < second.step_low): only then is the
+    order resolved, and the text says "before"; otherwise it says the two moved together.
+    lead_steps = second.step - first.step >= 0, onset_lead_steps = second.onset - first.onset
+    (negative if the later one started first).
     """
-    changes = sorted((e for e in events if e["kind"] != "plateau"), key=lambda e: (e["step"], e["metric"]))
+    changes = sorted((e for e in events if e["kind"] not in ("plateau", "divergence")), key=lambda e: (e["step"], e["metric"]))
     relations = []
     for i, first in enumerate(changes):
         for second in changes[i + 1 :]:
@@ -80,9 +94,11 @@ def relate_events(events: list[dict]) -> list[dict]:
             if first["metric"] == second["metric"] or not (_near(first, second) or precursor):
                 continue
             lead = int(second["step"] - first["step"])
-            when = f"{lead:,} step{'s' * (lead != 1)} before" if lead else "at the same step as"
+            resolved = first["step_high"] < second["step_low"]
+            when = f"{lead:,} step{'s' * (lead != 1)} before" if resolved else "together with"
             relations.append(
                 {
+                    "lead": resolved,
                     "first_metric": first["metric"],
                     "first_kind": first["kind"],
                     "second_metric": second["metric"],
@@ -105,6 +121,35 @@ def _kind(metric: str, t: Transition, structure: tuple[str, ...], curves: dict) 
         if declared.reference is None or _is_late(metric, declared.reference, t, curves):
             return kind
     return "transition"
+
+
+def _divergence(metric: str, steps, values) -> list[dict]:
+    """The `divergence` event of one raw curve, if it diverged (detect_events: the fields)."""
+    at = divergence(steps, values)
+    if at is None:
+        return []
+    good_steps, good_values = finite_sorted(steps, values)
+    earlier = good_steps < at
+    last_step, last_value = int(good_steps[earlier][-1]), float(good_values[earlier][-1])
+    bad = np.asarray(values, dtype=float)[np.asarray(steps, dtype=float) == at]
+    after = float(bad[0]) if len(bad) and np.isfinite(bad[0]) else None
+    step = round(at)
+    return [
+        {
+            "kind": "divergence",
+            "metric": metric,
+            "step": step,
+            "step_low": last_step,
+            "step_high": step,
+            "onset": step,
+            "end": step,
+            "before": last_value,
+            "after": after,
+            "width": 0,
+            "score": None,
+            "grid_limited": True,
+        }
+    ]
 
 
 def _is_late(metric: str, reference: str, t: Transition, curves: dict) -> bool:
@@ -155,6 +200,7 @@ def _plateau(metric: str, steps: np.ndarray, values: np.ndarray, cliff: Transiti
             "after": level,
             "width": round(cliff.onset) - start,
             "score": float(cliff.score),
+            "grid_limited": True,
         }
     ]
 
@@ -173,6 +219,7 @@ def _event(kind: str, metric: str, t: Transition) -> dict:
         "after": float(t.after),
         "width": end - onset,
         "score": float(t.score),
+        "grid_limited": t.grid_limited,
     }
 
 

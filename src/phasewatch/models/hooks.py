@@ -4,7 +4,8 @@ Our own models name every interesting activation with a `HookPoint` (`blocks.0.a
 `blocks.1.resid_post`: TransformerLens-style names, the module path of the hook point). Any other
 `nn.Module` is watched at *sites*, module names (`transformer.h.3`), by default every block of a
 known architecture. Both are read by `capture`: forward hooks attached inside the block and
-removed on the way out, so a model runs hook-free between probes.
+removed on the way out, so a model runs hook-free between probes. `patched` uses the same
+forward hooks to replace an activation (an intervention: what the model computes without it).
 """
 
 from __future__ import annotations
@@ -74,6 +75,23 @@ def capture(
                 raise KeyError(f"no activation named {name!r}")
             handles.append(modules[name].register_forward_hook(saver(name)))
         yield cache
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def patched(model: nn.Module, replacements: dict[str, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+    """Within the block, the output of each module `name` is `replacements[name](output)` in every
+    forward; the hooks are removed on exit, also after an error. KeyError for an unknown name."""
+    modules = dict(model.named_modules())
+    handles = []
+    try:
+        for name, replace in replacements.items():
+            if name not in modules:
+                raise KeyError(f"no activation named {name!r}")
+            handles.append(modules[name].register_forward_hook(lambda module, inputs, output, replace=replace: replace(output)))
+        yield
     finally:
         for handle in handles:
             handle.remove()

@@ -10,7 +10,8 @@
   Hugging Face model's own `output_attentions`, the token embedding's vocabulary.
 
 Capabilities a probe can declare in `Needs.capabilities`: "attention_patterns", "ov_circuit",
-"unembedding", "feature_site", "token_embedding", "token_inputs".
+"unembedding", "feature_site", "neurons" (the last hidden layer whose activations the output reads
+linearly), "token_embedding", "token_inputs".
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class HookedView:
             return hasattr(getattr(self.model, "unembed", None), "W")
         if capability == "feature_site":
             return hasattr(self.model, "feature_site")
+        if capability == "neurons":
+            return getattr(self.model, "neuron_site", None) is not None
         if capability == "token_embedding":
             return hasattr(self.model, "token_embedding")
         return capability == "token_inputs" and hasattr(self.model, "embed")
@@ -69,6 +72,12 @@ class HookedView:
     @property
     def feature_site(self) -> str:
         return self.model.feature_site
+
+    @property
+    def neuron_site(self) -> str:
+        """The hook point of the last hidden layer's neurons (an MLP's post-activations), which
+        the logits read through linear maps only."""
+        return self.model.neuron_site
 
     def block_sites(self) -> list[str]:
         return [f"blocks.{i}.resid_post" for i in range(len(self.blocks))]

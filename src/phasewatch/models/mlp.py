@@ -25,6 +25,7 @@ class QuadraticMLP(Hookable):
         self.hidden = HookPoint()
         self.unembed = Weight(torch.randn(width, num_classes) / math.sqrt(width))
         self.feature_site = "hidden"
+        self.neuron_site = "hidden"  # read out linearly by the unembedding
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         a, b = tokens[:, 0], tokens[:, 1] + self.num_operands

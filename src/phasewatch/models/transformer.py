@@ -141,6 +141,8 @@ class Transformer(Hookable):
         # A small unembedding init (GPT-2's 0.02) lets learned structure dominate the rows early on.
         self.unembed = Unembed(d_model, num_classes, std=unembed_init)
         self.feature_site = f"blocks.{n_layers - 1}.resid_post"
+        # the last MLP's neurons, which the logits read linearly unless a final LayerNorm intervenes
+        self.neuron_site = f"blocks.{n_layers - 1}.mlp.post" if d_mlp and not layernorm else None
         if init == "torch":
             self._torch_init(unembed_init)
 

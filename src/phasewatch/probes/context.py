@@ -49,6 +49,7 @@ class ProbeContext:
     ):
         self.model, self.view, self.task, self.data, self.loss = model, view, task, data, loss
         self.batch_size = batch_size
+        self.final: ProbeContext | None = None  # the finished model's context, for `at_end` probes
         self.sites: list[str] = []
         self._outputs: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
         self._pass: ProbePass | None = None

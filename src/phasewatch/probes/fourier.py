@@ -14,12 +14,14 @@ probe at the end reads them off a modular-arithmetic task's model.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from phasewatch.models.hooks import patched, representation
 from phasewatch.models.interface import HookedView
 from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult, probe
 from phasewatch.tasks.modular import ModularTask
@@ -111,86 +113,78 @@ def fourier_sparsity(embedding: Tensor, k: int = 5) -> float:
     return (norms.topk(min(k, norms.numel())).values.sum() / total).item()
 
 
-def restricted_logits(logits: Tensor, answers: Tensor, keys: list[int], n: int) -> Tensor:
-    """Projection of the logit table onto the key-frequency directions plus per-row constants.
-
-    logits (M, n): row m holds the logits over the group elements c for input pair m (classes in
-    group order); answers (M,) the correct element a_m. For each key k the direction is the whole
-    table D_k[m, c] = cos(w_k(a_m − c)) (Nanda et al. 2023: the model reads out
-    cos(w_k(a + b − c)), and a + b = a_m). Returns
-        L_restricted = rowmean(L) 1ᵀ + Σ_k α_k D_k,
-        α = argmin_α ‖L − rowmean(L) 1ᵀ − Σ_k α_k D_k‖_F,
-    the least-squares projection over the whole table. logits − restricted_logits is the
-    excluded part. Keys are frequencies in 1..⌊n/2⌋ (duplicates ignored).
-    """
-    if logits.shape[-1] != n:
-        raise ValueError(f"logits have {logits.shape[-1]} classes, expected the group order {n}")
+def key_directions(answers: Tensor, keys: list[int], n: int) -> Tensor:
+    """Orthonormal columns spanning cos(w_k c_m) and sin(w_k c_m) over the rows m, centred (so
+    orthogonal to the constant), shape (M, ≤ 2K), float64. c_m is row m's answer as a group
+    element (a + b mod p for +, so these are Nanda et al. 2023's cos/sin(w_k(a + b))); on a full
+    table they are already orthogonal and centred, and the QR only normalises them. Keys are
+    frequencies in 1..⌊n/2⌋; the Nyquist sine, identically 0, is dropped."""
     if any(not 1 <= k <= n // 2 for k in keys):
         raise ValueError(f"key frequencies {keys} must lie in 1..{n // 2}")
-    table = logits.detach().to(torch.float64)
-    # The per-row constant spans its own subspace: each D_k row sums to zero over c (k ≠ 0 mod n),
-    # so D_k ⊥ every row constant and the two projections can be done separately.
-    row_mean = table.mean(dim=1, keepdim=True)
-    if not keys:
-        return row_mean.expand_as(table).clone()
-    w = 2 * math.pi * torch.tensor(sorted(set(keys)), dtype=torch.float64, device=table.device) / n
-    c = torch.arange(n, dtype=torch.float64, device=table.device)
-    # cos(w(a − c)) = cos(wa)cos(wc) + sin(wa)sin(wc): D_k = A_k B_kᵀ + A'_k B'_kᵀ, never built.
-    a_angles = w[None, :] * answers.to(table.device, torch.float64)[:, None]  # (M, K)
-    c_angles = w[None, :] * c[:, None]  # (n, K)
-    a_cs = torch.cat([a_angles.cos(), a_angles.sin()], dim=1)  # (M, 2K)
-    c_cs = torch.cat([c_angles.cos(), c_angles.sin()], dim=1)  # (n, 2K)
-    n_keys = len(w)
-    # Normal equations Q α = r with r_k = ⟨D_k, L⟩_F and Q_kl = ⟨D_k, D_l⟩_F.
-    r = (a_cs * (table @ c_cs)).sum(dim=0).view(2, n_keys).sum(dim=0)
-    # Each row of D_k is cos(w_k(a_m − c)) over all c: a cyclic shift of the a = 0 row, so every
-    # row has the same inner products and Q = M · (row Gram at a = 0), whatever the answers.
-    d0 = c_angles.cos()  # (n, K): the a = 0 row of each D_k, cos(−w_k c) = cos(w_k c)
-    q = table.shape[0] * (d0.T @ d0)
-    # For distinct keys in 1..⌊n/2⌋ Q is diagonal (n/2, or n for the Nyquist key, times M);
-    # solving the system keeps that an outcome of the algebra rather than an assumption.
-    alpha = torch.linalg.solve(q, r)
-    return row_mean + (a_cs * alpha.repeat(2)) @ c_cs.T
+    w = 2 * math.pi * torch.tensor(sorted(set(keys)), dtype=torch.float64, device=answers.device) / n
+    angles = answers.to(torch.float64)[:, None] * w[None, :]  # (M, K)
+    directions = torch.cat([angles.cos(), angles.sin()], dim=1)
+    directions = directions - directions.mean(dim=0, keepdim=True)
+    q, r = torch.linalg.qr(directions)
+    return q[:, r.diagonal().abs() > 1e-9 * math.sqrt(len(answers))]
 
 
-def restricted_loss(logits: Tensor, answers: Tensor, keys: list[int], n: int) -> float:
-    """Cross-entropy of `restricted_logits` against the answers, mean over all rows given.
+def restricted_logits(
+    logits: Tensor, neurons: Tensor, readout: Callable[[Tensor], Tensor], answers: Tensor, keys: list[int], n: int
+) -> Tensor:
+    """Nanda et al. 2023's restricted logits, (M, C) float64.
 
-    Nanda et al. 2023: keep only the key-frequency read-out cos(w_k(a + b − c)) of the logits on
-    the full table; it falls before the test loss does, as the generalising circuit forms.
+    neurons (M, d): the last hidden layer's activations for each row (the MLP's post-ReLU
+    activations at the final position); readout(h) the logits (M, C) the model computes with
+    those activations replaced by h. Each neuron keeps its mean and its components along the
+    key directions (`key_directions`: a coefficient per neuron and direction); everything else
+    the model computes is replaced by its mean over the rows:
+        h̃ = mean(h) + Q Qᵀ (h − mean(h)),
+        L_restricted = mean(L) + readout(h̃) − readout(mean(h)).
+    For a readout that is linear in h (h W_out W_U, the reference notebook's map) the difference
+    is (h̃ − mean(h)) W_out W_U and mean(L) its bias term, exactly as there.
     """
-    restricted = restricted_logits(logits, answers, keys, n)
-    return F.cross_entropy(restricted, answers.to(restricted.device)).item()
-
-
-def excluded_loss(logits: Tensor, answers: Tensor, keys: list[int], n: int, mask: Tensor | None = None) -> float:
-    """Cross-entropy of logits − `restricted_logits` (key directions removed), mean over the rows
-    where `mask` is True (all rows if None).
-
-    Nanda et al. 2023 score the training rows; the loss rises as the model comes to rely on the
-    key frequencies instead of memorisation. The projection is fitted on every row given: pass
-    the full table with the training rows as `mask` to fit it as Nanda et al. do (on the whole
-    table), or only the training rows to fit it there. log n when the logits are nothing but
-    key-frequency read-out.
-    """
+    q = key_directions(answers, keys, n)
+    h = neurons.detach().to(torch.float64)
+    mean = h.mean(dim=0, keepdim=True)
+    kept = mean + q @ (q.T @ (h - mean))
     table = logits.detach().to(torch.float64)
-    excluded = table - restricted_logits(table, answers, keys, n)
-    answers = answers.to(table.device)
-    if mask is not None:
-        mask = mask.to(table.device)
-        excluded, answers = excluded[mask], answers[mask]
-    return F.cross_entropy(excluded, answers).item()
+    return table.mean(dim=0, keepdim=True) + readout(kept).to(torch.float64) - readout(mean.expand_as(h)).to(torch.float64)
 
 
-# ---- the probe ------------------------------------------------------------------------------------
+def excluded_logits(logits: Tensor, answers: Tensor, keys: list[int], n: int) -> Tensor:
+    """Nanda et al. 2023's excluded logits, (M, C) float64: each output logit, as a function of
+    the row, with its components along the key directions removed, L − Q Qᵀ L."""
+    q = key_directions(answers, keys, n)
+    table = logits.detach().to(torch.float64)
+    return table - q @ (q.T @ table)
+
+
+def _loss(logits: Tensor, answers: Tensor, rows: Tensor) -> float:
+    return F.cross_entropy(logits[rows], answers.to(logits.device)[rows]).item()
+
+
+# ---- the probes -----------------------------------------------------------------------------------
 
 KEY_FREQUENCIES = 5
 FOURIER_SPARSITY = Metric("fourier_sparsity/*", "share of the embedding's Fourier norm² in its key frequencies", higher="better")
 FOURIER_IPR = Metric(
     "fourier_ipr/*", "mean inverse participation ratio of the embedding columns' Fourier spectra", higher="better"
 )
-RESTRICTED_LOSS = Metric("restricted_loss/*", "loss with only the key-frequency components of the logits", higher="worse")
-EXCLUDED_LOSS = Metric("excluded_loss/*", "training loss with the key-frequency components removed", higher="better")
+RESTRICTED_LOSS = Metric(
+    "restricted_loss/*",
+    "training loss from the neurons' final-model key-frequency components alone (Nanda et al. 2023)",
+    higher="worse",
+)
+EXCLUDED_LOSS = Metric(
+    "excluded_loss/*", "training loss with the final-model key-frequency components removed (Nanda et al. 2023)", higher="better"
+)
+RESTRICTED_LOSS_LIVE = Metric(
+    "restricted_loss_live/*", "restricted loss with the key frequencies of the model at that step", higher="worse"
+)
+EXCLUDED_LOSS_LIVE = Metric(
+    "excluded_loss_live/*", "excluded loss with the key frequencies of the model at that step", higher="better"
+)
 
 
 def _group_members(task: ModularTask) -> torch.Tensor:
@@ -199,40 +193,103 @@ def _group_members(task: ModularTask) -> torch.Tensor:
     return torch.argsort(task.group)[task.p - task.group_order :]
 
 
+def _embedding(ctx: ProbeContext, task: ModularTask) -> Tensor:
+    """The operands' embedding rows in group order (n, d)."""
+    return cast(HookedView, ctx.view).token_embedding(task.p)[_group_members(task)]
+
+
+def _key_frequency_losses(ctx: ProbeContext, keys: list[int]) -> tuple[float, float]:
+    """(restricted, excluded) loss on the training pairs with `keys`. For × and ÷ the group is
+    Z_p^* indexed by discrete logarithm (pairs whose answer is 0, and the answer 0's logit, are
+    left out)."""
+    task = cast(ModularTask, ctx.task)
+    assert task.group is not None
+    site = cast(HookedView, ctx.view).neuron_site
+    members = _group_members(task)
+    logits, cache = ctx.forward("probe")
+    neurons = representation(cache[site])  # (N, d): at the final position
+    answers = task.group[task.probe.targets]
+    kept = answers >= 0
+
+    def readout(h: Tensor) -> Tensor:
+        full = neurons.clone()
+        full[kept] = h.to(full.dtype)
+
+        def replace(output: Tensor) -> Tensor:
+            output = output.clone()
+            if output.dim() == 3:
+                output[:, -1] = full
+            else:
+                output[:] = full
+            return output
+
+        with patched(ctx.model, {site: replace}):
+            return ctx.model(task.probe.inputs)[kept][:, members]
+
+    logits, answers, in_train = logits[kept][:, members], answers[kept], task.in_train[kept]
+    restricted = restricted_logits(logits, neurons[kept], readout, answers, keys, task.group_order)
+    excluded = excluded_logits(logits, answers, keys, task.group_order)
+    return _loss(restricted, answers, in_train), _loss(excluded, answers, in_train)
+
+
+def _neuron_sites(ctx: ProbeContext) -> list[str]:
+    return [cast(HookedView, ctx.view).neuron_site] if ctx.view.can("neurons") else []
+
+
 @probe(
     "fourier",
-    metrics=(FOURIER_SPARSITY, FOURIER_IPR, RESTRICTED_LOSS, EXCLUDED_LOSS),
+    metrics=(FOURIER_SPARSITY, FOURIER_IPR, RESTRICTED_LOSS_LIVE, EXCLUDED_LOSS_LIVE),
     needs=Needs(task=ModularTask, capabilities=("token_embedding",)),
+    sites=_neuron_sites,
 )
 def fourier_progress(ctx: ProbeContext) -> ProbeResult:
-    """Fourier sparsity of the operand embedding, restricted loss and excluded loss.
+    """Fourier sparsity and IPR of the operand embedding; restricted and excluded loss with the
+    key frequencies of the model at this step.
 
     - `fourier_sparsity/embed`: share of the embedding's non-constant Fourier norm² in its top-5
       frequencies (the key frequencies); rises as the generalising circuit forms.
     - `fourier_ipr/embed`: mean inverse participation ratio of each embedding column's Fourier
       spectrum (Gromov 2023); rises as each neuron settles on one frequency.
-    - `restricted_loss/logits`: cross-entropy on every pair of the logits' projection onto
-      cos(w_k(c* − c)) for the key frequencies k; falls *before* the test loss does.
-    - `excluded_loss/logits`: training cross-entropy once those components are removed (the
-      projection fitted on the whole table); rises as the model relies on the generalising circuit.
-    For × and ÷ the group is Z_p^* indexed by discrete logarithm (pairs whose answer is 0, and the
-    answer 0's logit, are left out).
+    - `restricted_loss_live/logits`, `excluded_loss_live/logits` (models with `neurons`):
+      `restricted_logits` / `excluded_logits` on the training pairs, with the top-5 frequencies
+      of the embedding *at this step*. Departs from Nanda et al. 2023, who use the final model's
+      key frequencies at every checkpoint (the `progress_measures` probe): early on the current
+      frequencies are noise, so this curve is a live view, not the paper's measure.
     """
     task = cast(ModularTask, ctx.task)  # Needs(task=ModularTask)
-    assert task.group is not None
-    members = _group_members(task)
-    embedding = cast(HookedView, ctx.view).token_embedding(task.p)[members]  # the capability: a HookedView
-    keys = key_frequencies(embedding, k=KEY_FREQUENCIES)
-    logits, _ = ctx.forward("probe")
-    answers = task.group[task.probe.targets]
-    rows = answers >= 0
-    logits, answers, in_train = logits[rows][:, members], answers[rows], task.in_train[rows]
-    n = task.group_order
-    return ProbeResult(
-        {
-            FOURIER_SPARSITY.at("embed"): fourier_sparsity(embedding, k=KEY_FREQUENCIES),
-            FOURIER_IPR.at("embed"): neuron_ipr(embedding),
-            RESTRICTED_LOSS.at("logits"): restricted_loss(logits, answers, keys, n),
-            EXCLUDED_LOSS.at("logits"): excluded_loss(logits, answers, keys, n, mask=in_train),
-        }
-    )
+    embedding = _embedding(ctx, task)
+    scalars = {
+        FOURIER_SPARSITY.at("embed"): fourier_sparsity(embedding, k=KEY_FREQUENCIES),
+        FOURIER_IPR.at("embed"): neuron_ipr(embedding),
+    }
+    if ctx.view.can("neurons"):
+        restricted, excluded = _key_frequency_losses(ctx, key_frequencies(embedding, k=KEY_FREQUENCIES))
+        scalars[RESTRICTED_LOSS_LIVE.at("logits")] = restricted
+        scalars[EXCLUDED_LOSS_LIVE.at("logits")] = excluded
+    return ProbeResult(scalars)
+
+
+@probe(
+    "progress_measures",
+    metrics=(RESTRICTED_LOSS, EXCLUDED_LOSS),
+    needs=Needs(task=ModularTask, capabilities=("token_embedding", "neurons")),
+    sites=_neuron_sites,
+    at_end=True,
+)
+def progress_measures(ctx: ProbeContext) -> ProbeResult:
+    """Restricted and excluded loss as Nanda et al. 2023 define them, over the stored checkpoints.
+
+    Runs once training is over (`at_end`): the key frequencies are the final model's (the top 5
+    of its embedding's `frequency_norms`), the same at every checkpoint, and both losses score
+    the training pairs. `restricted_loss/logits` keeps only the neurons' components along
+    cos/sin(w_k(a + b)) and maps them through the rest of the model (`restricted_logits`); it
+    falls as the generalising circuit forms, before test accuracy rises. `excluded_loss/logits`
+    removes those components from each logit (`excluded_logits`); it rises as the model comes to
+    rely on them. Departs from the paper only in choosing the key frequencies from the embedding
+    (the paper reads them off the embedding and the neurons; they agree on the grokked model).
+    """
+    assert ctx.final is not None  # at_end
+    task = cast(ModularTask, ctx.task)
+    keys = key_frequencies(_embedding(ctx.final, task), k=KEY_FREQUENCIES)
+    restricted, excluded = _key_frequency_losses(ctx, keys)
+    return ProbeResult({RESTRICTED_LOSS.at("logits"): restricted, EXCLUDED_LOSS.at("logits"): excluded})

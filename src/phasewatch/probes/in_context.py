@@ -33,7 +33,7 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return losses.masked_fill(targets == IGNORE, math.nan)
 
 
-@probe("in_context", metrics=(IN_CONTEXT,), needs=Needs(task=True))
+@probe("in_context", metrics=(IN_CONTEXT,), needs=Needs(task=True, sequences=True))
 def in_context(ctx: ProbeContext) -> ProbeResult:
     """On the held-out split:
     - `in_context/icl_score` = mean loss at late positions (last quarter of the context) − mean

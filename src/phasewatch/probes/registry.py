@@ -12,7 +12,9 @@ registered with `@probe(name, needs=..., metrics=...)`:
   spells a metric name.
 
 Probes run under `torch.no_grad()` with the model in eval mode (see `untouched`) and share
-forward passes through the context.
+forward passes through the context. A probe registered `at_end=True` needs the finished model: it
+runs once training is over, over the run's stored checkpoints, with `ctx.final` the final model's
+context (Nanda et al.'s restricted loss uses the final model's key frequencies at every step).
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ class Needs:
     """What a probe needs from its context. task: a built-in task (True: any; a class: a task of
     that kind); probe_data: the user's probe items (a watched model or a checkpoint series);
     labels / attributes: per-item labels or attribute rows (from the task or the probe data);
+    sequences: a task whose targets are a token per position (a language model's);
     capabilities: what the model must offer (`models.interface`)."""
 
     task: bool | type = False
     probe_data: bool = False
     labels: bool = False
     attributes: bool = False
+    sequences: bool = False
     capabilities: tuple[str, ...] = ()
 
     def unmet(self, ctx: ProbeContext) -> str | None:
@@ -84,6 +88,8 @@ class Needs:
             return f"a built-in task{kind} (a watched model has probe data instead)"
         if isinstance(self.task, type) and ctx.task is not None and not isinstance(ctx.task, self.task):
             return f"a task of kind {self.task.__name__}, not {ctx.task.name!r}"
+        if self.sequences and ctx.task is not None and not ctx.task.sequence_targets:
+            return f"a task with a target at every position, not {ctx.task.name!r}"
         if self.probe_data and ctx.data is None:
             return "probe data of a watched model (a built-in run probes its task instead)"
         if self.labels and not ctx.has_labels:
@@ -110,6 +116,7 @@ class Probe:
     doc: str
     needs: Needs
     metrics: tuple[Metric, ...]
+    at_end: bool = False
 
 
 PROBES: dict[str, Probe] = {}
@@ -117,14 +124,21 @@ METRICS: list[Metric] = []  # every declaration, probes' and the training loop's
 
 
 def probe(
-    name: str, *, metrics: Iterable[Metric], needs: Needs = Needs(), sites: Callable[[ProbeContext], list[str]] = lambda ctx: []
+    name: str,
+    *,
+    metrics: Iterable[Metric],
+    needs: Needs = Needs(),
+    sites: Callable[[ProbeContext], list[str]] = lambda ctx: [],
+    at_end: bool = False,
 ):
     """Register `function(ctx) -> ProbeResult` under `name`; `sites(ctx)` names the activations
-    its context's forward pass must capture."""
+    its context's forward pass must capture; `at_end`: it runs over the stored checkpoints once
+    the run is over (module docstring)."""
 
     def register(function: Callable[[ProbeContext], ProbeResult]) -> Callable[[ProbeContext], ProbeResult]:
         declared = tuple(metrics)
-        PROBES[name] = Probe(name, function, sites, (function.__doc__ or "").strip().split("\n")[0], needs, declared)
+        doc = (function.__doc__ or "").strip().split("\n")[0]
+        PROBES[name] = Probe(name, function, sites, doc, needs, declared, at_end)
         declare(*declared)
         return function
 
@@ -176,8 +190,10 @@ def choose(names: Iterable[str] | None, ctx: ProbeContext, field_name: str = "pr
 
 
 def run_probes(names: list[str], ctx: ProbeContext) -> ProbeResult:
-    """Run the named probes once on `ctx`, sharing its forward passes; the model is left as it was."""
-    probes = [PROBES[name] for name in names]
+    """Run the named probes once on `ctx`, sharing its forward passes; the model is left as it was.
+    During training (`ctx.final` None) the `at_end` probes are left out; over a finished run's
+    checkpoints (`ctx.final` set) only they run."""
+    probes = [PROBES[name] for name in names if PROBES[name].at_end == (ctx.final is not None)]
     ctx.reset(sorted({site for p in probes for site in p.sites(ctx)}))
     result = ProbeResult()
     with untouched(ctx.model):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fnmatch import fnmatch
 
-from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events
+from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events, unjudged
 from phasewatch.config import EventConfig
 from phasewatch.probes import METRICS
 from phasewatch.probes.semantic import judged_by
 from phasewatch.probes.training import TRAIN_LOSS
-from phasewatch.store import Run
+from phasewatch.store import UNJUDGED, Run
 
 
 def watched_detection(extra: Sequence[str] = ()) -> EventConfig:
@@ -31,12 +31,15 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
     with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
     the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
     also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
-    the phase timeline (analysis/timeline.py) is saved as analysis/phases.json."""
+    the phase timeline (analysis/timeline.py) is saved as analysis/phases.json. The watched curves
+    the detector could not judge, and why, are saved as analysis/unjudged.json."""
     names = run.metric_names()
     windowed = [m for pattern in detection.structure_windows for m in names if fnmatch(m, pattern)]
     windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
     watched = [m for m in names if any(fnmatch(m, p) for p in detection.watch) and m not in windowed]
-    events = detect_events({m: run.metric(m) for m in watched}, structure_metrics=detection.structure_metrics)
+    curves = {m: run.metric(m) for m in watched}
+    events = detect_events(curves, structure_metrics=detection.structure_metrics)
+    run.save_analysis(UNJUDGED, {"curves": unjudged(curves)})
     for metric in windowed:
         etf = judged_by(metric)
         events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)

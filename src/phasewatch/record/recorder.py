@@ -13,8 +13,9 @@ through a Recorder:
 
 It owns the run, its metrics writer, the on-device scalar buffer (no host sync in the hot loop:
 one-element tensors are transferred together at the next probe, checkpoint, or after
-`DRAIN_EVERY` rows / the writer's flush interval), the probe schedule, the listeners and the
-run's end. Nothing in it knows how the model is trained, so one loop can drive N Recorders
+`DRAIN_EVERY` rows / the writer's flush interval), the probe schedule (with adaptive probing,
+`record/adaptive.py`, when given), the listeners, the replay of the probes that read the
+finished model over earlier states (`replay`), and the run's end. Nothing in it knows how the model is trained, so one loop can drive N Recorders
 (each `record` takes a tensor, e.g. `losses[i]` of an ensemble's stacked losses, without a sync).
 """
 
@@ -25,14 +26,15 @@ import math
 import numbers
 import operator
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Protocol
 
 import torch
 
 from phasewatch.config import EventConfig
 from phasewatch.errors import UserError
-from phasewatch.probes import ProbeContext, ProbeResult, run_probes
+from phasewatch.probes import PROBES, ProbeContext, ProbeResult, run_probes
+from phasewatch.record.adaptive import AdaptiveProbing
 from phasewatch.record.detection import find_events
 from phasewatch.record.schedule import check_step
 from phasewatch.report import write_report
@@ -63,9 +65,10 @@ class Recorder:
         detection: EventConfig,
         listeners: Sequence[Listener] = (),
         flush_seconds: float = 5.0,
+        adaptive: AdaptiveProbing | None = None,
     ):
         self.run, self.context, self.probes, self.schedule = run, context, list(probes), schedule
-        self.detection, self.listeners = detection, list(listeners)
+        self.detection, self.listeners, self.adaptive = detection, list(listeners), adaptive
         self.writer = run.writer(flush_seconds)
         self.probe_seconds = 0.0
         self.last_probed: int | None = None
@@ -109,8 +112,9 @@ class Recorder:
     # ---- probes ----------------------------------------------------------------------------------
 
     def due(self, step: int) -> bool:
-        """Whether the schedule probes `step` and it has not been probed yet."""
-        return step in self.schedule and step != self.last_probed
+        """Whether the schedule (or adaptive probing) probes `step` and it has not been probed yet."""
+        wanted = step in self.schedule or (self.adaptive is not None and self.adaptive.wants(step))
+        return wanted and step != self.last_probed
 
     def probe(self, step: int, context: ProbeContext | None = None) -> ProbeResult:
         """Run the probes now (on `context` if given, e.g. a freshly loaded checkpoint), record
@@ -127,8 +131,32 @@ class Recorder:
         for listener in self.listeners:
             self.stop = listener.observe(step, result.scalars, self) or self.stop
         self.last_probed = step
-        self.probe_seconds += time.perf_counter() - began
+        elapsed = time.perf_counter() - began
+        self.probe_seconds += elapsed
+        if self.adaptive is not None:
+            scheduled = step in self.schedule
+            self.adaptive.observe(step, result.scalars, scheduled)
+            self.adaptive.seconds += 0.0 if scheduled else elapsed
         return result
+
+    def replay(self, states: Iterable[tuple[int, ProbeContext]]) -> int:
+        """Run the `at_end` probes (those that read the finished model, e.g. Nanda et al.'s
+        restricted loss with the final key frequencies) over earlier model states, `states`
+        yielding (step, context) in step order, with the current context as the final model.
+        Metrics the run already has are not recorded again (a resumed finish). Returns the
+        number of states probed."""
+        names = [name for name in self.probes if PROBES[name].at_end]
+        recorded = set(self.run.metric_names())
+        if not names or any(m.matches(r) for n in names for m in PROBES[n].metrics for r in recorded):
+            return 0
+        self.drain()
+        began, count = time.perf_counter(), 0
+        for step, context in states:
+            context.final = self.context
+            self.writer.log(check_step(step), run_probes(names, context).scalars)
+            count += 1
+        self.probe_seconds += time.perf_counter() - began
+        return count
 
     # ---- durability ------------------------------------------------------------------------------
 
@@ -155,6 +183,8 @@ class Recorder:
         finished with `fields` in run.json, and write its report. Returns the events."""
         self.close()
         events = find_events(self.run, self.detection)
+        if self.adaptive is not None:
+            fields["adaptive"] = {**self.adaptive.report(), "seconds": round(self.adaptive.seconds, 3)}
         self.run.set_status("finished", **fields)
         write_report(self.run)
         return events

@@ -10,6 +10,7 @@ from scipy import stats
 
 from phasewatch.analysis import phase_timeline, relate_events
 from phasewatch.probes import semantic
+from phasewatch.store import UNJUDGED
 
 # `split/name` metrics are behaviour; every other family is a probe (ARCHITECTURE.md, metric names).
 BEHAVIOUR_SPLITS = ("train", "test")
@@ -111,7 +112,7 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
                 str(e["kind"]),
                 str(e["metric"]),
                 fmt_number(e["step"]),
-                f"[{fmt_number(low)}, {fmt_number(high)}]",
+                f"[{fmt_number(low)}, {fmt_number(high)}]" + (" grid" if e.get("grid_limited") else ""),
                 f"{fmt_number(e.get('before'))} → {fmt_number(e.get('after'))}",
                 fmt_number(e.get("width")),
             )
@@ -120,17 +121,17 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
 
 
 def lead_lag_lines(events: list[dict]) -> list[str]:
-    """The analysis' sentences on which event led which, e.g. "restricted loss fell … before …":
-    first a hidden measure leading a behaviour change (what it foretold), then any event leading a
-    behaviour change, then the rest."""
+    """The analysis' sentences on the pairs that matter: a hidden measure and a behaviour change
+    (train/test/eval), e.g. "restricted_loss/logits fell 300 steps before test/accuracy rose".
+    Resolved leads (intervals apart) first, then the pairs that moved together."""
+    relations = [r for r in relate_events(events) if is_behaviour(r["second_metric"]) and not is_behaviour(r["first_metric"])]
+    return [str(r["text"]) for r in sorted(relations, key=lambda r: not r["lead"])]
 
-    def rank(relation: dict) -> tuple[bool, bool]:
-        behaviour_follows = is_behaviour(relation["second_metric"])
-        hidden_leads = not is_behaviour(relation["first_metric"])
-        return not (behaviour_follows and hidden_leads), not behaviour_follows  # False sorts first
 
-    relations = sorted(relate_events(events), key=rank)
-    return [str(r["text"]) for r in relations]
+def unjudged_lines(run) -> list[str]:
+    """'metric: why' for each watched curve the detector could not judge (too few points, ...)."""
+    reasons = (run.analysis(UNJUDGED) or {}).get("curves", {})
+    return [f"{metric}: {reason}" for metric, reason in reasons.items()]
 
 
 def run_facts(run, steps: int | None) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from phasewatch.report.common import (
     read_timeline,
     run_facts,
     structure_windows,
+    unjudged_lines,
     window_lines,
 )
 from phasewatch.report.language import language_figure
@@ -94,8 +95,9 @@ HINTS = {
     "Items in attribute order are labelled by their factor values (0·2·1), with lines between "
     "combinations, thicker where a coarser factor changes; the slider opens at the structure peak "
     "when there is one.",
-    "events": "Regime changes found in the curves: where (with an interval), the level before and after, "
-    "and how many steps the change took; then which change led which.",
+    "events": "Regime changes found in the curves: where (with a 90 % interval; 'grid': the probe spacing, "
+    "not the noise, sets it), the observed level before and after, and how many steps the change took; "
+    "then which hidden measure moved before a behaviour change (only when the intervals are apart) or with it.",
 }
 
 
@@ -137,7 +139,7 @@ def render(run) -> str:
     matrices = saved_matrices_figure(run, windows[0]["peak_step"] if windows else None)
     if matrices is not None:
         sections.append(section("Matrices over time", "matrices", HINTS["matrices"], matrices))
-    sections.append(_events(events))
+    sections.append(_events(events, unjudged_lines(run)))
     return page(f"phasewatch · {run.id}", sections)
 
 
@@ -223,14 +225,17 @@ def _phases(timeline: list[dict]) -> str:
     )
 
 
-def _events(events: list[dict]) -> str:
+def _events(events: list[dict], unjudged: list[str]) -> str:
     intro = f'<section id="events"><h2>Events</h2><p class="hint">{HINTS["events"]}</p>'
+    missing = "".join(f"<li>not judged: {escape(line)}</li>" for line in unjudged)
+    missing = f'<ul class="unjudged">{missing}</ul>' if missing else ""
     if not events:
-        return intro + '<p class="empty">No events detected.</p></section>'
+        return intro + '<p class="empty">No events detected.</p>' + missing + "</section>"
     lines = "".join(f"<li>{escape(line)}</li>" for line in lead_lag_lines(events))
     return (
         intro
         + _table(EVENT_COLUMNS, event_rows(events), {"step", "width"})
         + (f'<ul class="leadlag">{lines}</ul>' if lines else "")
+        + missing
         + "</section>"
     )

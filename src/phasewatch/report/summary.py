@@ -28,6 +28,7 @@ from phasewatch.report.common import (
     read_timeline,
     run_facts,
     structure_windows,
+    unjudged_lines,
     window_lines,
 )
 
@@ -81,6 +82,8 @@ def print_summary(run, console: Console | None = None) -> None:
         _print_events(events, console)
     else:
         console.print("no events detected")
+    for line in unjudged_lines(run):
+        console.print(f"  not judged: {line}", highlight=False, markup=False)
     timeline = read_timeline(run, events, data)
     if timeline:
         console.print("phases", highlight=False, markup=False)

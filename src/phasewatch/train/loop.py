@@ -2,23 +2,29 @@
 
 Full-batch or seeded mini-batch AdamW or SGD with linear warm-up. Step s means "the parameters after s
 updates": at each step the loop records the training loss, runs the probes when the schedule
-says so, then updates. Every `checkpoint_every` steps it flushes the metrics and writes a
+says so, then updates. At step 0 and every `checkpoint_every` steps it flushes the metrics and writes a
 checkpoint (model, optimiser, RNG); `resume=True` restarts from the newest one, drops metrics
 recorded after it, and continues bit-identically (the data order is a pure function of seed and
 step, so no sampler state is needed). Recording is the `Recorder`'s: this loop drives one exactly
-as a user's loop drives a `Watcher`.
+as a user's loop drives a `Watcher`. Once trained, the probes that read the finished model
+(`at_end`) are run over the stored checkpoints (`Recorder.replay`).
 """
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Iterator
+from fnmatch import fnmatch
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from phasewatch.probes import ProbeContext, emits
 from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.record import Listener, Recorder, probe_steps
+from phasewatch.record.adaptive import AdaptiveProbing
 from phasewatch.store import ATTRIBUTE_GROUPS, Run
 from phasewatch.tasks import Split, Task
 from phasewatch.tasks.attributes import attribute_groups
@@ -74,13 +80,15 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
     curriculum = Curriculum(config.curriculum, run, start) if config.curriculum.metric else None
     if curriculum is not None:
         listeners.append(curriculum)
+    schedule = set(probe_steps(settings.steps, config.probes.every, config.probes.log_points))
     recorder = Recorder(
         run,
         prepared.context,
         config.probes.names,
-        set(probe_steps(settings.steps, config.probes.every, config.probes.log_points)),
+        schedule,
         detection=config.events,
         listeners=listeners,
+        adaptive=_adaptive(config, run, start, schedule),
     )
     recorder.writer.truncate_after(start - 1)
     if task.attributes is not None and (groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))):
@@ -90,7 +98,7 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
     with _progress(show_progress) as progress:
         bar = progress.add_task(run.id, total=settings.steps, completed=start, status="")
         for step in range(start, settings.steps + 1):
-            if step % settings.checkpoint_every == 0 and step > start:
+            if step % settings.checkpoint_every == 0 and (step > start or step == 0):
                 recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
             batch = batch_at(task, step, settings.batch_size, config.seed, stage=curriculum.stage if curriculum else 1)
             loss, logits = objective(batch.inputs, batch.targets)
@@ -107,6 +115,7 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
             progress.update(bar, completed=step + 1)
     if step not in run.checkpoint_steps():
         recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
+    recorder.replay(checkpoint_contexts(run, prepared))
     return recorder.finish(
         train_seconds=time.perf_counter() - began,
         probe_seconds=recorder.probe_seconds,
@@ -114,6 +123,33 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
         resumed_from=start,
         stopped_at=step,
     )
+
+
+def _adaptive(config, run: Run, start: int, schedule: set[int]) -> AdaptiveProbing | None:
+    """Adaptive probing over the watched probe metrics, rebuilt from the stored values before
+    `start` on a resumed run; None unless `probes.adaptive`."""
+    probes = config.probes
+    if not probes.adaptive:
+        return None
+    dense_every = probes.adaptive_every or max(1, probes.every // 5)
+    names = [m for m in run.metric_names() if emits(probes.names, m) and any(fnmatch(m, p) for p in config.events.watch)]
+    rows: dict[int, dict[str, float]] = {}
+    for name in names:
+        for step, value in zip(*run.metric(name)):
+            if step < start:
+                rows.setdefault(int(step), {})[name] = float(value)
+    history = [(step, rows[step], step in schedule) for step in sorted(rows)]
+    return AdaptiveProbing.resumed(config.events.watch, dense_every, probes.adaptive_budget, history)
+
+
+def checkpoint_contexts(run: Run, prepared: Prepared) -> Iterator[tuple[int, ProbeContext]]:
+    """(step, a probe context of the model at that step) for each stored checkpoint, in order. The
+    states are loaded into one copy of the model: the trained model stays as it is."""
+    replica = copy.deepcopy(prepared.model)
+    for step in run.checkpoint_steps():
+        tensors, _ = run.load_checkpoint(step)
+        replica.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+        yield step, ProbeContext.of_task(replica, prepared.task, prepared.loss)
 
 
 def _status(scalars: dict[str, float]) -> str:
