@@ -23,7 +23,7 @@ from phasewatch.config import validate
 from phasewatch.tasks import build_task
 from phasewatch.train.steering import peak_model, steering_curve
 
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)  # 3 and 4 were never run while the presets were being changed
 # (group, experiment, assignments, seeds)
 PLAN = [  # the reference criteria first (three seeds), then the ratio law's extra points (one seed)
     ("ufm r=100", "ufm", [], SEEDS),
@@ -33,8 +33,12 @@ PLAN = [  # the reference criteria first (three seeds), then the ratio law's ext
     ("hierarchical ratio=50", "structure-before-collapse", ["setting=hierarchical"], SEEDS),
     ("hierarchical uniform 1e-4", "structure-before-collapse", ["setting=hierarchical", "decay_ratio=1"], SEEDS),
     *[
-        (f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS)
+        (f"keep-structure {s}", "keep-structure", [f"setting={s}"], SEEDS[:3])
         for s in ("baseline", "keep-peak", "penalty", "smoothing")
+    ],
+    *[
+        (f"selectional {s}", "structure-before-collapse", [f"setting=selectional-{s}"], SEEDS[:3])
+        for s in ("keep-peak", "smoothing")
     ],
     (
         "hierarchical uniform 5e-3",
@@ -43,13 +47,15 @@ PLAN = [  # the reference criteria first (three seeds), then the ratio law's ext
         (0,),
     ),
     *[(f"ufm r={r}", "ufm", [f"decay_ratio={r}"], (0,)) for r in (1000, 10, 1)],
-    ("selectional ratio=100", "structure-before-collapse", ["setting=selectional", "decay_ratio=100"], SEEDS),
+    ("selectional ratio=100", "structure-before-collapse", ["setting=selectional", "decay_ratio=100"], (0,)),
     ("selectional ratio=10", "structure-before-collapse", ["setting=selectional", "decay_ratio=10"], (0,)),
     *[
         (f"hierarchical ratio={r}", "structure-before-collapse", ["setting=hierarchical", f"decay_ratio={r}"], (0,))
         for r in (10, 100)
     ],
     ("selectional plain", "structure-before-collapse", ["setting=selectional-plain"], (0,)),
+    ("language", "structure-before-collapse", ["setting=language"], SEEDS[:3]),
+    ("language context-pathway", "structure-before-collapse", ["setting=language-context"], SEEDS[:3]),
     ("hierarchical plain", "structure-before-collapse", ["setting=hierarchical-plain"], (0,)),
 ]
 
@@ -113,6 +119,66 @@ def summary(run: pw.Run) -> dict[str, float]:
     return out
 
 
+# "What a faithful reproduction shows" (../shared/science/structure_before_collapse.md), per group:
+# (criterion, test on one run's `summary` row). "events" rows check the detector's verdicts.
+def _collapses(row: dict) -> bool:
+    return "collapse" in row["events"] and "crystallisation" in row["events"]
+
+
+UNIFORM = [
+    ("final/peak b >= 0.8", lambda r: r["features final"] >= 0.8 * r["features peak"]),
+    ("ETF distance >= 0.95", lambda r: r["features etf final"] >= 0.95),
+    ("no collapse event", lambda r: "collapse" not in r["events"]),
+]
+CRITERIA: dict[str, list[tuple[str, object]]] = {
+    "ufm r=100": [
+        ("peak b >= 0.4 while loss >= 0.75 log C", lambda r: r["features peak"] >= 0.4 and r["loss@peak/logC"] >= 0.75),
+        (
+            "feature peak <= classifier peak < loss halves",
+            lambda r: r["features peak step"] <= r["classifier peak step"] < r["loss halves at"],
+        ),
+        ("final b <= 0.15 peak", lambda r: r["features final"] <= 0.15 * r["features peak"]),
+        ("final ETF <= 0.3 and <= 0.25 at peak", lambda r: r["features etf final"] <= min(0.3, 0.25 * r["features etf@peak"])),
+        ("crystallisation and collapse dated", _collapses),
+    ],
+    "ufm plain": [
+        ("max |b| <= 0.02", lambda r: max(abs(r["features peak"]), abs(r["features b0"])) <= 0.02),
+        ("final ETF <= 0.01", lambda r: r["features etf final"] <= 0.01),
+        ("no events", lambda r: r["events"] == "-"),
+    ],
+    "selectional ratio=30": [
+        ("peak b >= 2x initial", lambda r: r["features peak"] >= 2 * r["features b0"]),
+        ("final b <= 0.2 peak", lambda r: r["features final"] <= 0.2 * r["features peak"]),
+        ("unembedding final <= 0.3 peak", lambda r: r["classifier final"] <= 0.3 * r["classifier peak"]),
+        ("final ETF <= 0.8", lambda r: r["features etf final"] <= 0.8),
+        ("crystallisation and collapse dated", _collapses),
+    ],
+    "selectional ratio=1": [
+        ("final/peak b >= 0.5", lambda r: r["features final"] >= 0.5 * r["features peak"]),
+        ("ETF distance >= 1.1", lambda r: r["features etf final"] >= 1.1),
+        ("no collapse event", lambda r: "collapse" not in r["events"]),
+    ],
+    "hierarchical ratio=50": [
+        ("peak b >= 1.8x initial", lambda r: r["features peak"] >= 1.8 * r["features b0"]),
+        ("classifier peak b >= 0.1", lambda r: r["classifier peak"] >= 0.1),
+        (
+            "final b <= 0.15 peak, classifier <= 0.25",
+            lambda r: r["features final"] <= 0.15 * r["features peak"] and r["classifier final"] <= 0.25 * r["classifier peak"],
+        ),
+        ("feature ETF <= 0.4 and <= 0.4 at peak", lambda r: r["features etf final"] <= min(0.4, 0.4 * r["features etf@peak"])),
+        ("classifier ETF <= 0.3", lambda r: r["classifier etf final"] <= 0.3),
+        ("NC1 <= 0.5 initial", lambda r: r.get("nc1 final/initial", float("nan")) <= 0.5),
+        ("crystallisation and collapse dated", _collapses),
+    ],
+    "language": [
+        ("unembedding peak b >= 0.1", lambda r: r["classifier peak"] >= 0.1),
+        ("unembedding final <= 0.25 peak", lambda r: r["classifier final"] <= 0.25 * r["classifier peak"]),
+    ],
+    "hierarchical uniform 1e-4": UNIFORM,
+    "hierarchical uniform 5e-3": UNIFORM,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", default="bench_runs/structure")
@@ -163,6 +229,12 @@ def main() -> None:
                 + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in cells)
                 + " |"
             )
+    print("\nAgainst the spec's criteria (pass / FAIL per seed):")
+    for group, checks in CRITERIA.items():
+        for run in runs.get(group, []):
+            row = summary(run)
+            verdicts = [f"{label}: {'pass' if bool(check(row)) else 'FAIL'}" for label, check in checks]  # type: ignore[operator]
+            print(f"- {group} seed {run.config['seed']}: " + "; ".join(verdicts))
     for run in runs.get("keep-structure keep-peak", []):
         model, task, step = peak_model(run)
         curve = steering_curve(model, task, [0.25, 0.5, 1.0, 2.0, 4.0])

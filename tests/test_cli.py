@@ -158,7 +158,8 @@ def test_experiments_name_lists_its_settings(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert 'setting = "selectional"' in lines and not any(line.startswith("settings.") for line in lines)
     assert lines[-1] == (
-        "settings: selectional, selectional-plain, hierarchical, hierarchical-plain, text, language "
+        "settings: selectional, selectional-keep-peak, selectional-smoothing, selectional-plain, hierarchical, "
+        "hierarchical-plain, text, language, language-context "
         "(the values above are for setting = 'selectional'; choose another with --set setting=NAME)"
     )
 

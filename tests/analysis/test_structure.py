@@ -225,3 +225,16 @@ def test_find_events_windows_alignment_and_keeps_generic_detection_elsewhere(ufm
     plain, plain_config = ufm_runs["plain"]
     assert not [e for e in detection.find_events(plain, fitting(plain_config, False).events) if e["metric"] in WINDOWED]
     assert plain.analysis("ufm_fit") is None
+
+
+def test_a_small_rise_that_multiplies_its_start_is_a_crystallisation_and_its_fall_a_collapse():
+    """Setting 2 on a hard seed: b 0.010 → 0.054 → 0.011, below MIN_RISE in absolute terms."""
+    rng = np.random.default_rng(0)
+    transient = 0.010 + 0.044 * step_curve(GRID, 150, 0.4, 0.0, 1.0) - 0.043 * step_curve(GRID, 2000, 0.5, 0.0, 1.0)
+    events = structure_events(GRID, transient + rng.normal(0, 0.0005, len(GRID)), metric="a")
+    assert [e["kind"] for e in events] == ["crystallisation", "collapse"]
+    # the same absolute rise from a high level is not structure: it does not double it
+    assert structure_events(GRID, 0.3 + transient + rng.normal(0, 0.0005, len(GRID)), metric="a") == []
+    # nor is a doubling lost in noise
+    noisy = transient + rng.normal(0, 0.01, len(GRID))
+    assert [e["kind"] for e in structure_events(GRID, noisy, metric="a")] == []

@@ -40,3 +40,44 @@ def test_feature_mlp_context_embedding_is_private_to_each_context():
     ids = model._context_ids(tokens)
     assert len(ids.unique()) == 3
     assert "item_embed.W" not in shared_parameter_names(model) and "unembed.W" not in shared_parameter_names(model)
+
+
+def test_init_scale_multiplies_every_parameter():
+    """Setting 2's init scale sets the initial alignment: it scales the per-context embedding and
+    the unembedding too, not only the shared pathway."""
+    torch.manual_seed(0)
+    plain = FeatureMLP(4, 2, 0, 3, item_pathway="context", width=16, d_embed=8)
+    torch.manual_seed(0)
+    scaled = FeatureMLP(4, 2, 0, 3, item_pathway="context", width=16, d_embed=8, init_scale=0.3)
+    for (name, a), (_, b) in zip(plain.named_parameters(), scaled.named_parameters()):
+        assert torch.allclose(b, 0.3 * a), name
+
+
+def test_a_split_first_layer_starts_as_one_input_layer():
+    """split_init 'joint': both halves U(±1/√D), as nn.Linear(D, width) would be; 'own': each at its
+    own fan-in's bound, 1/√(D − C) and 1/√C."""
+    d, c, width = 64, 12, 4096
+    torch.manual_seed(0)
+    joint = FeatureMLP(0, 0, d, c, item_dims=c, width=width, depth=1, item_pathway="input")
+    torch.manual_seed(0)
+    own = FeatureMLP(0, 0, d, c, item_dims=c, width=width, depth=1, item_pathway="input", split_init="own")
+    for model, (attribute_bound, class_bound) in ((joint, (d**-0.5, d**-0.5)), (own, ((d - c) ** -0.5, c**-0.5))):
+        for weight, bound in ((model.layers[0].weight, attribute_bound), (model.item_in.weight, class_bound)):
+            assert weight.abs().max() <= bound + 1e-7 and weight.abs().max() > 0.99 * bound
+            assert abs(weight.std().item() - bound / 3**0.5) < 0.01 * bound  # uniform on ±bound
+
+
+def test_a_transformer_context_pathway_is_private_to_each_training_sequence():
+    from phasewatch.models import Transformer
+
+    contexts = torch.tensor([[0, 1, 2], [0, 2, 1], [0, 1, 2]])
+    model = Transformer(4, 3, 4, d_model=8, n_heads=2, d_head=4, d_mlp=8, last_only=False, contexts=contexts)
+    assert model.context_embed.W.shape == (2, 8)  # one vector per distinct training sequence
+    assert "context_embed.W" not in shared_parameter_names(model) and "unembed.W" not in shared_parameter_names(model)
+    assert "blocks.0.mlp.W_in" in shared_parameter_names(model)
+    with torch.no_grad():
+        model.context_embed.W.copy_(torch.arange(16.0).view(2, 8))
+    vectors = model._context_vectors(torch.tensor([[0, 2, 1], [3, 3, 3], [0, 1, 2]]))
+    assert torch.equal(vectors, torch.stack([model.context_embed.W[1], torch.zeros(8), model.context_embed.W[0]]))
+    plain = Transformer(4, 3, 4, d_model=8, n_heads=2, d_head=4, d_mlp=8, last_only=False)
+    assert plain.context_embed is None and shared_parameter_names(plain) == []

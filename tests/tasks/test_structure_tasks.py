@@ -37,3 +37,14 @@ def test_hierarchical_split_form_separates_class_and_attribute_coordinates():
     same_combination = x[y == 0][0, 48:], x[y == 3][0, 48:]  # classes 0..3 share a combination
     assert torch.allclose(*same_combination)
     assert not torch.allclose(x[y == 0][0, 48:], x[y == 4][0, 48:])
+
+
+def test_hierarchical_prototypes_have_unit_scale_in_their_subspace():
+    """The spec's N(0, 1/(D − C)) per coordinate of the 16-dimensional attribute subspace: the
+    same draws as N(0, 1/D) scaled by √(D/(D − C)) = 2, so each prototype has norm ≈ 1."""
+    args = ((2, 3, 2), 4, 20, 64)
+    spec = hierarchical_task(*args, class_scale=2.0, noise=0.0, separate=True, seed=0)
+    full = hierarchical_task(*args, class_scale=2.0, noise=0.0, separate=True, seed=0, prototype_scale="full")
+    assert torch.allclose(spec.train.inputs[:, 48:], 2.0 * full.train.inputs[:, 48:])
+    squared = spec.train.inputs[:, 48:].pow(2).sum(1).mean().item()  # three prototypes summed
+    assert 1.5 < squared < 4.5

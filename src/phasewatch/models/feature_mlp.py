@@ -5,14 +5,19 @@ Input: token ids (each position embedded by `embed.W`, concatenated) or real vec
 `depth` ReLU layers of `width`. The per-item pathway, whose weight decay `train.decay_ratio`
 times weaker than the shared one makes structure transient:
 - `item_pathway = "input"`: the first layer is split; `item_in` reads the task's leading
-  `item_dims` input coordinates (the class directions), `layers.0` the rest (the attributes);
+  `item_dims` input coordinates (the class directions), `layers.0` the rest (the attributes).
+  With `split_init = "joint"` (the spec's) the two start as one D-input layer would: each at its
+  default init × √(its fan-in / D), i.e. U(±1/√D); "own" leaves each at its own fan-in default.
 - `item_pathway = "context"`: a learned embedding per context (`item_embed.W`, initialised
   × 0.01), added to the last hidden layer: a parameter private to each input.
 Features (`features`) are the last hidden layer; `unembed.W` maps them to classes, bias-free.
+`init_scale` multiplies every parameter at init (setting 2's 0.3: it sets the initial alignment,
+docs/science/structure_before_collapse.md).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -38,6 +43,7 @@ class FeatureMLP(Hookable):
         depth: int = 2,
         item_pathway: str = "none",
         init_scale: float = 1.0,
+        split_init: str = "joint",
     ):
         super().__init__()
         self.vocab_size = vocab_size
@@ -59,10 +65,14 @@ class FeatureMLP(Hookable):
         self.feature_site = "features"
         item = {"item_in.", "item_embed.", "unembed."}
         self.shared_parameters = [name for name, _ in self.named_parameters() if not any(name.startswith(p) for p in item)]
-        with torch.no_grad():  # a small init lets the shared pathway's structure show first
-            for name, parameter in self.named_parameters():
-                if name in self.shared_parameters:
-                    parameter.mul_(init_scale)
+        with torch.no_grad():
+            if self.item_in is not None and split_init == "joint":
+                total = input_dim
+                for parameter in self.layers[0].parameters():
+                    parameter.mul_(math.sqrt((total - self.item_dims) / total))
+                self.item_in.weight.mul_(math.sqrt(self.item_dims / total))
+            for parameter in self.parameters():
+                parameter.mul_(init_scale)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = F.embedding(inputs, self.embed.W).flatten(1) if self.embed is not None else inputs
@@ -89,7 +99,10 @@ class FeatureMLPConfig(ModelConfig):
     width: int = Field(128, ge=1)
     depth: int = Field(2, ge=1)
     item_pathway: Literal["none", "input", "context"] = "none"
-    init_scale: float = Field(1.0, gt=0, description="multiplies the shared pathway's default init")
+    init_scale: float = Field(1.0, gt=0, description="multiplies every parameter's default init")
+    split_init: Literal["joint", "own"] = Field(
+        "joint", description="item_pathway 'input': init the split layer as one D-input layer"
+    )
 
     def build(self, task: Task) -> FeatureMLP:
         input_dim = 0 if task.vocab_size else task.train.inputs.shape[1]

@@ -131,6 +131,7 @@ class Transformer(Hookable):
         unembed_init: float = 0.0,
         init: str = "normal",
         last_only: bool = True,
+        contexts: torch.Tensor | None = None,
     ):
         super().__init__()
         self.last_only = last_only
@@ -141,10 +142,36 @@ class Transformer(Hookable):
         # A small unembedding init (GPT-2's 0.02) lets learned structure dominate the rows early on.
         self.unembed = Unembed(d_model, num_classes, std=unembed_init)
         self.feature_site = f"blocks.{n_layers - 1}.resid_post"
+        self.context_embed: Embed | None = None
         # the last MLP's neurons, which the logits read linearly unless a final LayerNorm intervenes
         self.neuron_site = f"blocks.{n_layers - 1}.mlp.post" if d_mlp and not layernorm else None
         if init == "torch":
             self._torch_init(unembed_init)
+        if contexts is not None:
+            self._context_pathway(contexts, d_model)
+
+    def _context_pathway(self, contexts: torch.Tensor, d_model: int) -> None:
+        """A learned vector per training context (setting 3's analogue of setting 2's per-context
+        embedding), added to the residual stream at every position of that context's sequence;
+        a sequence never seen in training gets none. It and the unembedding are the item pathway:
+        every other parameter is `shared_parameters`, whose weight decay `train.decay_ratio` scales.
+        The sequence is the key: in the language task each context has one noun, so the whole
+        sentence names no more than its context does."""
+        self.register_buffer("context_keys", torch.unique(contexts, dim=0), persistent=False)
+        self.context_embed = Embed(len(self.context_keys), d_model)
+        with torch.no_grad():
+            self.context_embed.W.mul_(0.01)  # as setting 2's: structure comes from the shared pathway first
+        private = ("context_embed.", "unembed.")
+        self.shared_parameters = [name for name, _ in self.named_parameters() if not name.startswith(private)]
+
+    def _context_vectors(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, d_model): each sequence's context vector, 0 for a sequence not seen in training."""
+        assert self.context_embed is not None
+        keys = self.context_keys
+        if keys.shape[1] != tokens.shape[1]:
+            return tokens.new_zeros(tokens.shape[0], self.context_embed.W.shape[1], dtype=self.context_embed.W.dtype)
+        matches = (tokens[:, None, :] == keys[None]).all(-1)  # (batch, contexts)
+        return (matches.to(self.context_embed.W.dtype)) @ self.context_embed.W
 
     @torch.no_grad()
     def _torch_init(self, unembed_init: float) -> None:
@@ -163,6 +190,8 @@ class Transformer(Hookable):
         language model (`last_only=False`, given here or at construction)."""
         last_only = self.last_only if last_only is None else last_only
         x = self.embed(tokens) + self.pos_embed.W[: tokens.shape[1]]
+        if self.context_embed is not None:
+            x = x + self._context_vectors(tokens)[:, None, :]
         for i, block in enumerate(self.blocks):
             x = block(x, last_only=last_only and i == len(self.blocks) - 1)
         logits = self.unembed(self.ln_final(x))
@@ -185,8 +214,11 @@ class TransformerConfig(ModelConfig):
     init: Literal["normal", "torch"] = Field(
         "normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults"
     )
+    context_pathway: bool = Field(False, description="a learned vector per training sequence (setting 3's per-context pathway)")
 
     def build(self, task: Task) -> Transformer:
+        settings = self.settings()
+        contexts = task.train.inputs if settings.pop("context_pathway") else None
         return Transformer(
-            task.vocab_size, task.seq_len, task.num_classes, **self.settings(), last_only=not task.sequence_targets
+            task.vocab_size, task.seq_len, task.num_classes, **settings, last_only=not task.sequence_targets, contexts=contexts
         )

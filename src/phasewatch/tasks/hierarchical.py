@@ -2,9 +2,11 @@
 
 Class centroid μ_c = Σ_f P_f[a_cf] + τ·u_c (attribute prototypes P_f plus a class-specific
 direction u_c); samples x = μ_c + σ ε / √D. Labels are one-hot classes; the attributes are latent.
-Prototypes are N(0, I/D) draws. With `separate=True` (the split-decay form) the u_c are
-orthonormal in the first C coordinates and the prototypes live in the remaining D − C, so a model can read the two through separate
-weights (`item_dims` = C). Otherwise both are random Gaussian directions in all D coordinates.
+With `separate=True` (the split-decay form) the u_c are orthonormal in the first C coordinates
+and the prototypes live in the remaining D − C, so a model can read the two through separate
+weights (`item_dims` = C); the prototypes are then N(0, 1/(D − C)) per coordinate (norm ≈ 1,
+the spec's; `prototype_scale = "full"`: N(0, 1/D), norm ≈ √((D − C)/D)). Otherwise both are
+N(0, I/D) directions in all D coordinates.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def hierarchical_task(
     noise: float,
     separate: bool,
     seed: int,
+    prototype_scale: str = "subspace",
 ) -> Task:
     generator = torch.Generator().manual_seed(seed)
     values = combinations(factor_sizes).repeat_interleave(classes_per_combination, dim=0)
@@ -38,7 +41,8 @@ def hierarchical_task(
             raise ValueError(f"dim {dim} < classes + attribute values ({n_classes + n_values})")
         class_directions = torch.eye(n_classes, dim)
         prototypes = torch.zeros(n_values, dim)
-        prototypes[:, n_classes:] = torch.randn(n_values, dim - n_classes, generator=generator) / math.sqrt(dim)
+        spread = dim - n_classes if prototype_scale == "subspace" else dim
+        prototypes[:, n_classes:] = torch.randn(n_values, dim - n_classes, generator=generator) / math.sqrt(spread)
     else:
         class_directions = torch.randn(n_classes, dim, generator=generator) / math.sqrt(dim)
         prototypes = torch.randn(n_values, dim, generator=generator) / math.sqrt(dim)
@@ -74,5 +78,8 @@ class HierarchicalTaskConfig(TaskConfig):
     class_scale: float = Field(2.0, ge=0, description="τ, the weight of the class-specific direction")
     noise: float = Field(0.5, ge=0, description="σ")
     separate: bool = Field(True, description="class directions and attribute prototypes in separate coordinates")
+    prototype_scale: Literal["subspace", "full"] = Field(
+        "subspace", description="separate: prototypes N(0, 1/(D − C)) per coordinate (the spec's) or N(0, 1/D)"
+    )
 
     builder: ClassVar = staticmethod(hierarchical_task)
