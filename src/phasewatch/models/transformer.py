@@ -157,6 +157,7 @@ class Transformer(Hookable):
         every other parameter is `shared_parameters`, whose weight decay `train.decay_ratio` scales.
         The sequence is the key: in the language task each context has one noun, so the whole
         sentence names no more than its context does."""
+        self.context_keys: torch.Tensor
         self.register_buffer("context_keys", torch.unique(contexts, dim=0), persistent=False)
         self.context_embed = Embed(len(self.context_keys), d_model)
         with torch.no_grad():
