@@ -114,8 +114,18 @@ def summary(run: pw.Run) -> dict[str, float]:
     if "nc1/features" in run.metric_names():
         nc1 = run.metric("nc1/features")[1]
         out["nc1 final/initial"] = nc1[-1] / nc1[0]
+    if "keep_peak/step" in run.metric_names():  # keep-peak: the state it kept, decided live
+        out["kept step"], out["kept b"] = run.metric("keep_peak/step")[1][-1], run.metric("keep_peak/value")[1][-1]
+    fit = run.analysis("ufm_fit")
+    if fit is not None:
+        out["ufm fit r"], out["ufm fit R2"] = float(fit["r"]), float(fit["r2"])
     kinds = {e["kind"] for e in run.events}
     out["events"] = ",".join(sorted(k for k in kinds if k in ("crystallisation", "collapse"))) or "-"
+    for e in run.events:  # the dated structure window of the features
+        if e["metric"] == "semantic_alignment/features" and e["kind"] in ("crystallisation", "collapse"):
+            out[f"{e['kind']} step"] = f"{e['step']} [{e['step_low']}, {e['step_high']}]"
+    aligned = {e["kind"] for e in run.events if e["metric"].startswith("semantic_alignment/")}
+    out["alignment events"] = ",".join(sorted(k for k in aligned if k in ("crystallisation", "collapse"))) or "-"
     return out
 
 
@@ -128,7 +138,7 @@ def _collapses(row: dict) -> bool:
 UNIFORM = [
     ("final/peak b >= 0.8", lambda r: r["features final"] >= 0.8 * r["features peak"]),
     ("ETF distance >= 0.95", lambda r: r["features etf final"] >= 0.95),
-    ("no collapse event", lambda r: "collapse" not in r["events"]),
+    ("no collapse of the alignment", lambda r: "collapse" not in r["alignment events"]),
 ]
 CRITERIA: dict[str, list[tuple[str, object]]] = {
     "ufm r=100": [
@@ -144,7 +154,7 @@ CRITERIA: dict[str, list[tuple[str, object]]] = {
     "ufm plain": [
         ("max |b| <= 0.02", lambda r: max(abs(r["features peak"]), abs(r["features b0"])) <= 0.02),
         ("final ETF <= 0.01", lambda r: r["features etf final"] <= 0.01),
-        ("no events", lambda r: r["events"] == "-"),
+        ("no event on the alignment", lambda r: r["alignment events"] == "-"),
     ],
     "selectional ratio=30": [
         ("peak b >= 2x initial", lambda r: r["features peak"] >= 2 * r["features b0"]),
@@ -156,7 +166,7 @@ CRITERIA: dict[str, list[tuple[str, object]]] = {
     "selectional ratio=1": [
         ("final/peak b >= 0.5", lambda r: r["features final"] >= 0.5 * r["features peak"]),
         ("ETF distance >= 1.1", lambda r: r["features etf final"] >= 1.1),
-        ("no collapse event", lambda r: "collapse" not in r["events"]),
+        ("no collapse of the alignment", lambda r: "collapse" not in r["alignment events"]),
     ],
     "hierarchical ratio=50": [
         ("peak b >= 1.8x initial", lambda r: r["features peak"] >= 1.8 * r["features b0"]),
@@ -216,7 +226,14 @@ def main() -> None:
         "final loss",
         "final accuracy",
         "nc1 final/initial",
+        "kept step",
+        "kept b",
+        "ufm fit r",
+        "ufm fit R2",
         "events",
+        "alignment events",
+        "crystallisation step",
+        "collapse step",
     ]
     print("| group | seed | " + " | ".join(columns) + " |")
     print("|" + "---|" * (len(columns) + 2))

@@ -67,17 +67,33 @@ def test_a_split_first_layer_starts_as_one_input_layer():
             assert abs(weight.std().item() - bound / 3**0.5) < 0.01 * bound  # uniform on ±bound
 
 
-def test_a_transformer_context_pathway_is_private_to_each_training_sequence():
+def test_a_transformer_context_pathway_adds_a_private_vector_where_a_known_context_ends():
     from phasewatch.models import Transformer
 
-    contexts = torch.tensor([[0, 1, 2], [0, 2, 1], [0, 1, 2]])
+    contexts = [torch.tensor([0, 1]), torch.tensor([0, 2, 1]), torch.tensor([0, 1])]
     model = Transformer(4, 3, 4, d_model=8, n_heads=2, d_head=4, d_mlp=8, last_only=False, contexts=contexts)
-    assert model.context_embed.W.shape == (2, 8)  # one vector per distinct training sequence
+    assert model.context_embed.W.shape == (2, 8)  # one vector per distinct context
     assert "context_embed.W" not in shared_parameter_names(model) and "unembed.W" not in shared_parameter_names(model)
     assert "blocks.0.mlp.W_in" in shared_parameter_names(model)
     with torch.no_grad():
-        model.context_embed.W.copy_(torch.arange(16.0).view(2, 8))
-    vectors = model._context_vectors(torch.tensor([[0, 2, 1], [3, 3, 3], [0, 1, 2]]))
-    assert torch.equal(vectors, torch.stack([model.context_embed.W[1], torch.zeros(8), model.context_embed.W[0]]))
+        model.context_embed.W.copy_(torch.arange(1.0, 17.0).view(2, 8))
+    vectors = model._context_vectors(torch.tensor([[0, 1, 3], [0, 2, 1], [3, 3, 3]]))
+    expected = torch.zeros(3, 3, 8)
+    expected[0, 1] = model.context_embed.W[0]  # [0, 1] ends at position 1: nothing before or after
+    expected[1, 2] = model.context_embed.W[1]
+    assert torch.equal(vectors, expected)
     plain = Transformer(4, 3, 4, d_model=8, n_heads=2, d_head=4, d_mlp=8, last_only=False)
     assert plain.context_embed is None and shared_parameter_names(plain) == []
+
+
+def test_the_language_tasks_contexts_end_where_a_noun_is_predicted():
+    from phasewatch.config import resolve
+    from phasewatch.models.transformer import item_contexts
+    from phasewatch.tasks import build_task
+
+    config = resolve("structure-before-collapse", None, ["setting=language-context"])[1]
+    task = build_task(config.task, config.seed)
+    contexts = item_contexts(task)
+    assert len(contexts) == len(task.train.inputs)  # one noun per sentence
+    for context, row in zip(contexts, task.train.targets):
+        assert int(row[len(context) - 1]) in set(task.item_ids.tolist())

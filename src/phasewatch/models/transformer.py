@@ -131,7 +131,7 @@ class Transformer(Hookable):
         unembed_init: float = 0.0,
         init: str = "normal",
         last_only: bool = True,
-        contexts: torch.Tensor | None = None,
+        contexts: list[torch.Tensor] | None = None,
     ):
         super().__init__()
         self.last_only = last_only
@@ -150,29 +150,40 @@ class Transformer(Hookable):
         if contexts is not None:
             self._context_pathway(contexts, d_model)
 
-    def _context_pathway(self, contexts: torch.Tensor, d_model: int) -> None:
+    def _context_pathway(self, contexts: list[torch.Tensor], d_model: int) -> None:
         """A learned vector per training context (setting 3's analogue of setting 2's per-context
-        embedding), added to the residual stream at every position of that context's sequence;
-        a sequence never seen in training gets none. It and the unembedding are the item pathway:
-        every other parameter is `shared_parameters`, whose weight decay `train.decay_ratio` scales.
-        The sequence is the key: in the language task each context has one noun, so the whole
-        sentence names no more than its context does."""
+        embedding), added to the residual stream at the context's last position — the position
+        that predicts what the context selects — and nowhere else; a context never seen in
+        training gets none. A context is a token prefix (`contexts`, 1-D tensors). It and the
+        unembedding are the item pathway: every other parameter is `shared_parameters`, whose
+        weight decay `train.decay_ratio` scales."""
+        unique = sorted({tuple(c.tolist()) for c in contexts}, key=lambda c: (len(c), c))
+        self.context_lengths: list[tuple[int, int, int]] = []  # (prefix length, first row, end row)
+        for length in sorted({len(c) for c in unique}):
+            rows = [i for i, c in enumerate(unique) if len(c) == length]
+            self.context_lengths.append((length, rows[0], rows[-1] + 1))
+        padded = torch.full((len(unique), max(len(c) for c in unique)), -1, dtype=torch.long)
+        for i, c in enumerate(unique):
+            padded[i, : len(c)] = torch.tensor(c)
         self.context_keys: torch.Tensor
-        self.register_buffer("context_keys", torch.unique(contexts, dim=0), persistent=False)
-        self.context_embed = Embed(len(self.context_keys), d_model)
+        self.register_buffer("context_keys", padded, persistent=False)
+        self.context_embed = Embed(len(unique), d_model)
         with torch.no_grad():
             self.context_embed.W.mul_(0.01)  # as setting 2's: structure comes from the shared pathway first
         private = ("context_embed.", "unembed.")
         self.shared_parameters = [name for name, _ in self.named_parameters() if not name.startswith(private)]
 
     def _context_vectors(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(batch, d_model): each sequence's context vector, 0 for a sequence not seen in training."""
+        """(batch, seq, d_model): each known context's vector at its last position, else 0."""
         assert self.context_embed is not None
-        keys = self.context_keys
-        if keys.shape[1] != tokens.shape[1]:
-            return tokens.new_zeros(tokens.shape[0], self.context_embed.W.shape[1], dtype=self.context_embed.W.dtype)
-        matches = (tokens[:, None, :] == keys[None]).all(-1)  # (batch, contexts)
-        return (matches.to(self.context_embed.W.dtype)) @ self.context_embed.W
+        vectors = self.context_embed.W.new_zeros(*tokens.shape, self.context_embed.W.shape[1])
+        for length, first, end in self.context_lengths:
+            if length > tokens.shape[1]:
+                continue
+            keys = self.context_keys[first:end, :length]
+            matches = (tokens[:, None, :length] == keys[None]).all(-1)  # (batch, contexts of this length)
+            vectors[:, length - 1] += matches.to(vectors.dtype) @ self.context_embed.W[first:end]
+        return vectors
 
     @torch.no_grad()
     def _torch_init(self, unembed_init: float) -> None:
@@ -192,7 +203,7 @@ class Transformer(Hookable):
         last_only = self.last_only if last_only is None else last_only
         x = self.embed(tokens) + self.pos_embed.W[: tokens.shape[1]]
         if self.context_embed is not None:
-            x = x + self._context_vectors(tokens)[:, None, :]
+            x = x + self._context_vectors(tokens)
         for i, block in enumerate(self.blocks):
             x = block(x, last_only=last_only and i == len(self.blocks) - 1)
         logits = self.unembed(self.ln_final(x))
@@ -201,6 +212,17 @@ class Transformer(Hookable):
     def token_embedding(self, num_tokens: int) -> torch.Tensor:
         """The embedding rows of the first `num_tokens` tokens (the operands 0..p−1)."""
         return self.embed.W[:num_tokens]
+
+
+def item_contexts(task: Task) -> list[torch.Tensor]:
+    """The token prefixes after which the training data predicts an item (a noun of the language
+    task, `task.items`): the contexts a per-context pathway memorises. A classifier's contexts
+    are its whole inputs."""
+    inputs, targets = task.train.inputs, task.train.targets
+    if not task.sequence_targets:
+        return list(inputs)
+    rows, positions = torch.nonzero(torch.isin(targets, task.item_ids), as_tuple=True)
+    return [inputs[row, : position + 1] for row, position in zip(rows.tolist(), positions.tolist())]
 
 
 class TransformerConfig(ModelConfig):
@@ -215,11 +237,13 @@ class TransformerConfig(ModelConfig):
     init: Literal["normal", "torch"] = Field(
         "normal", description="normal: N(0, 1/d_model) weights (Nanda et al. 2023); torch: nn.Embedding / nn.Linear defaults"
     )
-    context_pathway: bool = Field(False, description="a learned vector per training sequence (setting 3's per-context pathway)")
+    context_pathway: bool = Field(
+        False, description="a learned vector per training context, where it predicts an item (setting 3)"
+    )
 
     def build(self, task: Task) -> Transformer:
         settings = self.settings()
-        contexts = task.train.inputs if settings.pop("context_pathway") else None
+        contexts = item_contexts(task) if settings.pop("context_pathway") else None
         return Transformer(
             task.vocab_size, task.seq_len, task.num_classes, **settings, last_only=not task.sequence_targets, contexts=contexts
         )
