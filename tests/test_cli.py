@@ -164,17 +164,39 @@ def test_experiments_name_lists_its_settings(capsys):
     )
 
 
-def test_corrupt_checkpoint_is_a_clear_error(tiny_config, tmp_path):
+def corrupt(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_newest_checkpoint_resumes_from_the_one_before(tiny_config, tmp_path):
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "run", "--config", tiny_config(), "--name", "r", "--no-progress"]) == 0
+    run = Run.open(store, "r")
+    expected = run.metric("test/loss")
+    run.set_status("failed")
+    newest = run.checkpoint_steps()[-1]
+    corrupt(run.path / "checkpoints" / f"step_{newest:08d}.safetensors")
+    result = subprocess.run([*CLI, "--store", store, "run", "--resume", "r", "--no-progress"], capture_output=True, text=True)
+    notices = [line for line in result.stderr.splitlines() if "corrupt" in line]
+    assert result.returncode == 0 and len(notices) == 1 and "resuming from the checkpoint before it" in notices[0]
+    run = Run.open(store, "r")
+    assert run.status == "finished" and run.info["resumed_from"] == run.checkpoint_steps()[-2]
+    assert all((a == b).all() for a, b in zip(run.metric("test/loss"), expected))  # re-recorded identically
+    run.load_checkpoint(newest)  # rewritten, its checksum holds again
+
+
+def test_no_valid_checkpoint_is_a_clear_error(tiny_config, tmp_path):
     store = str(tmp_path / "store")
     assert main(["--store", store, "run", "--config", tiny_config(), "--name", "r", "--no-progress"]) == 0
     run = Run.open(store, "r")
     run.set_status("failed")
-    path = run.path / "checkpoints" / f"step_{run.checkpoint_steps()[-1]:08d}.safetensors"
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    for step in run.checkpoint_steps():
+        corrupt(run.path / "checkpoints" / f"step_{step:08d}.safetensors")
     result = subprocess.run([*CLI, "--store", store, "run", "--resume", "r"], capture_output=True, text=True)
-    assert result.returncode == 2 and "corrupt" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].count("corrupt") == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_config, tmp_path):
@@ -212,3 +234,12 @@ def test_probes_lists_every_probe_with_its_needs_and_declared_metrics(capsys, mo
     row = next(line for line in out.splitlines() if " induction_score/* " in line)
     assert "attention_patterns" in row and "rise: induction_onset" in row and "better" in row
     assert "rise: crystallisation, fall: collapse" in next(line for line in out.splitlines() if "semantic_alignment/*" in line)
+
+
+def test_resuming_a_finished_run_without_its_report_names_the_command_that_writes_it(tiny_config, tmp_path):
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "run", "--config", tiny_config(), "--name", "r", "--no-progress"]) == 0
+    (Run.open(store, "r").path / "report.html").unlink()  # killed between "finished" and the report
+    result = subprocess.run([*CLI, "--store", store, "run", "--resume", "r"], capture_output=True, text=True)
+    assert result.returncode == 2 and "`phasewatch report r` writes it" in result.stderr
+    assert main(["--store", store, "report", "r"]) == 0 and (Run.open(store, "r").path / "report.html").is_file()

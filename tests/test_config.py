@@ -159,3 +159,40 @@ def test_differences_from_preset():
 def test_a_run_recorded_with_the_removed_events_expect_still_loads():
     config = validate({"events": {"watch": ["train/*"], "expect": ["grokking"]}})
     assert config.events.watch == ["train/*"] and "expect" not in config.events.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("task = 5", "task: 5 is not allowed (a table"),
+        ("train = [1, 2]", "train: [1, 2] is not allowed (a table"),
+        ('[[task]]\nname = "modular"', "task: [{'name': 'modular'}] is not allowed (a table"),
+        ("settings = 3", "settings: 3 is not allowed (tables"),
+        ("[settings]\na = 1", "settings: {'a': 1} is not allowed (tables"),
+    ],
+)
+def test_a_config_file_of_the_wrong_shape_is_one_user_error(tmp_path, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(body + "\n")
+    with pytest.raises(UserError) as raised:
+        resolve("grokking", str(path), ["seed=1"])
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("steps=true", "train.steps: True is not allowed (a number, not a boolean)"),
+        ("p=false", "task.p: False is not allowed (a number, not a boolean)"),
+        ("lr=inf", "train.lr: inf is not allowed (Input should be a finite number)"),
+        ("weight_decay=nan", "train.weight_decay: nan is not allowed (Input should be a finite number)"),
+        ("lr=1e308", "train.lr: 1e+308 is not allowed (Input should be less than or equal to 1000)"),
+        ("betas=[0.9, 1.0]", "train.betas.1: 1.0 is not allowed (Input should be less than 1)"),
+        ("betas=[nan, 0.9]", "train.betas.0: nan is not allowed (Input should be a finite number)"),
+        ("seed=9223372036854775808", "seed: 9223372036854775808 is not allowed (Input should be less than 9223372036854775808)"),
+    ],
+)
+def test_values_torch_would_reject_are_refused_before_a_run_exists(assignment, message):
+    with pytest.raises(UserError) as raised:
+        resolve("grokking", None, [assignment])
+    assert str(raised.value) == message

@@ -30,11 +30,11 @@ from phasewatch.tasks.modular import ModularTaskConfig
 class TrainConfig(Section):
     steps: int = Field(2000, ge=1)
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, le=1e3)
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(1.0, ge=0)
     decay_ratio: float = Field(1.0, ge=0, description="weight decay of the model's shared pathway ÷ weight_decay")
-    betas: tuple[float, float] = (0.9, 0.98)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)
     warmup_steps: int = Field(10, ge=0)
     batch_size: int = Field(0, ge=0, description="0 = full batch")
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
@@ -99,7 +99,7 @@ MODELS = ModelConfig.kinds
 
 class ExperimentConfig(Section):
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**63, description="torch seeds are 64-bit")
     setting: str = Field("", description="the preset's variant (its [settings.NAME] table), if it has any")
     # the union of every registered kind, built at import (so neither a `|` chain nor a literal Union can spell it)
     task: Annotated[Union[tuple(TASKS.values())], Field(discriminator="name")] = ModularTaskConfig()  # type: ignore[valid-type]  # noqa: UP007
@@ -137,6 +137,21 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     for key, value in override.items():
         merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+TABLES = ("task", "model", "train", "probes", "events", "interventions", "curriculum")
+
+
+def check_shape(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` itself, after checking that each section is a table and `settings` a table of
+    tables (a config file's `task = 5` or `[[task]]`); UserError naming the key otherwise."""
+    for key in TABLES:
+        if key in raw and not isinstance(raw[key], dict):
+            raise UserError(f"{key}: {raw[key]!r} is not allowed (a table: [{key}] with key = value lines)")
+    variants = raw.get("settings", {})
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise UserError(f"settings: {variants!r} is not allowed (tables: [settings.NAME] with key = value lines)")
+    return raw
 
 
 def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -193,6 +208,8 @@ def _describe(error: ValidationError) -> str:
         return f"{location}: is not a known key"
     if message.startswith(f"{location}."):  # a rule across fields names its own field
         return message
+    if message.split(":", 1)[0].isidentifier() and ": " in message:  # a section's rule on one of its fields
+        return f"{location}.{message}" if location else message
     return f"{location}: {first['input']!r} is not allowed ({message})"
 
 
@@ -211,7 +228,7 @@ def resolve(
     """The experiment's name and its validated config: preset, then file, then `--set`."""
     raw: dict[str, Any] = load_preset(experiment) if experiment else {}
     if config_file:
-        raw = _merge(raw, load_toml(config_file))
+        raw = _merge(raw, check_shape(load_toml(config_file)))
     name = experiment or Path(config_file or "custom").stem
     raw, assignments = choose_setting(raw, list(assignments))
     return name, validate(apply_overrides(raw, assignments))

@@ -48,7 +48,12 @@ def resume(run_id: str, *, store: str | Path | None = None, progress: bool = Fal
     """Continue a stopped run from its newest checkpoint (bit-identical to an uninterrupted run)."""
     existing = Run.open(store_root(store), run_id)
     if existing.status == "finished":
-        raise UserError(f"--resume: run {run_id!r} is already finished")
+        missing = (
+            ""
+            if (existing.path / "report.html").is_file()
+            else f"; its report is missing: `phasewatch report {run_id}` writes it"
+        )
+        raise UserError(f"--resume: run {run_id!r} is already finished{missing}")
     prepared = prepare(configuration.validate(existing.config))
     existing.set_status("running")
     return _execute(existing, prepared, resume=True, progress=progress)

@@ -5,11 +5,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No unknown keys and no NaN or infinity in any number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, raw: Any) -> Any:
+        """`steps = true` is a mistake, not 1 (pydantic's lax mode would take it). The message
+        starts with the field's name; `config.py` puts the section's in front."""
+        if isinstance(raw, dict):
+            for name, field in cls.model_fields.items():
+                if field.annotation in (int, float) and isinstance(raw.get(name), bool):
+                    raise ValueError(f"{name}: {raw[name]!r} is not allowed (a number, not a boolean)")
+        return raw
 
 
 class Kind(Section):

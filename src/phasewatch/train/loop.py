@@ -13,6 +13,7 @@ as a user's loop drives a `Watcher`. Once trained, the probes that read the fini
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Iterator
 from fnmatch import fnmatch
@@ -20,6 +21,7 @@ from fnmatch import fnmatch
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from phasewatch.errors import UserError
 from phasewatch.probes import ProbeContext, emits
 from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
@@ -69,11 +71,7 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
     settings = config.train
     optimizer = build_optimizer(model, settings)
     objective = Objective(config, task, model, prepared.loss)
-    start = 0
-    if resume and run.checkpoint_steps():
-        start = run.checkpoint_steps()[-1]
-        tensors, _ = run.load_checkpoint(start)
-        load_training_state(tensors, model, optimizer)
+    start = resumed_state(run, model, optimizer) if resume and run.checkpoint_steps() else 0
     listeners: list[Listener] = []
     if config.interventions.keep_peak:
         listeners.append(KeepPeak(config.interventions, run, start))
@@ -123,6 +121,26 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
         resumed_from=start,
         stopped_at=step,
     )
+
+
+def resumed_state(run: Run, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Load the newest checkpoint whose checksum holds into `model` and `optimizer`; its step.
+    Each corrupt newer one is skipped with one line on stderr and in log.txt (the steps after the
+    one loaded are trained and recorded again); UserError when none holds."""
+    steps = run.checkpoint_steps()
+    for step in reversed(steps):
+        try:
+            tensors, _ = run.load_checkpoint(step)
+        except UserError as error:
+            if step == steps[0]:
+                raise
+            notice = f"resume: {error}; resuming from the checkpoint before it"
+            print(notice, file=sys.stderr)
+            run.log(notice)
+            continue
+        load_training_state(tensors, model, optimizer)
+        return step
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 def _adaptive(config, run: Run, start: int, schedule: set[int]) -> AdaptiveProbing | None:
