@@ -1,6 +1,7 @@
 """Run directories: create/open/overwrite rules, run.json validation, status, events."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -115,3 +116,49 @@ def test_store_root(monkeypatch, tmp_path):
     monkeypatch.setenv("PHASEWATCH_STORE", str(tmp_path))
     assert store_root(None) == tmp_path
     assert store_root(tmp_path / "x") == tmp_path / "x"
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (reaped): nothing answers to it."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_moved_aside_by_an_interrupted_overwrite_is_restored(tmp_path, capsys):
+    run = Run.create(tmp_path, "r", experiment="x", config={}, seed=0)
+    run.log("the old run")
+    os.rename(run.path, tmp_path / f".old-r-{dead_pid()}")  # killed between the two renames
+    (tmp_path / f".tmp-q-{dead_pid()}").mkdir()  # and a half-built run of another
+    restored = Run.open(tmp_path, "r")
+    assert restored.log_lines() == ["the old run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    err = capsys.readouterr().err
+    assert "restored run 'r'" in err and "removed .tmp-q-" in err
+
+
+def test_a_live_processs_leftovers_are_left_alone(tmp_path):
+    Run.create(tmp_path, "r", experiment="x", config={}, seed=0)
+    mine = tmp_path / f".tmp-s-{os.getpid()}"
+    mine.mkdir()
+    Run.open(tmp_path, "r")
+    assert mine.is_dir()
+
+
+def test_a_failed_replacement_keeps_the_old_run(tmp_path, monkeypatch):
+    Run.create(tmp_path, "r", experiment="x", config={}, seed=0).log("the old run")
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if str(src).rsplit("/", 1)[-1].startswith(".tmp-"):
+            raise OSError("another process made it")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(UserError, match="just created"):
+        Run.create(tmp_path, "r", experiment="x", config={}, seed=1, overwrite=True)
+    monkeypatch.undo()
+    assert Run.open(tmp_path, "r").log_lines() == ["the old run"]

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
@@ -61,6 +62,39 @@ UNJUDGED = "unjudged"  # analysis file: the watched curves the detector could no
 def store_root(store: str | Path | None = None) -> Path:
     """The store directory: `store`, else $PHASEWATCH_STORE, else ./runs."""
     return Path(store or os.environ.get("PHASEWATCH_STORE") or "runs").expanduser()
+
+
+def recover(root: Path) -> list[str]:
+    """Tidy what dead processes left in the store `root` (their pid ends the name): a run moved
+    aside by an interrupted `--overwrite` (`.old-RUN-PID`) goes back into place when nothing
+    replaced it, and is deleted when something did; a half-built run (`.tmp-RUN-PID`) is deleted.
+    A live process's leftovers are its own. Returns one line per action."""
+    done: list[str] = []
+    if not root.is_dir():
+        return done
+    for entry in sorted(root.iterdir()):
+        kind, _, rest = entry.name.partition("-")
+        run_id, _, pid = rest.rpartition("-")
+        if kind not in (".old", ".tmp") or not pid.isdigit() or not run_id or _alive(int(pid)):
+            continue
+        target = root / run_id
+        if kind == ".old" and not target.exists():
+            os.rename(entry, target)
+            done.append(f"store: restored run '{run_id}', which an interrupted --overwrite had moved aside")
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            done.append(f"store: removed {entry.name}, left by a process that died")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _now() -> datetime:
@@ -121,6 +155,8 @@ class Run:
         """A new run with status "running". An existing run of that id is an error unless `overwrite`."""
         root = Path(root)
         path = root / artifacts.check_name(run_id, "run id")
+        for line in recover(root):
+            print(line, file=sys.stderr)
         if path.exists() and not overwrite:
             raise UserError(f"run '{run_id}' already exists in {root} (use --overwrite to replace it or --resume to continue it)")
         now = _now()
@@ -144,15 +180,17 @@ class Run:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         atomic_write_json(tmp / "run.json", info)
+        # A kill between the two renames leaves the old run at `old`: `recover` puts it back.
         if overwrite and path.exists():
             os.rename(path, old)  # out of the way; deleted once the new run is in place
         try:
             os.rename(tmp, path)  # fails if another process made this run meanwhile
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists() and not path.exists():
+                os.rename(old, path)  # the replacement failed: the old run stays
             raise UserError(f"run '{run_id}' was just created in {root} by another process") from None
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
         fsync_dir(root)
         return cls(path, info)
 
@@ -161,6 +199,8 @@ class Run:
         """An existing run; UserError if it is missing or its run.json is invalid."""
         root = Path(root)
         path = root / artifacts.check_name(run_id, "run id")
+        for line in recover(root):
+            print(line, file=sys.stderr)
         if not path.is_dir():
             raise UserError(f"run '{run_id}' not found in {root}")
         return cls(path, read_info(path / "run.json"))
