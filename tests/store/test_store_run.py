@@ -162,3 +162,14 @@ def test_a_failed_replacement_keeps_the_old_run(tmp_path, monkeypatch):
         Run.create(tmp_path, "r", experiment="x", config={}, seed=1, overwrite=True)
     monkeypatch.undo()
     assert Run.open(tmp_path, "r").log_lines() == ["the old run"]
+
+
+def test_a_run_name_too_long_for_the_file_system_is_one_user_error(tmp_path):
+    with pytest.raises(UserError, match="a name of 250 characters is not allowed"):
+        Run.create(tmp_path, "r" * 250, experiment="x", config={}, seed=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_store_is_an_error_not_the_default():
+    with pytest.raises(UserError, match="store: '' is not allowed"):
+        store_root("")

@@ -26,12 +26,15 @@ from phasewatch.store.atomic import atomic_write_bytes, atomic_write_json
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 PROBE_PATTERN = rf"{NAME_PATTERN}(?:/{NAME_PATTERN})*"
+MAX_NAME = 200  # file systems refuse names over 255 bytes; room for the prefixes and suffixes we add
 MANIFEST = "manifest.json"
 _STEP_FILE = re.compile(r"step_(\d+)\.safetensors")
 
 
 def check_name(value: str, field: str, pattern: str = NAME_PATTERN) -> str:
     """`value` if it is a safe file name (no '..', no hidden names), else UserError."""
+    if isinstance(value, str) and len(value) > MAX_NAME:
+        raise UserError(f"{field}: a name of {len(value)} characters is not allowed (at most {MAX_NAME})")
     if not isinstance(value, str) or not re.fullmatch(pattern, value):
         parts = "'/'-separated names, each " if pattern == PROBE_PATTERN else ""
         raise UserError(

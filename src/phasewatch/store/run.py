@@ -60,7 +60,10 @@ UNJUDGED = "unjudged"  # analysis file: the watched curves the detector could no
 
 
 def store_root(store: str | Path | None = None) -> Path:
-    """The store directory: `store`, else $PHASEWATCH_STORE, else ./runs."""
+    """The store directory: `store`, else $PHASEWATCH_STORE, else ./runs. An empty string given
+    as `store` is a mistake, not "use the default": UserError."""
+    if isinstance(store, str) and not store.strip():
+        raise UserError("store: '' is not allowed (a directory; leave --store out for $PHASEWATCH_STORE or ./runs)")
     return Path(store or os.environ.get("PHASEWATCH_STORE") or "runs").expanduser()
 
 
