@@ -192,7 +192,11 @@ def no_verdict(steps, values, *, log_axis: bool = True, max_width: float = MAX_W
     """Why a curve cannot be judged at all, or None: too few points, constant, or sampled so
     coarsely that no sharp change could show MIN_POINTS points (its median gap on the detection
     axis is wider than `max_width` / 2)."""
-    steps, values = clean_curve(steps, values)
+    return _verdict(*clean_curve(steps, values), log_axis, max_width)
+
+
+def _verdict(steps: np.ndarray, values: np.ndarray, log_axis: bool, max_width: float) -> str | None:
+    """`no_verdict` of a curve already through `clean_curve`."""
     if len(steps) < MIN_POINTS:
         return f"{len(steps)} point{'s' * (len(steps) != 1)}, {MIN_POINTS} needed"
     if np.ptp(values) == 0:
@@ -221,7 +225,7 @@ def find_transitions(
     steps, y = clean_curve(steps, values)
     if log_axis and np.any(steps < 0):
         raise ValueError("find_transitions: steps must be >= 0 on a log axis")
-    if no_verdict(steps, y, log_axis=log_axis, max_width=max_width) is not None:
+    if _verdict(steps, y, log_axis, max_width) is not None:
         return []
     quantum = resolution(raw)
     floor = max(quantum / math.sqrt(12), 1e-9 * float(np.abs(y).max()))

@@ -146,8 +146,10 @@ class Recorder:
         Metrics the run already has are not recorded again (a resumed finish). Returns the
         number of states probed."""
         names = [name for name in self.probes if PROBES[name].at_end]
-        recorded = set(self.run.metric_names())
-        if not names or any(m.matches(r) for n in names for m in PROBES[n].metrics for r in recorded):
+        if not names:
+            return 0
+        recorded = self.run.metric_names()
+        if any(m.matches(r) for n in names for m in PROBES[n].metrics for r in recorded):
             return 0
         self.drain()
         began, count = time.perf_counter(), 0
