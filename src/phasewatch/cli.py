@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import warnings
 from typing import NoReturn
@@ -15,9 +16,13 @@ from phasewatch import pipeline
 from phasewatch.errors import UserError
 from phasewatch.integrations import analyze
 from phasewatch.probes import PROBES
+from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
+
+# A store the user cannot write (read-only, full, not theirs): their setup to fix, said in one line.
+STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).add_argument("run", help="run id")
     sql = commands.add_parser("sql", help="query every run's metrics with DuckDB (tables: metrics, runs)")
     sql.add_argument("query", help="e.g. \"SELECT run, max(value) FROM metrics WHERE metric = 'test/accuracy' GROUP BY run\"")
+    sql.add_argument(
+        "--unrestricted",
+        action="store_true",
+        help="full DuckDB with your file access (COPY, ATTACH, read_csv of any file); "
+        "by default a query is read-only and reads nothing outside the store",
+    )
     for command in commands.choices.values():  # `phasewatch runs --store X` as well as `phasewatch --store X runs`
         command.add_argument(
             "--store",
@@ -185,6 +196,17 @@ def _analyze(args: argparse.Namespace, console: Console) -> None:
     console.print(f"report: {finished.path / 'report.html'}")
 
 
+def _report(run: Run, console: Console) -> None:
+    """`phasewatch report`: detect the events again if they were lost, then write the page."""
+    run.lock()  # not while a resume rewrites the run
+    try:
+        if analyse_if_missing(run):
+            print(f"events: {run.id} had no events.json; detected them again", file=sys.stderr)
+        console.print(f"report: {write_report(run)}")
+    finally:
+        run.unlock()
+
+
 def _experiment(name: str) -> None:
     """`phasewatch experiments NAME`: every setting as `key = value` (each a --set key), then the variants."""
     config = configuration.preset_config(name)
@@ -215,11 +237,11 @@ def _differences(run: Run) -> None:
         print(f"  {key}: {configuration.format_value(preset)} -> {configuration.format_value(value)}")
 
 
-def _sql(sql: str, root, console: Console) -> None:
+def _sql(sql: str, root, console: Console, unrestricted: bool) -> None:
     """`phasewatch sql`: the store read on stderr (with a note when it holds no runs), the table on stdout."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = query(sql, root)
+        frame = query(sql, root, unrestricted=unrestricted)
     store = frame.attrs["store"]
     print(f"store: {store}", file=sys.stderr)
     for warning in caught:
@@ -283,11 +305,16 @@ def main(argv: list[str] | None = None) -> int:
             print_summary(shown, console)
             _differences(shown)
         elif args.command == "report":
-            console.print(f"report: {write_report(Run.open(root, args.run))}")
+            _report(Run.open(root, args.run), console)
         elif args.command == "sql":
-            _sql(args.query, root, console)
+            _sql(args.query, root, console, args.unrestricted)
     except UserError as error:
         print(f"phasewatch: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.errno not in STORAGE_ERRORS:
+            raise
+        print(f"phasewatch: error: cannot write {error.filename or 'the store'} ({error.strerror})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("phasewatch: interrupted (resume with `phasewatch run --resume RUN`)", file=sys.stderr)

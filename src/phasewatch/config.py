@@ -26,6 +26,8 @@ from phasewatch.schema import Section
 from phasewatch.tasks.base import TaskConfig
 from phasewatch.tasks.modular import ModularTaskConfig
 
+Beta = Annotated[float, Field(ge=0, lt=1, strict=True)]
+
 
 class TrainConfig(Section):
     steps: int = Field(2000, ge=1)
@@ -34,7 +36,8 @@ class TrainConfig(Section):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(1.0, ge=0)
     decay_ratio: float = Field(1.0, ge=0, description="weight decay of the model's shared pathway ÷ weight_decay")
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)
+    # lax for the tuple (TOML and JSON give an array), strict for its numbers
+    betas: tuple[Beta, Beta] = Field((0.9, 0.98), strict=False)
     warmup_steps: int = Field(10, ge=0)
     batch_size: int = Field(0, ge=0, description="0 = full batch")
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
@@ -197,20 +200,31 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
     return raw
 
 
+def shown(value: Any) -> str:
+    """`repr(value)`, cut short when long (a message stays one readable line)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text)} characters)"
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     parts = [str(part) for part in first["loc"]]
+    kind = ""
     if len(parts) > 1 and parts[0] in ("task", "model") and parts[1] in {*TASKS, *MODELS}:
-        del parts[1]  # pydantic puts the union member's tag in the location (a tag may also be a field: corpus)
+        kind = parts.pop(1)  # pydantic puts the union member's tag in the location (a tag may also be a field: corpus)
     location = ".".join(parts)
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):  # the task's or model's kind
+        tag = first["input"].get("name") if isinstance(first["input"], dict) else None
+        problem = f"{shown(tag)} is not allowed" if first["type"] == "union_tag_invalid" else "is missing"
+        return f"{location}.name: {problem} (choose from: {', '.join(TASKS if location == 'task' else MODELS)})"
     if first["type"] == "extra_forbidden":
-        return f"{location}: is not a known key"
+        return f"{location}: is not a known key" + (f" of a {parts[0]} with name = {kind!r}" if kind else "")
     if message.startswith(f"{location}."):  # a rule across fields names its own field
         return message
     if message.split(":", 1)[0].isidentifier() and ": " in message:  # a section's rule on one of its fields
         return f"{location}.{message}" if location else message
-    return f"{location}: {first['input']!r} is not allowed ({message})"
+    return f"{location}: {shown(first['input'])} is not allowed ({message})"
 
 
 def validate(raw: dict[str, Any]) -> ExperimentConfig:
@@ -244,10 +258,10 @@ def choose_setting(raw: dict[str, Any], assignments: list[str]) -> tuple[dict[st
     setting = chosen[-1] if chosen else raw.get("setting", "")
     if not variants:
         if setting:
-            raise UserError(f"setting: {setting!r} is not allowed (this experiment has no settings)")
+            raise UserError(f"setting: {shown(setting)} is not allowed (this experiment has no settings)")
         return raw, rest
     if setting not in variants:
-        raise UserError(f"setting: {setting!r} is not allowed (choose from: {', '.join(variants)})")
+        raise UserError(f"setting: {shown(setting)} is not allowed (choose from: {', '.join(variants)})")
     return _merge(raw, {**variants[setting], "setting": setting}), rest
 
 

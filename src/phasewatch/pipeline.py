@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,23 +46,33 @@ def run(
 
 
 def resume(run_id: str, *, store: str | Path | None = None, progress: bool = False) -> Run:
-    """Continue a stopped run from its newest checkpoint (bit-identical to an uninterrupted run)."""
+    """Continue a stopped run from its newest intact checkpoint (bit-identical to an uninterrupted
+    run). Damaged metrics parts are moved aside and their rows recorded again from a checkpoint
+    before them; a lost checkpoint manifest is rebuilt from the checkpoint files."""
     existing = Run.open(store_root(store), run_id)
-    if existing.status == "finished":
-        missing = (
-            ""
-            if (existing.path / "report.html").is_file()
-            else f"; its report is missing: `phasewatch report {run_id}` writes it"
-        )
-        raise UserError(f"--resume: run {run_id!r} is already finished{missing}")
-    prepared = prepare(configuration.validate(existing.config))
-    existing.set_status("running")
-    return _execute(existing, prepared, resume=True, progress=progress)
-
-
-def _execute(run: Run, prepared, *, resume: bool, progress: bool) -> Run:
+    existing.lock()  # before anything is touched: a second --resume of this run stops here
     try:
-        train(run, prepared, resume=resume, show_progress=progress)
+        before, notices = existing.repair()
+        for notice in notices:
+            print(notice, file=sys.stderr)
+            existing.log(notice)
+        if existing.status == "finished" and before is None:
+            missing = (
+                ""
+                if (existing.path / "report.html").is_file()
+                else f"; its report is missing: `phasewatch report {run_id}` writes it"
+            )
+            raise UserError(f"--resume: run {run_id!r} is already finished{missing}")
+        prepared = prepare(configuration.validate(existing.config))
+        existing.set_status("running")
+        return _execute(existing, prepared, resume=True, progress=progress, before=before)
+    finally:
+        existing.unlock()
+
+
+def _execute(run: Run, prepared, *, resume: bool, progress: bool, before: int | None = None) -> Run:
+    try:
+        train(run, prepared, resume=resume, show_progress=progress, before=before)
     except BaseException as error:  # a Ctrl-C or crash leaves the run resumable and says why
         run.set_status("failed", error=f"{type(error).__name__}: {error}")
         raise

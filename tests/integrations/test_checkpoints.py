@@ -62,6 +62,63 @@ def test_bad_folders(tmp_path, layout, message):
         find_checkpoints(tmp_path / "missing")
 
 
+SYMLINK_RULE = "(symlinks only to files or sibling folders inside the series folder)"
+
+
+@pytest.mark.parametrize(
+    "links, message",
+    [
+        ({"checkpoint-600": "."}, "checkpoint-600 leads to a folder holding it"),  # was read as step 600 with every file
+        (
+            {"step_2.safetensors": "step_3.safetensors", "step_3.safetensors": "step_2.safetensors"},
+            "step_2.safetensors is a symlink loop",
+        ),
+        ({"step_2.safetensors": "../outside.safetensors"}, "step_2.safetensors leads outside the series folder"),
+        ({"checkpoint-2": "../elsewhere"}, "checkpoint-2 leads outside the series folder"),
+        ({"checkpoint-2/model.safetensors": "../../outside.safetensors"}, "model.safetensors leads outside the series folder"),
+        ({"config.json": "../outside.json"}, "config.json leads outside the series folder"),
+    ],
+)
+def test_symlinks_that_leave_or_loop_are_refused(tmp_path, links, message):
+    series = tmp_path / "series"
+    series.mkdir()
+    (series / "step_1.safetensors").write_bytes(b"")
+    (tmp_path / "outside.safetensors").write_bytes(b"")
+    (tmp_path / "outside.json").write_text("{}")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "model.safetensors").write_bytes(b"")
+    for name, target in links.items():
+        (series / name).parent.mkdir(parents=True, exist_ok=True)
+        (series / name).symlink_to(target)
+    with pytest.raises(UserError) as error:
+        find_checkpoints(series)
+    assert str(error.value).startswith(f"checkpoint: {series}/") and message in str(error.value)
+    assert str(error.value).endswith(f"not allowed {SYMLINK_RULE}")
+
+
+def test_a_shard_index_cannot_point_outside_the_folder(tmp_path):
+    (tmp_path / "series" / "checkpoint-2").mkdir(parents=True)
+    weight_map = {"a": "../../outside.safetensors"}
+    (tmp_path / "series" / "checkpoint-2" / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(UserError, match="outside.safetensors leads outside the series folder"):
+        find_checkpoints(tmp_path / "series")
+
+
+def test_symlinks_inside_the_folder_are_read(tmp_path):
+    series = tmp_path / "series"
+    (series / "blobs").mkdir(parents=True)
+    (series / "blobs" / "abc").write_bytes(b"")
+    (series / "checkpoint-1").mkdir()
+    (series / "checkpoint-1" / "model.safetensors").symlink_to("../blobs/abc")  # HF-cache style: weights are blobs
+    (series / "checkpoint-2").symlink_to("checkpoint-1")  # a sibling folder
+    (series / "step_3.safetensors").symlink_to("blobs/abc")
+    (series / "runs").symlink_to("..")  # no step in the name: not a checkpoint, not read, so not refused
+    (tmp_path / "link").symlink_to("series")  # the folder itself may be a symlink
+    found = find_checkpoints(tmp_path / "link")
+    assert [(c.step, c.path.name) for c in found] == [(1, "checkpoint-1"), (2, "checkpoint-2"), (3, "step_3.safetensors")]
+    assert found[1].files == (tmp_path / "link" / "checkpoint-2" / "model.safetensors",)
+
+
 def test_weights_are_loaded_in_place_with_tied_copies(tmp_path):
     trained, fresh = tiny_gpt2(seed=1), tiny_gpt2(seed=2)
     save_state(trained, tmp_path / "step_1.safetensors")  # lm_head.weight is stored once, as wte

@@ -115,3 +115,22 @@ def test_a_pickle_checkpoint_through_the_real_command(series):
     assert result.stderr.strip() == (
         "phasewatch: error: checkpoint: series/step_300.pt is not read (pickle checkpoints are not read; convert to safetensors)"
     )
+
+
+@pytest.mark.parametrize(
+    "links, message",
+    [
+        ({"checkpoint-600": "."}, "checkpoint: series/checkpoint-600 leads to a folder holding it, not allowed"),
+        (
+            {"step_400.safetensors": "step_500.safetensors", "step_500.safetensors": "step_400.safetensors"},
+            "checkpoint: series/step_400.safetensors is a symlink loop, not allowed",
+        ),
+    ],
+)
+def test_a_symlink_that_loops_or_climbs_is_refused_before_anything_is_recorded(series, capsys, links, message):
+    for name, target in links.items():
+        (series / "series" / name).symlink_to(target)
+    assert main(analyze_argv()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"phasewatch: error: {message}") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (series / "store").exists() or not any((series / "store").iterdir())

@@ -105,8 +105,7 @@ def make_run(root: Path, run_id: str = "grok-1", *, arrays: bool = True, events:
     if arrays:
         for s in np.unique(np.geomspace(1, STEPS, 10).astype(int)):
             run.save_array("gram/class_means", int(s), {"gram": circulant_gram(int(s), rng)})
-    if events:
-        run.save_events(EVENTS)
+    run.save_events(EVENTS if events else [])  # analysed: with events, or with none found
     run.set_status("finished", train_seconds=75.3, device="cpu")
     return run
 

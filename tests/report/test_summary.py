@@ -22,6 +22,15 @@ def test_summary_without_events(tmp_path, make_run):
     assert "no events detected" in console.export_text()
 
 
+def test_summary_of_a_run_never_analysed_does_not_claim_it_has_no_events(tmp_path, make_run):
+    run = make_run(tmp_path, "plain", arrays=False, events=False)
+    (run.path / "events.json").unlink()
+    console = Console(record=True, width=120)
+    print_summary(run, console=console)
+    text = console.export_text()
+    assert "not analysed yet (`phasewatch report plain` detects them)" in text and "no events detected" not in text
+
+
 def test_summary_is_plain_text_off_a_terminal(grokking_run, capsys):
     print_summary(grokking_run)
     out = capsys.readouterr().out

@@ -96,3 +96,52 @@ def test_store_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(UserError, match="not a directory"):
         list_runs(tmp_path / "f")
+
+
+def test_a_damaged_part_isolates_its_run_and_the_rest_stays_queryable(tmp_path):
+    make(tmp_path, "good", range(3))
+    bad = make(tmp_path, "bad", range(4))
+    part = next((bad.path / "metrics").glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:-20])  # truncated: the footer and its magic bytes are gone
+    rows = {r.run: r for r in list_runs(tmp_path).itertuples()}
+    assert rows["bad"].status == "damaged" and pd.isna(rows["bad"].steps)
+    assert rows["good"].status == "running" and rows["good"].steps == 2
+    df = query("SELECT run, count(*) AS n FROM metrics GROUP BY run", tmp_path)
+    assert df.to_dict("list") == {"run": ["good"], "n": [6]}
+    with pytest.raises(UserError, match=r"damaged .*phasewatch run --resume bad"):
+        bad.metrics()
+
+
+@pytest.mark.parametrize(
+    "sql, refused",
+    [
+        ("COPY (SELECT 1) TO '{outside}/out.csv'", "COPY"),
+        ("COPY (SELECT 1) TO '{store}/out.csv'", "COPY"),
+        ("ATTACH '{outside}/x.db'", "ATTACH"),
+        ("INSTALL httpfs", "LOAD"),
+        ("SET enable_external_access = true", "SET"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE"),
+        ("SELECT * FROM read_text('{outside}/secret.txt')", "Permission"),
+        ("SELECT * FROM read_text('{store}/a/run.json')", "Permission"),
+        ("SELECT * FROM read_csv('{store}/../secret.txt')", "Permission"),
+    ],
+)
+def test_the_query_path_is_read_only_and_confined_to_the_store(tmp_path, sql, refused):
+    store, outside = tmp_path / "store", tmp_path
+    make(store, "a", range(3))
+    (outside / "secret.txt").write_text("token")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=refused) as error:
+        query(sql.format(store=store, outside=outside), store)
+    assert "\n" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    # the flag gives a local shell full DuckDB back
+    if refused == "COPY":
+        query(sql.format(store=store, outside=outside), store, unrestricted=True)
+        assert (tmp_path / "out.csv").exists() or (store / "out.csv").exists()
+
+
+def test_reads_and_explain_still_work_when_restricted(tmp_path):
+    make(tmp_path, "a", range(3))
+    assert query("WITH m AS (SELECT * FROM metrics) SELECT count(*) AS n FROM m", tmp_path)["n"][0] == 6
+    assert not query("EXPLAIN SELECT * FROM metrics", tmp_path).empty

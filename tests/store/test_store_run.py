@@ -173,3 +173,20 @@ def test_a_run_name_too_long_for_the_file_system_is_one_user_error(tmp_path):
 def test_an_empty_store_is_an_error_not_the_default():
     with pytest.raises(UserError, match="store: '' is not allowed"):
         store_root("")
+
+
+def test_opening_a_run_sweeps_temporary_files_of_dead_processes_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = Run.create(tmp_path, "r", experiment="x", config={}, seed=0)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (run.path / "arrays" / "gram").mkdir(parents=True)
+    left = [run.path / f".run.json.{dead_pid}.tmp", run.path / "arrays" / "gram" / f".step_00000010.safetensors.{dead_pid}.tmp"]
+    mine = run.path / f".events.json.{os.getpid()}.tmp"
+    for path in [*left, mine]:
+        path.write_bytes(b"half")
+    Run.open(tmp_path, "r")
+    assert not any(path.exists() for path in left) and mine.exists()

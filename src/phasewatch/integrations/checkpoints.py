@@ -33,6 +33,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 PICKLE_ERROR = "pickle checkpoints are not read; convert to safetensors"
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
 _LAYOUTS = "*.safetensors files or save_pretrained directories such as checkpoint-500/, the step in the name"
+_SYMLINKS = "symlinks only to files or sibling folders inside the series folder"
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,16 @@ def find_checkpoints(directory: str | Path) -> list[Checkpoint]:
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"checkpoint directory: {directory} is not a directory ({_LAYOUTS})")
+    root = directory.resolve()  # the folder may itself be a symlink
     folder_config = directory / "config.json" if (directory / "config.json").is_file() else None
     found: dict[int, Checkpoint] = {}
     for entry in sorted(directory.iterdir()):
         step = _step(entry.stem if entry.is_file() else entry.name)
         if entry.name.startswith(".") or step is None:
             continue
+        _check_inside(entry, root)  # before is_dir: `checkpoint-600 -> .` would list the folder's own files
         if entry.is_dir():
+            _check_inside(entry / "model.safetensors.index.json", root)  # read by _weight_files
             files = _weight_files(entry)
             config = entry / "config.json" if (entry / "config.json").is_file() else folder_config
         elif entry.suffix == ".safetensors":
@@ -68,12 +72,31 @@ def find_checkpoints(directory: str | Path) -> list[Checkpoint]:
             raise UserError(f"checkpoint: {entry} is not read ({PICKLE_ERROR})")
         else:
             continue
+        for path in (*files, *([config] if config else [])):
+            _check_inside(path, root)  # shards and config.json may be symlinks too
         if step in found:
             raise UserError(f"checkpoint: {entry} is step {step}, as is {found[step].path} (one checkpoint per step)")
         found[step] = Checkpoint(step, entry, files, config)
     if not found:
         raise UserError(f"checkpoint directory: {directory} holds no checkpoints ({_LAYOUTS})")
     return [found[step] for step in sorted(found)]
+
+
+def _check_inside(path: Path, root: Path) -> None:
+    """Refuse a path (a symlink, or a shard name such as ../x) that loops, resolves outside the
+    series folder `root`, or onto a folder holding it: each would be read as weights that are not
+    this checkpoint's, or fail halfway through the series with an unrelated OS error."""
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        target = path.resolve()  # missing: reported where it is read
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+        raise UserError(f"checkpoint: {path} is a symlink loop, not allowed ({_SYMLINKS})") from None
+    if not target.is_relative_to(root):
+        raise UserError(f"checkpoint: {path} leads outside the series folder {root}, not allowed ({_SYMLINKS})")
+    holder = path.parent.resolve()
+    if target == holder or target in holder.parents:
+        raise UserError(f"checkpoint: {path} leads to a folder holding it, not allowed ({_SYMLINKS})")
 
 
 def _weight_files(directory: Path) -> tuple[Path, ...]:

@@ -21,6 +21,7 @@ from phasewatch.probes.registry import (
     declarations,
     emits,
     probe,
+    recordable,
     run_probes,
     untouched,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "declarations",
     "emits",
     "probe",
+    "recordable",
     "run_probes",
     "untouched",
 ]

@@ -157,6 +157,18 @@ def declarations(metric: str) -> list[Metric]:
     return sorted(found, key=lambda m: (m.name.startswith("*"), "*" in m.name or "?" in m.name))
 
 
+def recordable(pattern: str) -> bool:
+    """Whether an fnmatch `pattern` (an `events.watch` entry) can match a metric that some probe
+    or the training loop declares. Two patterns overlap when either matches the other with its
+    wildcards filled in; the generic rules ("*loss*") are left out, or every typo would pass."""
+    fill = str.maketrans({"*": "x", "?": "x"})
+    return any(
+        fnmatch(m.name.translate(fill), pattern) or fnmatch(pattern.translate(fill), m.name)
+        for m in METRICS
+        if not m.name.startswith("*")
+    )
+
+
 def emits(probe_names: Iterable[str], metric: str) -> bool:
     """Whether one of the named probes declares `metric`."""
     return any(m.matches(metric) for name in probe_names for m in PROBES[name].metrics)

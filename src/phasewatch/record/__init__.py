@@ -2,7 +2,7 @@
 
 from phasewatch.record.detection import find_events, watched_detection
 from phasewatch.record.recorder import Listener, Recorder
-from phasewatch.record.schedule import OpenEnded, check_step, probe_schedule, probe_steps
+from phasewatch.record.schedule import OpenEnded, ProbeSteps, check_step, probe_schedule, probe_steps
 
 __all__ = [
     "Listener",
@@ -11,6 +11,7 @@ __all__ = [
     "check_step",
     "find_events",
     "probe_schedule",
+    "ProbeSteps",
     "probe_steps",
     "watched_detection",
 ]

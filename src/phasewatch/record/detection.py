@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from fnmatch import fnmatch
 
 from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events, unjudged
-from phasewatch.config import EventConfig
+from phasewatch.config import EventConfig, validate
+from phasewatch.errors import UserError
 from phasewatch.probes import METRICS
 from phasewatch.probes.semantic import judged_by
 from phasewatch.probes.training import TRAIN_LOSS
@@ -23,6 +24,25 @@ def watched_detection(extra: Sequence[str] = ()) -> EventConfig:
     (a user's own curves, e.g. "train/repeat_loss")."""
     watch = [m.name for m in METRICS if m.watch]
     return EventConfig(watch=list(dict.fromkeys([*watch, *extra])))
+
+
+def detection_of(run: Run) -> EventConfig:
+    """The detection settings a run was analysed with: the ones its run.json records, else (runs
+    recorded before it did) its experiment's, else a watched run's."""
+    if "detection" in run.info:
+        return EventConfig.model_validate(run.info["detection"])
+    try:
+        return validate(run.config).events
+    except UserError:
+        return watched_detection()
+
+
+def analyse_if_missing(run: Run) -> bool:
+    """Detect a stopped run's events again when its events.json is missing; whether it did."""
+    if run.analysed or run.status == "running" or not run.metric_names():
+        return False
+    find_events(run, detection_of(run))
+    return True
 
 
 def find_events(run: Run, detection: EventConfig) -> list[dict]:

@@ -69,6 +69,7 @@ class Recorder:
     ):
         self.run, self.context, self.probes, self.schedule = run, context, list(probes), schedule
         self.detection, self.listeners, self.adaptive = detection, list(listeners), adaptive
+        run.lock()  # one writer per run; released by `finish` or `fail`
         self.writer = run.writer(flush_seconds)
         self.probe_seconds = 0.0
         self.last_probed: int | None = None
@@ -143,15 +144,15 @@ class Recorder:
         """Run the `at_end` probes (those that read the finished model, e.g. Nanda et al.'s
         restricted loss with the final key frequencies) over earlier model states, `states`
         yielding (step, context) in step order, with the current context as the final model.
-        Metrics the run already has are not recorded again (a resumed finish). Returns the
-        number of states probed."""
+        Rows of these metrics from an earlier, interrupted finish are dropped first: every state
+        is probed again. Returns the number of states probed."""
         names = [name for name in self.probes if PROBES[name].at_end]
         if not names:
             return 0
-        recorded = self.run.metric_names()
-        if any(m.matches(r) for n in names for m in PROBES[n].metrics for r in recorded):
-            return 0
         self.drain()
+        stale = [r for r in self.run.metric_names() if any(m.matches(r) for n in names for m in PROBES[n].metrics)]
+        if stale:
+            self.writer.drop_metrics(stale)
         began, count = time.perf_counter(), 0
         for step, context in states:
             context.final = self.context
@@ -187,14 +188,20 @@ class Recorder:
         events = find_events(self.run, self.detection)
         if self.adaptive is not None:
             fields["adaptive"] = {**self.adaptive.report(), "seconds": round(self.adaptive.seconds, 3)}
-        self.run.set_status("finished", **fields)
+        # The report first: a kill before the status leaves a "running" run that resumes and
+        # finishes, never a "finished" run without its report.
+        fields["detection"] = self.detection.model_dump(mode="json")  # `phasewatch report` can detect again
+        self.run.set_status("finished", save=False, **fields)
         write_report(self.run)
+        self.run.save_info()
+        self.run.unlock()
         return events
 
     def fail(self, error: BaseException) -> None:
         """Keep what was recorded and mark the run failed (resumable where its driver supports it)."""
         self.close()
         self.run.set_status("failed", error=f"{type(error).__name__}: {error}")
+        self.run.unlock()
 
 
 def _to_host(tensors: list[torch.Tensor]) -> list[float]:

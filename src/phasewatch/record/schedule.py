@@ -7,8 +7,9 @@ picks one for the `Watcher` and its callbacks.
 
 from __future__ import annotations
 
+import heapq
 import operator
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 
 import numpy as np
 
@@ -19,14 +20,35 @@ LINEAR_POINTS = 30  # ... plus this many evenly spaced ones
 OPEN_ENDED_EVERY = 1000  # a run of unknown length: ten log-spaced steps a decade, and every 1,000th
 
 
-def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
+class ProbeSteps:
     """Steps 0..total_steps at which probes run: `log_points` log-spaced steps, every `every`-th
-    step, and the final one. Sorted, unique."""
-    log_spaced: np.ndarray | list[int] = (
-        np.unique(np.round(np.geomspace(1, total_steps, log_points)).astype(int)) if log_points else []
-    )
-    steps = {0, total_steps, *range(0, total_steps + 1, every), *map(int, log_spaced)}
-    return sorted(steps)
+    step, and the final one. Answers `step in` without listing the steps, so a run of 10**12 steps
+    costs no memory for its schedule; `len` counts them."""
+
+    def __init__(self, total_steps: int, every: int, log_points: int):
+        self.total, self.every = total_steps, every
+        log_spaced = np.geomspace(1, total_steps, log_points) if log_points and total_steps else np.empty(0)
+        self.log_spaced = frozenset(map(int, np.round(log_spaced).astype(int)))
+
+    def __contains__(self, step: object) -> bool:
+        try:
+            n = operator.index(step)  # type: ignore[arg-type]
+        except TypeError:
+            return False
+        return 0 <= n <= self.total and (n % self.every == 0 or n == self.total or n in self.log_spaced)
+
+    def __len__(self) -> int:
+        off_grid = {s for s in self.log_spaced | {self.total} if s % self.every}
+        return self.total // self.every + 1 + len(off_grid)
+
+    def __iter__(self) -> Iterator[int]:
+        extra = sorted(s for s in self.log_spaced | {self.total} if s % self.every)
+        return heapq.merge(range(0, self.total + 1, self.every), extra)
+
+
+def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
+    """The steps of `ProbeSteps`, listed: sorted, unique."""
+    return list(ProbeSteps(total_steps, every, log_points))
 
 
 class OpenEnded:

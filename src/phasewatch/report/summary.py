@@ -80,6 +80,8 @@ def print_summary(run, console: Console | None = None) -> None:
     events = run.events
     if events:
         _print_events(events, console)
+    elif not run.analysed:
+        console.print(f"events: not analysed yet (`phasewatch report {run.id}` detects them)", highlight=False, markup=False)
     else:
         console.print("no events detected")
     for line in unjudged_lines(run):

@@ -107,8 +107,29 @@ def save_array(run_dir: Path, probe: str, step: int, tensors: dict[str, torch.Te
 
 
 def array_steps(run_dir: Path, probe: str) -> list[int]:
+    """The steps with a readable array of `probe`: a damaged file (empty, cut short) is left out,
+    so that one bad file costs its frame, not the report."""
     directory = _probe_dir(run_dir, probe)
-    return _steps_in(os.listdir(directory)) if directory.is_dir() else []
+    steps = _steps_in(os.listdir(directory)) if directory.is_dir() else []
+    return [step for step in steps if _complete(directory / step_file(step))]
+
+
+def _complete(path: Path) -> bool:
+    """Whether a safetensors file is whole: its header parses and its last tensor ends at the
+    file's end. Reads the header only."""
+    try:
+        with open(path, "rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            header = json.loads(file.read(length)) if 0 < length < 100_000_000 else None
+            size = os.fstat(file.fileno()).st_size
+    except (OSError, ValueError):
+        return False
+    if not isinstance(header, dict):
+        return False
+    ends = [
+        entry.get("data_offsets", [0, 0])[1] for key, entry in header.items() if key != "__metadata__" and isinstance(entry, dict)
+    ]
+    return size == 8 + length + max(ends, default=0)
 
 
 def load_array(run_dir: Path, probe: str, step: int) -> dict[str, torch.Tensor]:
@@ -149,6 +170,29 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
         atomic_write_json(directory / MANIFEST, manifest)
     manifest[name] = _write(directory / name, tensors, {"meta": json.dumps(meta)})
     atomic_write_json(directory / MANIFEST, manifest)
+
+
+def rebuild_manifest(run_dir: Path) -> int:
+    """Write a lost `checkpoints/manifest.json` again from the checkpoint files that read as
+    complete safetensors whose meta step matches their name; how many it lists (0: nothing to
+    rebuild). Each file was written atomically, so a listed one is whole; bit rot inside it is what
+    the lost checksums no longer catch."""
+    directory = _checkpoint_dir(run_dir, None)
+    if (directory / MANIFEST).exists() or not directory.is_dir():
+        return 0
+    manifest = {}
+    for step in _steps_in(os.listdir(directory)):
+        path = directory / step_file(step)
+        try:
+            _, metadata = _read(path, "checkpoint")
+            intact = json.loads(metadata.get("meta", "{}")).get("step") == step
+        except (UserError, ValueError):
+            intact = False
+        if intact:
+            manifest[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if manifest:
+        atomic_write_json(directory / MANIFEST, manifest)
+    return len(manifest)
 
 
 def checkpoint_steps(run_dir: Path, tag: str | None = None) -> list[int]:

@@ -25,6 +25,29 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_temp(directory: Path) -> list[Path]:
+    """Delete the temporary files (`temp_path`) that dead processes left anywhere under
+    `directory`; a live process's are its own. Returns what it deleted."""
+    swept = []
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            pid = name.removesuffix(TEMP_SUFFIX).rpartition(".")[2]
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX) and pid.isdigit() and not pid_alive(int(pid)):
+                (path := Path(folder) / name).unlink(missing_ok=True)
+                swept.append(path)
+    return swept
+
+
 def temp_path(path: Path) -> Path:
     """Where `path` is built before the rename: hidden, so every reader of the store skips it."""
     return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")

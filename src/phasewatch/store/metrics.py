@@ -72,12 +72,47 @@ def _read_part(path: Path, **kwargs) -> pa.Table:
     except FileNotFoundError:
         raise
     except (pa.ArrowInvalid, OSError):
-        raise UserError(f"metrics part {path} is not a readable Parquet file") from None
+        run = path.parent.parent.name
+        raise UserError(
+            f"metrics part {path} is damaged (not a readable Parquet file): "
+            f"`phasewatch run --resume {run}` records its rows again"
+        ) from None
 
 
-def _max_step(path: Path) -> int:
-    meta = pq.read_metadata(path)
-    return max(meta.row_group(i).column(0).statistics.max for i in range(meta.num_row_groups))
+def _max_step(path: Path) -> int | None:
+    """The largest step in a part, from its footer's statistics; None if the footer is unreadable
+    (a truncated or overwritten file: the part is damaged)."""
+    try:
+        meta = pq.read_metadata(path)
+        return max((meta.row_group(i).column(0).statistics.max for i in range(meta.num_row_groups)), default=-1)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowInvalid, OSError, AttributeError):  # AttributeError: a row group without statistics
+        return None
+
+
+def damaged_parts(directory: Path) -> list[Path]:
+    """The live parts whose footer cannot be read. Every reader refuses a run that has one;
+    `quarantine` moves them aside so that a resume can record their rows again."""
+    return _retry(lambda: [p for p in live_parts(directory) if _max_step(p) is None])
+
+
+def quarantine(directory: Path) -> int | None:
+    """Move the damaged parts into `damaged/` (kept for inspection, never read) and return the step
+    before which every row is still stored: the largest step of the intact parts written before the
+    first damaged one (a step's rows may straddle two parts, so rows at that step itself may be lost);
+    0 when nothing before it survives. None when no part is damaged."""
+    live = _split(Path(directory))[0]
+    damaged = [path for _, _, path in live if _max_step(path) is None]
+    if not damaged:
+        return None
+    first = next(first for first, _, path in live if path == damaged[0])
+    earlier = [_max_step(path) for start, _, path in live if start < first]
+    (Path(directory) / "damaged").mkdir(exist_ok=True)
+    for path in damaged:
+        os.rename(path, path.parent / "damaged" / path.name)
+    fsync_dir(Path(directory))
+    return max((s for s in earlier if s is not None), default=0)
 
 
 def read_metrics(directory: Path, names: Iterable[str] | None = None) -> pa.Table:
@@ -97,9 +132,10 @@ def metric_names(directory: Path) -> list[str]:
 
 
 def last_step(directory: Path) -> int | None:
-    """The largest stored step, from the Parquet footers' statistics (reads no data)."""
-
-    return max(_retry(lambda: [_max_step(p) for p in live_parts(directory)]), default=None)
+    """The largest stored step, from the Parquet footers' statistics (reads no data); damaged
+    parts are left out."""
+    steps = _retry(lambda: [_max_step(p) for p in live_parts(directory)])
+    return max((s for s in steps if s is not None and s >= 0), default=None)
 
 
 class MetricsWriter:
@@ -154,18 +190,27 @@ class MetricsWriter:
         self._steps, self._metrics, self._values = [], [], []
 
     def truncate_after(self, step: int) -> None:
-        """Drop every row, buffered or stored, with a step after `step` (exact resume).
+        """Drop every row, buffered or stored, with a step after `step` (exact resume)."""
+        self._drop(lambda table: pc.greater(table["step"], step), lambda last: last is not None and last <= step)
 
-        Each part is rewritten or deleted atomically, so a kill midway leaves a state that
-        calling this again finishes.
-        """
+    def drop_metrics(self, names: Iterable[str]) -> None:
+        """Drop every row, buffered or stored, of the metrics in `names` (to record them anew)."""
+        names = pa.array(sorted(set(names)), pa.string())
+        self._drop(lambda table: pc.is_in(table["metric"], value_set=names), lambda last: False)
+
+    def _drop(self, dropped: Callable[[pa.Table], pa.ChunkedArray], untouched: Callable[[int | None], bool]) -> None:
+        """Rewrite each part without the rows `dropped` marks (`untouched(its last step)`: skip the
+        part unread). Each part is rewritten or deleted atomically, so a kill midway leaves a state
+        that calling this again finishes."""
         self.flush()
         self._cleanup()  # a superseded part must not come back to life when its range file goes
         for path in live_parts(self.directory):
-            if _max_step(path) <= step:
+            if untouched(_max_step(path)):
                 continue
-            table = pq.read_table(path)
-            keep = table.filter(pc.less_equal(table["step"], step))
+            table = _read_part(path)
+            keep = table.filter(pc.invert(dropped(table)))
+            if keep.num_rows == table.num_rows:
+                continue
             if keep.num_rows:
                 atomic_write(path, partial(pq.write_table, keep))
             else:

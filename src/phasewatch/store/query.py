@@ -5,7 +5,14 @@ Views:
     runs(run, experiment, status, seed, created, updated, finished, steps, config)
         one row per run directory; `steps` is the largest logged step (NULL before any),
         `config` the resolved config as JSON text (use json_extract), status "invalid"
-        when run.json cannot be read, so a broken run shows up instead of vanishing.
+        when run.json cannot be read and "damaged" when a metrics part cannot (its rows are left
+        out of `metrics` until `--resume` records them again), so a broken run shows up instead
+        of breaking the store or vanishing.
+
+The query path is read-only: only SELECT (and EXPLAIN) statements run, and DuckDB may open no
+file but the store's metric parts (no COPY, ATTACH, INSTALL, read_text of other files).
+`unrestricted=True` (`phasewatch sql --unrestricted`) gives back full DuckDB with the user's
+own file access, for a local shell; never for a query that someone else sends.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from phasewatch.errors import UserError
-from phasewatch.store.metrics import last_step, live_parts
+from phasewatch.store.metrics import damaged_parts, last_step, live_parts
 from phasewatch.store.run import read_info, store_root
 
 RUNS_SCHEMA = pa.schema(
@@ -60,6 +67,8 @@ def _runs_table(dirs: list[Path]) -> pa.Table:
             info = read_info(d / "run.json")
         except UserError:
             info = {"status": "invalid"}
+        if damaged_parts(d / "metrics"):
+            info["status"] = "damaged"
         rows.append(
             {
                 **info,
@@ -75,12 +84,21 @@ def _sql_string(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def connect(root: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the `metrics` and `runs` views over the store."""
+READ_ONLY = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+
+
+def connect(root: str | Path | None = None, *, unrestricted: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the `metrics` and `runs` views over the store; it can
+    open no other file unless `unrestricted`."""
     dirs = _run_dirs(store_root(root))
     con = duckdb.connect()
     con.register("runs", _runs_table(dirs))
-    files = [(str(path), d.name) for d in dirs for path in live_parts(d / "metrics")]
+    damaged = {str(path) for d in dirs for path in damaged_parts(d / "metrics")}
+    files = [(str(path), d.name) for d in dirs for path in live_parts(d / "metrics") if str(path) not in damaged]
+    if not unrestricted:
+        con.execute(f"SET allowed_paths = [{', '.join(_sql_string(f) for f, _ in files)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")  # no statement may turn the two above back
     if not files:
         con.execute(f"CREATE VIEW metrics AS {EMPTY_METRICS}")
         return con
@@ -95,37 +113,45 @@ def connect(root: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _execute(sql: str, root: str | Path | None) -> pd.DataFrame:
-    con = connect(root)
+def _execute(sql: str, root: str | Path | None, unrestricted: bool) -> pd.DataFrame:
+    con = connect(root, unrestricted=unrestricted)
     try:
+        if not unrestricted:
+            kinds = [statement.type for statement in con.extract_statements(sql)]
+            if refused := [kind.name for kind in kinds if kind not in READ_ONLY]:
+                raise UserError(
+                    f"sql: a {refused[0]} statement is not allowed (SELECT or EXPLAIN only; "
+                    "--unrestricted / unrestricted=True gives full DuckDB)"
+                )
         return con.execute(sql).df()
     finally:
         con.close()
 
 
-def query(sql: str, store: str | Path | None = None) -> pd.DataFrame:
+def query(sql: str, store: str | Path | None = None, *, unrestricted: bool = False) -> pd.DataFrame:
     """Run `sql` against the store's `metrics` and `runs` views; UserError on a bad query.
+    Read-only and confined to the store unless `unrestricted` (see the module docstring).
 
     `store`: as everywhere (`pw.run(..., store=...)`, `--store`); default $PHASEWATCH_STORE, else
     ./runs. The frame's `attrs["store"]` is the absolute path of the store it read; a store that
     holds no runs (a typo, another working directory) gives an `EmptyStoreWarning` naming it.
     """
     path = store_root(store).resolve()
-    frame = _query(sql, path)  # a bad query is an error, with no warning before it
+    frame = _query(sql, path, unrestricted)  # a bad query is an error, with no warning before it
     if not _run_dirs(path):
         warnings.warn(f"store {path} holds no runs (give store=DIR, or set $PHASEWATCH_STORE)", EmptyStoreWarning, stacklevel=2)
     frame.attrs["store"] = str(path)
     return frame
 
 
-def _query(sql: str, root: str | Path | None) -> pd.DataFrame:
+def _query(sql: str, root: str | Path | None, unrestricted: bool = False) -> pd.DataFrame:
     try:
         for _ in range(2):
             try:
-                return _execute(sql, root)
+                return _execute(sql, root, unrestricted)
             except duckdb.IOException:
                 pass  # a part vanished between listing and reading (a run compacted meanwhile)
-        return _execute(sql, root)
+        return _execute(sql, root, unrestricted)
     except duckdb.Error as e:
         raise UserError(f"sql: {str(e).splitlines()[0]}") from None
 

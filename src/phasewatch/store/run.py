@@ -29,9 +29,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phasewatch.errors import UserError
-from phasewatch.store import artifacts
-from phasewatch.store.atomic import atomic_write_json, fsync_dir
-from phasewatch.store.metrics import MetricsWriter, metric_names, read_metrics
+from phasewatch.store import artifacts, lock
+from phasewatch.store.atomic import atomic_write_json, fsync_dir, pid_alive, sweep_temp
+from phasewatch.store.metrics import MetricsWriter, metric_names, quarantine, read_metrics
 
 
 class Versions(BaseModel):
@@ -78,7 +78,7 @@ def recover(root: Path) -> list[str]:
     for entry in sorted(root.iterdir()):
         kind, _, rest = entry.name.partition("-")
         run_id, _, pid = rest.rpartition("-")
-        if kind not in (".old", ".tmp") or not pid.isdigit() or not run_id or _alive(int(pid)):
+        if kind not in (".old", ".tmp") or not pid.isdigit() or not run_id or pid_alive(int(pid)):
             continue
         target = root / run_id
         if kind == ".old" and not target.exists():
@@ -88,16 +88,6 @@ def recover(root: Path) -> list[str]:
             shutil.rmtree(entry, ignore_errors=True)
             done.append(f"store: removed {entry.name}, left by a process that died")
     return done
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _now() -> datetime:
@@ -185,6 +175,8 @@ class Run:
         atomic_write_json(tmp / "run.json", info)
         # A kill between the two renames leaves the old run at `old`: `recover` puts it back.
         if overwrite and path.exists():
+            lock.acquire(path, run_id)  # never pull a run away from the process writing it
+            lock.release(path)
             os.rename(path, old)  # out of the way; deleted once the new run is in place
         try:
             os.rename(tmp, path)  # fails if another process made this run meanwhile
@@ -206,13 +198,47 @@ class Run:
             print(line, file=sys.stderr)
         if not path.is_dir():
             raise UserError(f"run '{run_id}' not found in {root}")
+        if os.access(path, os.W_OK):
+            sweep_temp(path)  # half-written files of a process that died (never read: hidden)
         return cls(path, read_info(path / "run.json"))
 
-    def set_status(self, status: str, **fields: Any) -> None:
-        """Set the status (and any extra fields, e.g. error=...); rewrites run.json atomically."""
+    def repair(self) -> tuple[int | None, list[str]]:
+        """Make a damaged run resumable (a resume calls this first, holding the lock): rebuild a
+        lost checkpoint manifest from the checkpoint files, and move damaged metrics parts into
+        metrics/damaged/. Returns (the step before which every metric row is intact, or None when
+        no part was damaged; one line per repair)."""
+        notices = []
+        if rebuilt := artifacts.rebuild_manifest(self.path):
+            notices.append(
+                f"resume: checkpoints/{artifacts.MANIFEST} was missing; rebuilt it from {rebuilt} checkpoint "
+                "files that read as complete safetensors (their original checksums are lost)"
+            )
+        before = quarantine(self.path / "metrics")
+        if before is not None:
+            notices.append(
+                f"resume: damaged metrics parts moved to metrics/damaged/; the rows from step {before} on "
+                "are recorded again from the checkpoint before it"
+            )
+        return before, notices
+
+    def lock(self) -> None:
+        """Become the run's one writer (store/lock.py): UserError while another process is; pair
+        with `unlock`."""
+        lock.acquire(self.path, self.id)
+
+    def unlock(self) -> None:
+        lock.release(self.path)
+
+    def set_status(self, status: str, *, save: bool = True, **fields: Any) -> None:
+        """Set the status (and any extra fields, e.g. error=...); rewrites run.json atomically,
+        or with `save=False` only in memory until `save_info`."""
         now = _now()
         info = {**self.info, **fields, "status": status, "updated": now, "finished": None if status == "running" else now}
         self.info = _validate(info, f"run '{self.id}'")
+        if save:
+            self.save_info()
+
+    def save_info(self) -> None:
         atomic_write_json(self.path / "run.json", self.info)
 
     def log(self, line: str) -> None:
@@ -281,6 +307,11 @@ class Run:
         if not isinstance(events, list):
             raise UserError(f"{path}: expected a JSON list of events, got {type(events).__name__}")
         return events
+
+    @property
+    def analysed(self) -> bool:
+        """Whether detection has run (events.json exists): no events then means none were found."""
+        return (self.path / "events.json").is_file()
 
     def save_events(self, events: list[dict]) -> None:
         atomic_write_json(self.path / "events.json", list(events))

@@ -25,7 +25,7 @@ from phasewatch.errors import UserError
 from phasewatch.probes import ProbeContext, emits
 from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
-from phasewatch.record import Listener, Recorder, probe_steps
+from phasewatch.record import Listener, ProbeSteps, Recorder
 from phasewatch.record.adaptive import AdaptiveProbing
 from phasewatch.store import ATTRIBUTE_GROUPS, Run
 from phasewatch.tasks import Split, Task
@@ -64,21 +64,24 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: bool = True) -> list[dict]:
+def train(
+    run: Run, prepared: Prepared, *, resume: bool = False, show_progress: bool = True, before: int | None = None
+) -> list[dict]:
     """Train a prepared config (`train.prepare`) into `run` (its metrics, arrays and checkpoints),
-    from scratch or resumed, and finish the run (events, report). Returns the events."""
+    from scratch or resumed (`before`: from a checkpoint before that step only), and finish the run
+    (events, report). Returns the events."""
     config, task, model = prepared.config, prepared.task, prepared.model
     settings = config.train
     optimizer = build_optimizer(model, settings)
     objective = Objective(config, task, model, prepared.loss)
-    start = resumed_state(run, model, optimizer) if resume and run.checkpoint_steps() else 0
+    start = resumed_state(run, model, optimizer, before) if resume and run.checkpoint_steps() else 0
     listeners: list[Listener] = []
     if config.interventions.keep_peak:
         listeners.append(KeepPeak(config.interventions, run, start))
     curriculum = Curriculum(config.curriculum, run, start) if config.curriculum.metric else None
     if curriculum is not None:
         listeners.append(curriculum)
-    schedule = set(probe_steps(settings.steps, config.probes.every, config.probes.log_points))
+    schedule = ProbeSteps(settings.steps, config.probes.every, config.probes.log_points)
     recorder = Recorder(
         run,
         prepared.context,
@@ -88,46 +91,56 @@ def train(run: Run, prepared: Prepared, *, resume: bool = False, show_progress: 
         listeners=listeners,
         adaptive=_adaptive(config, run, start, schedule),
     )
-    recorder.writer.truncate_after(start - 1)
-    if task.attributes is not None and (groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))):
-        run.save_analysis(ATTRIBUTE_GROUPS, {"groups": groups})
+    try:
+        recorder.writer.truncate_after(start - 1)
+        if task.attributes is not None and (
+            groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))
+        ):
+            run.save_analysis(ATTRIBUTE_GROUPS, {"groups": groups})
 
-    began = time.perf_counter()
-    with _progress(show_progress) as progress:
-        bar = progress.add_task(run.id, total=settings.steps, completed=start, status="")
-        for step in range(start, settings.steps + 1):
-            if step % settings.checkpoint_every == 0 and (step > start or step == 0):
-                recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
-            batch = batch_at(task, step, settings.batch_size, config.seed, stage=curriculum.stage if curriculum else 1)
-            loss, logits = objective(batch.inputs, batch.targets)
-            recorder.record(step, {TRAIN_LOSS.name: loss, TRAIN_ACCURACY.name: accuracy(logits, batch.targets).float()})
-            if recorder.due(step):
-                progress.update(bar, status=_status(recorder.probe(step).scalars))
-            if step == settings.steps or recorder.stop:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = settings.lr * min(1.0, (step + 1) / settings.warmup_steps) if settings.warmup_steps else settings.lr
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            progress.update(bar, completed=step + 1)
-    if step not in run.checkpoint_steps():
-        recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
-    recorder.replay(checkpoint_contexts(run, prepared))
-    return recorder.finish(
-        train_seconds=time.perf_counter() - began,
-        probe_seconds=recorder.probe_seconds,
-        device=str(prepared.device),
-        resumed_from=start,
-        stopped_at=step,
-    )
+        began = time.perf_counter()
+        with _progress(show_progress) as progress:
+            bar = progress.add_task(run.id, total=settings.steps, completed=start, status="")
+            for step in range(start, settings.steps + 1):
+                if step % settings.checkpoint_every == 0 and (step > start or step == 0):
+                    recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
+                batch = batch_at(task, step, settings.batch_size, config.seed, stage=curriculum.stage if curriculum else 1)
+                loss, logits = objective(batch.inputs, batch.targets)
+                recorder.record(step, {TRAIN_LOSS.name: loss, TRAIN_ACCURACY.name: accuracy(logits, batch.targets).float()})
+                if recorder.due(step):
+                    progress.update(bar, status=_status(recorder.probe(step).scalars))
+                if step == settings.steps or recorder.stop:
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = (
+                        settings.lr * min(1.0, (step + 1) / settings.warmup_steps) if settings.warmup_steps else settings.lr
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                progress.update(bar, completed=step + 1)
+        if step not in run.checkpoint_steps():
+            recorder.checkpoint(step, training_state(model, optimizer), {"step": step})
+        recorder.replay(checkpoint_contexts(run, prepared))
+        return recorder.finish(
+            train_seconds=time.perf_counter() - began,
+            probe_seconds=recorder.probe_seconds,
+            device=str(prepared.device),
+            resumed_from=start,
+            stopped_at=step,
+        )
+    except BaseException as error:  # a crash or Ctrl-C: keep what was recorded, free the run
+        recorder.fail(error)
+        raise
 
 
-def resumed_state(run: Run, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load the newest checkpoint whose checksum holds into `model` and `optimizer`; its step.
-    Each corrupt newer one is skipped with one line on stderr and in log.txt (the steps after the
-    one loaded are trained and recorded again); UserError when none holds."""
-    steps = run.checkpoint_steps()
+def resumed_state(run: Run, model: torch.nn.Module, optimizer: torch.optim.Optimizer, before: int | None = None) -> int:
+    """Load the newest checkpoint whose checksum holds (and whose step is below `before`, when
+    given) into `model` and `optimizer`; its step. Each corrupt newer one is skipped with one line
+    on stderr and in log.txt (the steps after the one loaded are trained and recorded again).
+    0, loading nothing, when no checkpoint is early enough: the prepared model is the seeded
+    initial one. UserError when every early enough one is corrupt."""
+    steps = [s for s in run.checkpoint_steps() if before is None or s < before]
     for step in reversed(steps):
         try:
             tensors, _ = run.load_checkpoint(step)
@@ -140,10 +153,10 @@ def resumed_state(run: Run, model: torch.nn.Module, optimizer: torch.optim.Optim
             continue
         load_training_state(tensors, model, optimizer)
         return step
-    raise AssertionError("unreachable: the loop returns or raises")
+    return 0
 
 
-def _adaptive(config, run: Run, start: int, schedule: set[int]) -> AdaptiveProbing | None:
+def _adaptive(config, run: Run, start: int, schedule: ProbeSteps) -> AdaptiveProbing | None:
     """Adaptive probing over the watched probe metrics, rebuilt from the stored values before
     `start` on a resumed run; None unless `probes.adaptive`."""
     probes = config.probes

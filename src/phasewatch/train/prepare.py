@@ -9,9 +9,10 @@ import torch
 from phasewatch.config import ExperimentConfig
 from phasewatch.errors import UserError
 from phasewatch.models import build_model
-from phasewatch.probes import ProbeContext, choose
+from phasewatch.probes import ProbeContext, choose, recordable
 from phasewatch.tasks import Task, build_task
 from phasewatch.tasks.objective import Loss, loss_function
+from phasewatch.train import budget
 from phasewatch.train.curriculum import Curriculum
 from phasewatch.train.interventions import KeepPeak, check_levers
 
@@ -41,11 +42,15 @@ def prepare(config: ExperimentConfig) -> Prepared:
     torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.seed)
     device = resolve_device(config.train.device)
-    task = build_task(config.task, config.seed).to(device)
+    task = build_task(config.task, config.seed)
+    budget.check(config, task, device)  # before the model takes its memory
+    task = task.to(device)
     model = build_model(config.model, task).to(device)
     loss = loss_function(config.train.loss, task.num_classes)
     context = ProbeContext.of_task(model, task, loss)
     probes, _ = choose(config.probes.names, context, "probes.names")
+    if unknown := [pattern for pattern in config.events.watch if not recordable(pattern)]:
+        raise UserError(f"events.watch: {unknown[0]!r} matches no metric any probe records (see `phasewatch probes`)")
     check_levers(config, task)
     KeepPeak.check(config.interventions, probes)
     Curriculum.check(config.curriculum, config.task.name, task, probes)
