@@ -197,3 +197,56 @@ def test_a_store_that_cannot_be_written_is_one_line(finished, monkeypatch, capsy
     assert main(["--store", store, "report", "r"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("phasewatch: error: cannot write") and os.strerror(code) in err and len(err.splitlines()) == 1
+
+
+def _truncate_part(run):
+    truncate(live_parts(run.path / "metrics")[0])
+
+
+def _empty_array(run):
+    sorted((run.path / "arrays").rglob("*.safetensors"))[-1].write_bytes(b"")
+
+
+def _corrupt_newest_checkpoint(run):
+    path = run.path / "checkpoints" / f"step_{run.checkpoint_steps()[-1]:08d}.safetensors"
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+
+
+CORRUPTIONS = {
+    "truncated metrics part": _truncate_part,
+    "deleted manifest": lambda run: (run.path / "checkpoints" / "manifest.json").unlink(),
+    "deleted events": lambda run: (run.path / "events.json").unlink(),
+    "empty array file": _empty_array,
+    "corrupt newest checkpoint": _corrupt_newest_checkpoint,
+    "run.json cut short": lambda run: (run.path / "run.json").write_text("{"),
+    "damaged report": lambda run: (run.path / "report.html").write_bytes(b""),
+}
+COMMANDS = [
+    ["show", "r"],
+    ["report", "r"],
+    ["runs"],
+    ["sql", "SELECT count(*) FROM metrics"],
+    ["run", "--resume", "r", "--no-progress"],
+]
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_every_corruption_against_every_command_is_an_answer_or_one_line(finished, corruption, capsys):
+    """No traceback anywhere: each command answers (exit 0) or says what is wrong in one line (2)."""
+    import shutil
+
+    store, run, _ = finished
+    pristine = run.path.parent.parent / "pristine"
+    shutil.copytree(run.path, pristine)
+    for argv in COMMANDS:
+        shutil.rmtree(run.path)
+        shutil.copytree(pristine, run.path)
+        if argv[0] == "run":
+            Run.open(store, "r").set_status("failed")  # a resumable run, then broken
+        CORRUPTIONS[corruption](run)
+        capsys.readouterr()
+        code = main(["--store", store, *argv])
+        err = capsys.readouterr().err.strip()
+        assert code in (0, 2), (corruption, argv, err)
+        if code == 2:
+            assert len(err.splitlines()) == 1 and err.startswith("phasewatch: error:"), (corruption, argv, err)

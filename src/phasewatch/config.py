@@ -45,6 +45,18 @@ class TrainConfig(Section):
     threads: int = Field(1, ge=1, description="torch threads per run (1: two runs beat one 2-thread run)")
     checkpoint_every: int = Field(500, ge=1)
 
+    @model_validator(mode="after")
+    def _decay_shrinks(self) -> TrainConfig:
+        """Weight decay multiplies the weights by 1 − lr·wd each step (AdamW's decoupled decay, and
+        SGD's): at lr·wd ≥ 1 every step flips or zeroes them, a run of NaNs rather than training."""
+        decay = self.lr * self.weight_decay * max(1.0, self.decay_ratio)
+        if decay >= 1:
+            raise ValueError(
+                f"train.weight_decay: {self.weight_decay:g} with lr {self.lr:g} (decay ratio {self.decay_ratio:g}) "
+                "is not allowed (lr × weight_decay must stay below 1: each step multiplies the weights by 1 − lr·wd)"
+            )
+        return self
+
 
 class ProbeConfig(Section):
     names: list[str] = ["behaviour", "weight_norm", "class_gram"]

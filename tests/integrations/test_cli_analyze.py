@@ -134,3 +134,16 @@ def test_a_symlink_that_loops_or_climbs_is_refused_before_anything_is_recorded(s
     err = capsys.readouterr().err
     assert err.startswith(f"phasewatch: error: {message}") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (series / "store").exists() or not any((series / "store").iterdir())
+
+
+def test_a_damaged_part_is_probed_again_by_the_same_analyze(series):
+    from phasewatch.store.metrics import live_parts
+
+    assert main(analyze_argv("--name", "a", "--probe", "loss")) == 0
+    before = Run.open("store", "a").metrics()
+    (part,) = live_parts(Run.open("store", "a").path / "metrics")
+    part.write_bytes(part.read_bytes()[:50])
+    assert main(analyze_argv("--name", "a", "--probe", "loss")) == 0
+    after = Run.open("store", "a").metrics()
+    assert len(after) == len(before) and (after.to_numpy() == before.to_numpy()).all()
+    assert any("damaged metrics parts moved" in line for line in Run.open("store", "a").log_lines())

@@ -64,7 +64,9 @@ def analyze(
         **setup.describe(),
     }
     run = _open_or_create(store_root(store), name or _default_name(directory), config, overwrite)
-    for line in setup.skipped:
+    run.lock()  # before the repair below: one writer per run
+    _, repairs = run.repair()  # damaged parts set aside: their checkpoints are probed again
+    for line in [*setup.skipped, *repairs]:
         run.log(line)
     done = set(run.metrics()["step"].tolist())
     recorder = Recorder(
@@ -85,8 +87,10 @@ def analyze(
                 on_checkpoint(checkpoint.step)
     except BaseException as error:
         recorder.fail(error)
+        run.unlock()
         raise
     recorder.finish(checkpoints=len(series))
+    run.unlock()
     return run
 
 

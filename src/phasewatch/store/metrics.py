@@ -75,7 +75,7 @@ def _read_part(path: Path, **kwargs) -> pa.Table:
         run = path.parent.parent.name
         raise UserError(
             f"metrics part {path} is damaged (not a readable Parquet file): "
-            f"`phasewatch run --resume {run}` records its rows again"
+            f"`phasewatch run --resume {run}` (for an analyzed run: the same `phasewatch analyze`) records its rows again"
         ) from None
 
 

@@ -210,13 +210,13 @@ class Run:
         notices = []
         if rebuilt := artifacts.rebuild_manifest(self.path):
             notices.append(
-                f"resume: checkpoints/{artifacts.MANIFEST} was missing; rebuilt it from {rebuilt} checkpoint "
+                f"repair: checkpoints/{artifacts.MANIFEST} was missing; rebuilt it from {rebuilt} checkpoint "
                 "files that read as complete safetensors (their original checksums are lost)"
             )
         before = quarantine(self.path / "metrics")
         if before is not None:
             notices.append(
-                f"resume: damaged metrics parts moved to metrics/damaged/; the rows from step {before} on "
+                f"repair: damaged metrics parts moved to metrics/damaged/; the rows from step {before} on "
                 "are recorded again from the checkpoint before it"
             )
         return before, notices

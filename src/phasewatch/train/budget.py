@@ -29,8 +29,12 @@ def estimate(config: ExperimentConfig, task: Task) -> dict[str, int]:
     """Bytes by part: task, parameters, gradients + optimiser state, training activations, probe
     activations (the two activation parts are absent when the model cannot run on `meta`)."""
     # Building draws initial weights: on a forked RNG, so the real build after it draws the same.
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        model = build_model(config.model, task)
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            model = build_model(config.model, task)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as error:  # e.g. a shape past int64
+        first = str(error).splitlines()[0][:200]
+        raise UserError(f"model: a model of these sizes cannot be built ({first}); make it smaller") from None
     parameters = sum(p.numel() * p.element_size() for p in model.parameters())
     states = {"adamw": 2, "sgd": 1 if config.train.momentum else 0}[config.train.optimizer]
     parts = {
