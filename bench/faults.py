@@ -158,7 +158,7 @@ class Campaign:
         keys = ["step", "metric"]
         merged = a.merge(b, on=keys, how="left", indicator=True)
         lost = int((merged["_merge"] == "left_only").sum())
-        same_rows = len(a) == len(b) and (a.to_numpy() == b.to_numpy()).all()
+        same_rows = a.equals(b)  # NaN equals NaN here (a probe may record NaN, e.g. no induction head)
         same_checkpoint = True
         if trained:
             last = want.checkpoint_steps()[-1]

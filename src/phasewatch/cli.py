@@ -20,6 +20,8 @@ from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
+from phasewatch.sweep import load_sweep, run_sweep, sweep_status
+from phasewatch.sweep.driver import STATES
 
 # A store the user cannot write (read-only, full, not theirs): their setup to fix, said in one line.
 STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
@@ -124,6 +126,16 @@ def _parser() -> argparse.ArgumentParser:
     series.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run the model (default: cpu)")
     series.add_argument("--no-progress", action="store_true", help="no line per checkpoint")
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every point of a sweep file (again: only the missing or failed ones), or show its status",
+        description="Examples: phasewatch sweep grid.toml --workers 2;  phasewatch sweep status NAME",
+    )
+    sweep.add_argument("target", metavar="FILE|status", help="a sweep file (TOML), or `status`")
+    sweep.add_argument("name", nargs="?", metavar="NAME", help="with `status`: the sweep's name")
+    sweep.add_argument("--workers", type=int, metavar="N", help="processes at once (default: the cores)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     commands.add_parser("runs", help="table of the runs in the store")
     for name, text in (("show", "summary of a run: config, final metrics, events"), ("report", "(re)write RUN/report.html")):
         commands.add_parser(name, help=text).add_argument("run", help="run id")
@@ -194,6 +206,27 @@ def _analyze(args: argparse.Namespace, console: Console) -> None:
     )
     print_summary(finished, console)
     console.print(f"report: {finished.path / 'report.html'}")
+
+
+def _sweep(args: argparse.Namespace, root, console: Console) -> None:
+    """`phasewatch sweep FILE` runs what is missing; `phasewatch sweep status NAME` counts and lists."""
+    if args.target == "status":
+        if not args.name:
+            raise UserError("sweep status: name the sweep (phasewatch sweep status NAME)")
+        members = sweep_status(root, args.name)
+        console.print("  ".join(f"{state} {sum(s == state for _, s, _ in members)}" for state in STATES))
+        table = Table("run", "state", *members[0][2]) if members else Table("run", "state")
+        for run_id, state, values in members:
+            table.add_row(run_id, state, *map(str, values.values()))
+        console.print(table)
+        return
+    if args.name:
+        raise UserError(f"sweep: {args.name!r} is not allowed after a sweep file (NAME goes with `status`)")
+    sweep = load_sweep(args.target)
+    counts = run_sweep(sweep, root, workers=args.workers, progress=not args.no_progress and console.is_terminal)
+    console.print(f"sweep {sweep.name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
+    if counts["failed"]:
+        raise UserError(f"sweep {sweep.name}: {counts['failed']} points failed (run the same command again to retry them)")
 
 
 def _report(run: Run, console: Console) -> None:
@@ -298,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             _run(args, console)
         elif args.command == "analyze":
             _analyze(args, console)
+        elif args.command == "sweep":
+            _sweep(args, root, console)
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
         elif args.command == "show":

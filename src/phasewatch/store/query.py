@@ -2,9 +2,13 @@
 
 Views:
     metrics(run, step, metric, value)   every flushed row of every run
-    runs(run, experiment, status, seed, created, updated, finished, steps, config)
-        one row per run directory; `steps` is the largest logged step (NULL before any),
-        `config` the resolved config as JSON text (use json_extract), status "invalid"
+    events(run, kind, metric, step, step_low, step_high, onset, end, before, after, width, score,
+        grid_limited)   every detected event of every run (events.json)
+    runs(run, experiment, status, seed, created, updated, finished, steps, config, <settings>)
+        one row per run directory, then one column per setting (`train_fraction`, `lr`, ...: the
+        setting's own name where no other setting shares it, else its path with '_' for '.',
+        `task_name`, `model_name`); `steps` is the largest logged step (NULL before any),
+        `config` the resolved config as JSON text, status "invalid"
         when run.json cannot be read and "damaged" when a metrics part cannot (its rows are left
         out of `metrics` until `--resume` records them again), so a broken run shows up instead
         of breaking the store or vanishing.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -60,6 +65,72 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file())
 
 
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("run", pa.string()),
+        ("kind", pa.string()),
+        ("metric", pa.string()),
+        *((name, pa.int64()) for name in ("step", "step_low", "step_high", "onset", "end", "width")),
+        *((name, pa.float64()) for name in ("before", "after", "score")),
+        ("grid_limited", pa.bool_()),
+    ]
+)
+
+
+def _events_table(dirs: list[Path]) -> pa.Table:
+    rows = []
+    for d in dirs:
+        try:
+            events = json.loads((d / "events.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not analysed, or unreadable: `phasewatch report RUN` detects them again
+        if isinstance(events, list):
+            rows += [{**event, "run": d.name} for event in events if isinstance(event, dict)]
+    try:
+        return pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # a hand-edited events.json: skip what does not fit
+        return pa.Table.from_pylist([r for r in rows if _fits(r)], schema=EVENTS_SCHEMA)
+
+
+def _fits(row: dict) -> bool:
+    try:
+        pa.Table.from_pylist([row], schema=EVENTS_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return False
+    return True
+
+
+def _settings(config: Any, prefix: str = "") -> dict[str, Any]:
+    """A config as `dotted.key -> value`; lists and empty tables as JSON text."""
+    if isinstance(config, dict) and config:
+        return {k: v for key, value in config.items() for k, v in _settings(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: json.dumps(config) if isinstance(config, (list, dict)) else config}
+
+
+def _setting_columns(configs: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """One typed column per setting of any run (NULL where a run lacks it), named as the module
+    docstring says."""
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    leaves = [key.rpartition(".")[2] for key in keys]
+    columns = {}
+    for key, leaf in zip(keys, leaves):
+        name = leaf if leaves.count(leaf) == 1 and leaf not in RUNS_SCHEMA.names else key.replace(".", "_")
+        if name in RUNS_SCHEMA.names:
+            continue  # `seed` is a column already
+        values = [config.get(key) for config in configs]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, bool) for v in present):
+            kind = pa.bool_()
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            kind = pa.int64()
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            kind = pa.float64()
+        else:
+            kind, values = pa.string(), [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
+        columns[name] = pa.array(values, kind)
+    return columns
+
+
 def _runs_table(dirs: list[Path]) -> pa.Table:
     rows = []
     for d in dirs:
@@ -75,9 +146,13 @@ def _runs_table(dirs: list[Path]) -> pa.Table:
                 "run": d.name,
                 "steps": last_step(d / "metrics"),
                 "config": json.dumps(info["config"]) if "config" in info else None,
+                "config_dict": info.get("config"),
             }
         )
-    return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
+    table = pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
+    for name, column in _setting_columns([_settings(row.get("config_dict") or {}) for row in rows]).items():
+        table = table.append_column(name, column)
+    return table
 
 
 def _sql_string(s: str) -> str:
@@ -93,6 +168,7 @@ def connect(root: str | Path | None = None, *, unrestricted: bool = False) -> du
     dirs = _run_dirs(store_root(root))
     con = duckdb.connect()
     con.register("runs", _runs_table(dirs))
+    con.register("events", _events_table(dirs))
     damaged = {str(path) for d in dirs for path in damaged_parts(d / "metrics")}
     files = [(str(path), d.name) for d in dirs for path in live_parts(d / "metrics") if str(path) not in damaged]
     if not unrestricted:
@@ -157,5 +233,11 @@ def _query(sql: str, root: str | Path | None, unrestricted: bool = False) -> pd.
 
 
 def list_runs(store: str | Path | None = None) -> pd.DataFrame:
-    """One row per run of the store: run, experiment, status, seed, created, steps; oldest first."""
-    return _query("SELECT run, experiment, status, seed, created, steps FROM runs ORDER BY created, run", store_root(store))
+    """One row per run of the store: run, experiment, status, seed, created, steps, then the
+    settings whose values differ between the runs (`description` aside); oldest first."""
+    frame = _query("SELECT * EXCLUDE (updated, finished, config) FROM runs ORDER BY created, run", store_root(store))
+    varying = [c for c in frame.columns[len(BASE_COLUMNS) :] if c != "description" and frame[c].astype(str).nunique() > 1]
+    return frame[[*BASE_COLUMNS, *varying]]
+
+
+BASE_COLUMNS = ["run", "experiment", "status", "seed", "created", "steps"]

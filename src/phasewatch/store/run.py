@@ -175,8 +175,8 @@ class Run:
         atomic_write_json(tmp / "run.json", info)
         # A kill between the two renames leaves the old run at `old`: `recover` puts it back.
         if overwrite and path.exists():
-            lock.acquire(path, run_id)  # never pull a run away from the process writing it
-            lock.release(path)
+            lock.acquire(path / lock.LOCK_FILE, f"run '{run_id}'")  # never pull a run from its writer
+            lock.release(path / lock.LOCK_FILE)
             os.rename(path, old)  # out of the way; deleted once the new run is in place
         try:
             os.rename(tmp, path)  # fails if another process made this run meanwhile
@@ -224,10 +224,10 @@ class Run:
     def lock(self) -> None:
         """Become the run's one writer (store/lock.py): UserError while another process is; pair
         with `unlock`."""
-        lock.acquire(self.path, self.id)
+        lock.acquire(self.path / lock.LOCK_FILE, f"run '{self.id}'")
 
     def unlock(self) -> None:
-        lock.release(self.path)
+        lock.release(self.path / lock.LOCK_FILE)
 
     def set_status(self, status: str, *, save: bool = True, **fields: Any) -> None:
         """Set the status (and any extra fields, e.g. error=...); rewrites run.json atomically,

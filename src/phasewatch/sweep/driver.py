@@ -1,0 +1,136 @@
+"""Running a sweep: the points not yet finished, on a pool of processes, each an ordinary run.
+
+A point's run is finished (skipped), stopped (resumed from its newest checkpoint), or missing
+(run from scratch), so running the same sweep again heals it: a killed sweep continues where it
+stopped and a failed point is tried again. One driver per sweep (`sweeps/NAME.lock`); a point
+whose run another process is still writing (the worker of a killed driver) is waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from phasewatch.errors import UserError
+from phasewatch.store import lock
+from phasewatch.store.atomic import atomic_write_json
+from phasewatch.store.run import read_info, recover, store_root
+from phasewatch.sweep.spec import Point, Sweep
+
+SWEEPS = "sweeps"  # <store>/sweeps/NAME.json: the sweep's record; NAME.lock: its driver's lock
+STATES = ("done", "running", "failed", "missing")
+
+
+def member_state(root: Path, run_id: str) -> str:
+    """done (finished), running (its writer holds the lock), failed (stopped or failed: resumable),
+    or missing."""
+    path = root / run_id
+    if not (path / "run.json").is_file():
+        return "missing"
+    if lock.held_elsewhere(path / lock.LOCK_FILE):
+        return "running"
+    try:
+        status = read_info(path / "run.json")["status"]
+    except UserError:
+        return "failed"
+    return "done" if status == "finished" else "failed"
+
+
+def sweep_status(store: str | Path | None, name: str) -> list[tuple[str, str, dict]]:
+    """(run id, state, axis values) for each member of the sweep recorded as `name`."""
+    root = store_root(store)
+    record = read_record(root, name)
+    return [(m["run"], member_state(root, m["run"]), {k: v for k, v in m.items() if k != "run"}) for m in record["members"]]
+
+
+def read_record(root: Path, name: str) -> dict:
+    path = root / SWEEPS / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"sweep {name!r} not found in {root} (run it first: `phasewatch sweep FILE.toml`)") from None
+    except (OSError, ValueError):
+        raise UserError(f"{path} is not readable JSON") from None
+
+
+def run_sweep(
+    sweep: Sweep, store: str | Path | None = None, *, workers: int | None = None, progress: bool = False
+) -> dict[str, int]:
+    """Run every point of `sweep` that is not finished; counts by outcome (done before, ran,
+    failed). One line on stderr per failed point, naming its axis values."""
+    root = store_root(store)
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise UserError(f"--workers: {workers} is not allowed (an integer >= 1)")
+    (root / SWEEPS).mkdir(parents=True, exist_ok=True)
+    lock_file = root / SWEEPS / f"{sweep.name}.lock"
+    lock.acquire(lock_file, f"sweep '{sweep.name}'")
+    try:
+        for line in recover(root):
+            print(line, file=sys.stderr)
+        atomic_write_json(root / SWEEPS / f"{sweep.name}.json", sweep.record())
+        todo = [p for p in sweep.points if member_state(root, p.run) != "done"]
+        counts = {"done before": len(sweep.points) - len(todo), "ran": 0, "failed": 0}
+        with _progress(progress) as bar, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            task = bar.add_task(sweep.name, total=len(todo))
+            running: dict[Future, Point] = {pool.submit(run_point, str(root), sweep, point): point for point in todo}
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    point = running.pop(future)
+                    error = future.result()
+                    counts["failed" if error else "ran"] += 1
+                    if error:
+                        where = " ".join(point.assignments())
+                        print(f"sweep {sweep.name}: point {where} ({point.run}) failed: {error}", file=sys.stderr)
+                    bar.advance(task)
+        return counts
+    finally:
+        lock.release(lock_file)
+
+
+def run_point(root: str, sweep: Sweep, point: Point) -> str | None:
+    """Run or resume one point in this process; None, or the one-line reason it failed."""
+    from phasewatch import pipeline
+
+    path = Path(root) / point.run
+    lock.wait_free(path / lock.LOCK_FILE)  # a killed driver's worker may still be finishing it
+    try:
+        state = member_state(Path(root), point.run)
+        if state == "done":
+            return None
+        if state == "failed" and (path / "checkpoints").is_dir():
+            pipeline.resume(point.run, store=root)
+        else:
+            pipeline.run(
+                sweep.experiment,
+                config_file=sweep.config_file,
+                assignments=sweep.assignments(point),
+                store=root,
+                name=point.run,
+                overwrite=state == "failed",
+            )
+    except UserError as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 - a point's crash is reported, the sweep goes on
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,105 @@
+"""Running sweeps: every point an ordinary run, healing on a second run, a kill -9 mid-sweep."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from phasewatch.cli import main
+from phasewatch.store import Run, list_runs, query
+from phasewatch.sweep import load_sweep, sweep_status
+
+CLI = [sys.executable, "-m", "phasewatch.cli"]
+
+
+@pytest.fixture
+def sweep_file(tiny_config, tmp_path):
+    def write(seeds=(0, 1), fractions=(0.3, 0.5), steps=60) -> str:
+        config = tiny_config(steps=steps, checkpoint_every=20)
+        path = tmp_path / "grid.toml"
+        path.write_text(
+            f'name = "grid"\nconfig = "{config}"\n[set]\nevents.watch = ["train/*", "test/*"]\n'
+            f"[grid]\ntrain_fraction = {list(fractions)}\nseed = {list(seeds)}\n"
+        )
+        return str(path)
+
+    return write
+
+
+def test_a_sweep_runs_its_points_as_runs_then_runs_nothing_again(sweep_file, tmp_path, capsys):
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "sweep", sweep_file(), "--workers", "2"]) == 0
+    assert "done before 0, ran 4, failed 0" in capsys.readouterr().out
+    states = sweep_status(store, "grid")
+    assert [state for _, state, _ in states] == ["done"] * 4
+    runs = list_runs(store)
+    assert sorted(zip(runs.train_fraction, runs.seed)) == [(0.3, 0), (0.3, 1), (0.5, 0), (0.5, 1)]
+    for run_id, _, values in states:
+        run = Run.open(store, run_id)
+        assert run.config["task"]["train_fraction"] == values["train_fraction"] and run.config["seed"] == values["seed"]
+    assert main(["--store", store, "sweep", sweep_file(), "--workers", "2"]) == 0
+    assert "done before 4, ran 0, failed 0" in capsys.readouterr().out
+    events = query("SELECT train_fraction, seed, count(*) AS n FROM events JOIN runs USING (run) GROUP BY ALL", store)
+    assert len(events) >= 1 and set(events.columns) == {"train_fraction", "seed", "n"}
+    assert main(["--store", store, "sweep", "status", "grid"]) == 0
+    assert "done 4  running 0  failed 0  missing 0" in capsys.readouterr().out
+
+
+def test_a_killed_sweep_heals_to_the_store_an_uninterrupted_sweep_writes(sweep_file, tmp_path):
+    file = sweep_file(seeds=(0, 1, 2), steps=400)
+    whole = str(tmp_path / "whole")
+    assert main(["--store", whole, "sweep", file, "--workers", "2", "--no-progress"]) == 0
+
+    killed = str(tmp_path / "killed")
+    driver = subprocess.Popen([*CLI, "--store", killed, "sweep", file, "--workers", "2"], start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and sum(s == "done" for _, s, _ in _states(killed)) < 2:
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and its workers, mid-sweep
+    driver.wait()
+    done = sum(s == "done" for _, s, _ in _states(killed))
+    assert 2 <= done < 6
+
+    result = subprocess.run([*CLI, "--store", killed, "sweep", file, "--workers", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"done before {done}, ran {6 - done}, failed 0" in result.stdout
+    for run_id, state, _ in sweep_status(whole, "grid"):
+        assert state == "done"
+        a, b = Run.open(whole, run_id), Run.open(killed, run_id)
+        assert a.metrics().equals(b.metrics()) and a.events == b.events
+
+
+def _states(store):
+    try:
+        return sweep_status(store, "grid")
+    except Exception:  # noqa: BLE001 - the record is not written yet
+        return []
+
+
+def test_one_driver_per_sweep(sweep_file, tmp_path):
+    from phasewatch.errors import UserError
+    from phasewatch.store import lock
+    from phasewatch.sweep import run_sweep
+
+    store = tmp_path / "store"
+    (store / "sweeps").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from phasewatch.store import lock; lock.acquire({str(store / 'sweeps' / 'grid.lock')!r}, 'x'); print('held', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        with pytest.raises(UserError, match="sweep 'grid' is being written by another process"):
+            run_sweep(load_sweep(sweep_file()), store)
+    finally:
+        holder.communicate("")
+    assert not lock.held_elsewhere(store / "sweeps" / "grid.lock")
