@@ -42,7 +42,7 @@ class TrainConfig(Section):
     batch_size: int = Field(0, ge=0, description="0 = full batch")
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(1, ge=1, description="torch threads per run (1: two runs beat one 2-thread run)")
+    threads: int = Field(1, ge=1, le=1024, description="torch threads per run (1: two runs beat one 2-thread run)")
     checkpoint_every: int = Field(500, ge=1)
 
     @model_validator(mode="after")

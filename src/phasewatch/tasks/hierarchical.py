@@ -15,7 +15,7 @@ import math
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from phasewatch.tasks.attributes import combinations, one_hot_attributes
 from phasewatch.tasks.base import Split, Task, TaskConfig
@@ -71,7 +71,7 @@ class HierarchicalTaskConfig(TaskConfig):
     """Setting 1: Gaussian classes whose centroids sum attribute prototypes and a class direction."""
 
     name: Literal["hierarchical"] = "hierarchical"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    factor_sizes: list[PositiveInt] = Field([2, 3, 2], min_length=1)
     classes_per_combination: int = Field(4, ge=1)
     samples_per_class: int = Field(20, ge=1)
     dim: int = Field(64, ge=2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from phasewatch.tasks.attributes import item_attributes
 from phasewatch.tasks.base import Split, Task, TaskConfig
@@ -36,7 +36,7 @@ class ItemsTaskConfig(TaskConfig):
     """One class per item with latent attributes: the task of the unconstrained-features model."""
 
     name: Literal["items"] = "items"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    factor_sizes: list[PositiveInt] = Field([2, 3, 2], min_length=1)
     items_per_combination: int = Field(4, ge=1)
 
     builder: ClassVar = staticmethod(items_task)

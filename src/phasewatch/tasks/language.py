@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from phasewatch.errors import UserError
 from phasewatch.tasks.attributes import item_attributes
@@ -249,7 +249,7 @@ class LanguageTaskConfig(TaskConfig):
     per context among the nouns of the verb's attribute combination (tasks/language.py)."""
 
     name: Literal["language"] = "language"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    factor_sizes: list[PositiveInt] = Field([2, 3, 2], min_length=1)
     subjects: int = Field(8, ge=1, description="names that can be the subject")
     determiners: int = Field(3, ge=1, description="determiner k announces k + 1 adjectives")
     adjectives: int = Field(8, ge=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from phasewatch.tasks.attributes import item_attributes
 from phasewatch.tasks.base import Split, Task, TaskConfig
@@ -43,7 +43,7 @@ class SelectionalTaskConfig(TaskConfig):
     """Setting 2: (subject, verb) → a unique object noun that satisfies the verb's selection."""
 
     name: Literal["selectional"] = "selectional"
-    factor_sizes: list[int] = Field([2, 3, 2], min_length=1)
+    factor_sizes: list[PositiveInt] = Field([2, 3, 2], min_length=1)
     subjects: int = Field(8, ge=1)
 
     builder: ClassVar = staticmethod(selectional_task)

@@ -32,8 +32,8 @@ def estimate(config: ExperimentConfig, task: Task) -> dict[str, int]:
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             model = build_model(config.model, task)
-    except (RuntimeError, TypeError, ValueError, OverflowError) as error:  # e.g. a shape past int64
-        first = str(error).splitlines()[0][:200]
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as error:  # e.g. a shape past int64
+        first = (str(error).splitlines() or [type(error).__name__])[0][:200]
         raise UserError(f"model: a model of these sizes cannot be built ({first}); make it smaller") from None
     parameters = sum(p.numel() * p.element_size() for p in model.parameters())
     states = {"adamw": 2, "sgd": 1 if config.train.momentum else 0}[config.train.optimizer]

@@ -42,7 +42,11 @@ def prepare(config: ExperimentConfig) -> Prepared:
     torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.seed)
     device = resolve_device(config.train.device)
-    task = build_task(config.task, config.seed)
+    try:
+        task = build_task(config.task, config.seed)
+    except (RuntimeError, MemoryError, OverflowError) as error:  # sizes past int64 or the memory
+        first = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise UserError(f"task: a task of these sizes cannot be built ({first}); make it smaller") from None
     budget.check(config, task, device)  # before the model takes its memory
     task = task.to(device)
     model = build_model(config.model, task).to(device)
