@@ -18,6 +18,7 @@ from phasewatch.integrations import analyze
 from phasewatch.probes import PROBES
 from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
+from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
@@ -137,6 +138,30 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     commands.add_parser("runs", help="table of the runs in the store")
+    compare = commands.add_parser(
+        "compare",
+        help="one page comparing runs grouped by a config key: curves (mean and spread per group), event statistics",
+        description="Example: phasewatch compare r1 r2 r3 r4 --by weight_decay --metric restricted_loss/logits",
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run ids (two or more)")
+    compare.add_argument(
+        "--by",
+        required=True,
+        metavar="KEY",
+        help="the config key to group by: dotted (train.weight_decay) or a bare key that names one setting "
+        "(weight_decay), as --set takes; or `experiment`",
+    )
+    compare.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another metric to draw (repeatable; train/test loss and accuracy are drawn when every run has them)",
+    )
+    compare.add_argument(
+        "--out", metavar="FILE", help="where to write the page (default: <store>/comparisons/compare-<KEY>.html)"
+    )
     for name, text in (("show", "summary of a run: config, final metrics, events"), ("report", "(re)write RUN/report.html")):
         commands.add_parser(name, help=text).add_argument("run", help="run id")
     sql = commands.add_parser("sql", help="query every run's metrics with DuckDB (tables: metrics, runs)")
@@ -227,6 +252,19 @@ def _sweep(args: argparse.Namespace, root, console: Console) -> None:
     console.print(f"sweep {sweep.name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
     if counts["failed"]:
         raise UserError(f"sweep {sweep.name}: {counts['failed']} points failed (run the same command again to retry them)")
+
+
+def _compare(args: argparse.Namespace, root) -> None:
+    """`phasewatch compare RUN... --by KEY`: the runs grouped by a config key, on one page; every
+    run and the key checked before anything is written."""
+    run_ids = list(dict.fromkeys(args.runs))
+    if len(run_ids) < 2:
+        raise UserError(f"compare: needs two runs or more (got {len(run_ids)}: {', '.join(run_ids)})")
+    runs = [Run.open(root, run_id) for run_id in run_ids]
+    key = args.by if args.by == "experiment" else config_key(runs, args.by, "--by")
+    out = args.out or default_comparison_path(root, key)
+    path = write_comparison(runs, out, group_by=key, title=f"comparison by {key}", metrics=args.metrics)
+    print(f"comparison: {path}")  # plain: a long path stays on one line
 
 
 def _report(run: Run, console: Console) -> None:
@@ -335,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             _sweep(args, root, console)
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
+        elif args.command == "compare":
+            _compare(args, root)
         elif args.command == "show":
             shown = Run.open(root, args.run)
             print_summary(shown, console)

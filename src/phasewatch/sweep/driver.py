@@ -4,6 +4,10 @@ A point's run is finished (skipped), stopped (resumed from its newest checkpoint
 (run from scratch), so running the same sweep again heals it: a killed sweep continues where it
 stopped and a failed point is tried again. One driver per sweep (`sweeps/NAME.lock`); a point
 whose run another process is still writing (the worker of a killed driver) is waited for.
+
+What a point does is `run_point`, whatever the backend; a backend only decides which processes run
+it: `local` a process pool on this machine, `ray` Ray tasks (ray_backend.py), on a local cluster
+or a running one (`address`). Both write the same runs, so a sweep may switch between them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import json
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -21,7 +28,7 @@ from phasewatch.errors import UserError
 from phasewatch.store import lock
 from phasewatch.store.atomic import atomic_write_json
 from phasewatch.store.run import read_info, recover, store_root
-from phasewatch.sweep.spec import Point, Sweep
+from phasewatch.sweep.spec import Point, Sweep, check_backend
 
 SWEEPS = "sweeps"  # <store>/sweeps/NAME.json: the sweep's record; NAME.lock: its driver's lock
 STATES = ("done", "running", "failed", "missing")
@@ -60,39 +67,68 @@ def read_record(root: Path, name: str) -> dict:
 
 
 def run_sweep(
-    sweep: Sweep, store: str | Path | None = None, *, workers: int | None = None, progress: bool = False
+    sweep: Sweep,
+    store: str | Path | None = None,
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+    backend: str | None = None,
+    address: str | None = None,
 ) -> dict[str, int]:
     """Run every point of `sweep` that is not finished; counts by outcome (done before, ran,
-    failed). One line on stderr per failed point, naming its axis values."""
+    failed). One line on stderr per failed point, naming its axis values. `backend` (default: the
+    sweep file's) is `local` or `ray`; `address` (ray only) joins a running Ray cluster. A backend
+    that cannot start (Ray missing, an address that does not answer) is a UserError before the
+    store is touched."""
     root = store_root(store)
-    workers = workers or os.cpu_count() or 1
-    if workers < 1:
+    backend = check_backend(backend or sweep.backend)
+    if address is not None and backend != "ray":
+        raise UserError(f"--address: only with the ray backend, not {backend!r} (add --backend ray)")
+    if workers is not None and workers < 1:
         raise UserError(f"--workers: {workers} is not allowed (an integer >= 1)")
-    (root / SWEEPS).mkdir(parents=True, exist_ok=True)
-    lock_file = root / SWEEPS / f"{sweep.name}.lock"
-    lock.acquire(lock_file, f"sweep '{sweep.name}'")
-    try:
-        for line in recover(root):
-            print(line, file=sys.stderr)
-        atomic_write_json(root / SWEEPS / f"{sweep.name}.json", sweep.record())
-        todo = [p for p in sweep.points if member_state(root, p.run) != "done"]
-        counts = {"done before": len(sweep.points) - len(todo), "ran": 0, "failed": 0}
-        with _progress(progress) as bar, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            task = bar.add_task(sweep.name, total=len(todo))
-            running: dict[Future, Point] = {pool.submit(run_point, str(root), sweep, point): point for point in todo}
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    point = running.pop(future)
-                    error = future.result()
+    with _backend(backend, root, workers, address) as results:
+        (root / SWEEPS).mkdir(parents=True, exist_ok=True)
+        lock_file = root / SWEEPS / f"{sweep.name}.lock"
+        lock.acquire(lock_file, f"sweep '{sweep.name}'")
+        try:
+            for line in recover(root):
+                print(line, file=sys.stderr)
+            atomic_write_json(root / SWEEPS / f"{sweep.name}.json", sweep.record())
+            todo = [p for p in sweep.points if member_state(root, p.run) != "done"]
+            counts = {"done before": len(sweep.points) - len(todo), "ran": 0, "failed": 0}
+            with _progress(progress) as bar:
+                task = bar.add_task(sweep.name, total=len(todo))
+                for point, error in results(sweep, todo):
                     counts["failed" if error else "ran"] += 1
                     if error:
                         where = " ".join(point.assignments())
                         print(f"sweep {sweep.name}: point {where} ({point.run}) failed: {error}", file=sys.stderr)
                     bar.advance(task)
-        return counts
-    finally:
-        lock.release(lock_file)
+            return counts
+        finally:
+            lock.release(lock_file)
+
+
+@contextmanager
+def _backend(backend: str, root: Path, workers: int | None, address: str | None) -> Iterator:
+    """What runs a list of points, yielding (point, None or why it failed) as each ends."""
+    if backend == "ray":
+        from phasewatch.sweep import ray_backend
+
+        with ray_backend.cluster(root, workers, address) as results:
+            yield results
+    else:
+        yield partial(_local, str(root), workers or os.cpu_count() or 1)
+
+
+def _local(root: str, workers: int, sweep: Sweep, todo: list[Point]) -> Iterator[tuple[Point, str | None]]:
+    """The points on a pool of `workers` processes on this machine."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running: dict[Future, Point] = {pool.submit(run_point, root, sweep, point): point for point in todo}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield running.pop(future), future.result()
 
 
 def run_point(root: str, sweep: Sweep, point: Point) -> str | None:

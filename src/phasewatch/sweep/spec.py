@@ -38,6 +38,7 @@ from phasewatch.errors import UserError
 from phasewatch.store import artifacts
 
 BACKENDS = ("local",)
+BUILT_IN = Path(__file__).parents[1] / "experiments" / "sweeps"
 KEYS = {"name", "experiment", "config", "backend", "set", "grid", "zip", "random", "description"}
 
 
@@ -81,9 +82,11 @@ class Sweep:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read, expand and check a sweep file: every point's config is resolved (UserError naming the
-    point and the key) before anything is written."""
+    """Read, expand and check a sweep file (or a built-in sweep by name, `sweep_names()`): every
+    point's config is resolved (UserError naming the point and the key) before anything is written."""
     path = Path(path)
+    if not path.exists() and str(path) in sweep_names():
+        path = BUILT_IN / f"{path}.toml"
     raw = configuration.load_toml(path)
     if unknown := sorted(set(raw) - KEYS):
         raise UserError(f"sweep: {unknown[0]!r} is not a known key (known: {', '.join(sorted(KEYS))})")
@@ -117,6 +120,11 @@ def load_sweep(path: str | Path) -> Sweep:
     if len({p.run for p in points}) < len(points):
         raise UserError("sweep: two points resolve to the same config (an axis repeats a value, or overrides another)")
     return Sweep(name, str(path.resolve()), experiment, config_file, backend, fixed, axes, tuple(points))
+
+
+def sweep_names() -> list[str]:
+    """The built-in sweeps: src/phasewatch/experiments/sweeps/*.toml."""
+    return sorted(p.stem for p in BUILT_IN.glob("*.toml"))
 
 
 def config_hash(config: dict) -> str:
