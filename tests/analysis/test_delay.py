@@ -9,7 +9,10 @@ from phasewatch.analysis.delay import delay_fit, grokking_delay
 def test_the_delay_starts_when_training_saturates():
     steps = np.array([0, 10, 20, 40, 80, 160, 320])
     train = np.array([0.1, 0.5, 0.95, 1.0, 1.0, 1.0, 1.0])  # 99 % of the maximum first at step 40
-    events = [{"kind": "grokking", "metric": "test/accuracy", "step": 300}, {"kind": "grokking", "metric": "train/accuracy", "step": 5}]
+    events = [
+        {"kind": "grokking", "metric": "test/accuracy", "step": 300},
+        {"kind": "grokking", "metric": "train/accuracy", "step": 5},
+    ]
     assert grokking_delay({"train/accuracy": (steps, train)}, events) == 260
     assert grokking_delay({"train/accuracy": (steps, train)}, []) is None
 

@@ -22,16 +22,22 @@ def planted_sweep(root):
         for wd in (0.0, 1.0):
             for seed in (0, 1):
                 run_id = f"d-{fraction}-{wd}-{seed}"
-                run = Run.create(root, run_id, experiment="grokking-mlp", config={"task": {"train_fraction": fraction}}, seed=seed)
+                run = Run.create(
+                    root, run_id, experiment="grokking-mlp", config={"task": {"train_fraction": fraction}}, seed=seed
+                )
                 generalises = wd > 0
                 test_final = 1.0 if generalises else 0.1
                 with run.writer(0) as writer:
                     for k, step in enumerate(STEPS):
-                        writer.log(step, {"train/accuracy": min(1.0, 0.2 + 0.4 * k), "test/accuracy": test_final if k >= 3 else 0.05})
+                        writer.log(
+                            step, {"train/accuracy": min(1.0, 0.2 + 0.4 * k), "test/accuracy": test_final if k >= 3 else 0.05}
+                        )
                 events = []
                 if wd > 0 and (fraction == 0.3 or seed == 1):
                     step = {(0.3, 0): 300, (0.3, 1): 1000, (0.6, 1): 100}[(fraction, seed)]
-                    events.append({"kind": "grokking", "metric": "test/accuracy", "step": step, "step_low": step - 5, "step_high": step + 5})
+                    events.append(
+                        {"kind": "grokking", "metric": "test/accuracy", "step": step, "step_low": step - 5, "step_high": step + 5}
+                    )
                 run.save_events(events)
                 run.set_status("finished")
                 members.append({"run": run_id, "train_fraction": fraction, "weight_decay": wd, "seed": seed})
