@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import random
 import shutil
 import signal
@@ -41,6 +42,7 @@ from test_config_fuzz import VALUES, targets  # noqa: E402
 
 from phasewatch.cli import main  # noqa: E402
 from phasewatch.store import Run  # noqa: E402
+from phasewatch.sweep import sweep_status  # noqa: E402
 
 CLI = [sys.executable, "-m", "phasewatch.cli"]
 OPERATIONS = ["run", "resume", "overwrite", "report", "analyze"]
@@ -172,6 +174,44 @@ class Campaign:
         }
 
 
+def sweep_kill(root: Path, seed: int, points: int) -> str:
+    """A `points`-point sweep SIGKILLed (driver and workers) at a seeded moment between a quarter
+    and three quarters of its uninterrupted duration, then run again: what ran, and whether the
+    store equals the uninterrupted sweep's."""
+    config = root / "sweep-tiny.toml"
+    config.write_text(TINY.format(steps=200, checkpoint_every=50))
+    file = root / "kill.toml"
+    file.write_text(f'name = "kill"\nconfig = "{config}"\n[grid]\nseed = {list(range(points))}\n')
+    whole, killed = root / "sweep-whole", root / "sweep-killed"
+    began = time.perf_counter()
+    code, err = cli(whole, "sweep", str(file), "--workers", "2")
+    assert code == 0, err
+    duration = time.perf_counter() - began
+    driver = subprocess.Popen(
+        [*CLI, "--store", str(killed), "sweep", str(file), "--workers", "2"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(random.Random(seed).uniform(0.25, 0.75) * duration)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(1)  # let the killed workers' processes go
+    states = [state for _, state, _ in sweep_status(killed, "kill")]
+    result = subprocess.run([*CLI, "--store", str(killed), "sweep", str(file), "--workers", "2"], capture_output=True, text=True)
+    runs = [run_id for run_id, _, _ in sweep_status(whole, "kill")]
+    equal = all(
+        Run.open(whole, r).metrics().equals(Run.open(killed, r).metrics())
+        and Run.open(whole, r).events == Run.open(killed, r).events
+        for r in runs
+    )
+    return (
+        f"sweep killed: {points} points, SIGKILL at {states.count('done')} done ({states.count('failed')} stopped mid-run); "
+        f"rerun exit {result.returncode}: {result.stdout.strip().splitlines()[-1]}; store equal to the uninterrupted sweep: {equal}; "
+        f"tracebacks {int('Traceback' in result.stderr)}"
+    )
+
+
 def bad_inputs(seed: int, count: int) -> dict[str, int]:
     """Hostile --set values through the real CLI, in process (see the module docstring)."""
     import phasewatch.pipeline as pipeline
@@ -221,6 +261,7 @@ def main_() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--cases", type=int, default=3000, help="hostile --set values to try through the CLI")
+    parser.add_argument("--sweep-points", type=int, default=24, help="points of the sweep killed half-way (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         campaign = Campaign(Path(scratch), args.seed)
@@ -239,6 +280,8 @@ def main_() -> None:
             f"runs vanished {sum(r['vanished'] for r in results)}; queries failing {sum(not r['queries ok'] for r in results)}; "
             f"tracebacks {campaign.tracebacks}"
         )
+        if args.sweep_points:
+            print(sweep_kill(Path(scratch), args.seed, args.sweep_points), flush=True)
     tally = bad_inputs(args.seed, args.cases)
     share = tally["refused cleanly"] / max(1, tally["tried"] - tally["accepted"])
     print(
