@@ -130,11 +130,26 @@ def _parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser(
         "sweep",
         help="run every point of a sweep file (again: only the missing or failed ones), or show its status",
-        description="Examples: phasewatch sweep grid.toml --workers 2;  phasewatch sweep status NAME",
+        description="Examples: phasewatch sweep grid.toml --workers 2;  phasewatch sweep grid.toml --backend ray;  "
+        "phasewatch sweep grid.toml --backend ray --address HEAD:6379;  phasewatch sweep status NAME",
     )
     sweep.add_argument("target", metavar="FILE|status", help="a sweep file (TOML), or `status`")
     sweep.add_argument("name", nargs="?", metavar="NAME", help="with `status`: the sweep's name")
-    sweep.add_argument("--workers", type=int, metavar="N", help="processes at once (default: the cores)")
+    sweep.add_argument(
+        "--workers", type=int, metavar="N", help="points at once (default: the cores; with --address: the cluster's)"
+    )
+    sweep.add_argument(
+        "--backend",
+        metavar="local|ray",
+        help="local: a process pool here; ray: Ray tasks (pip install 'phasewatch[ray]'), on a local cluster "
+        "or the one at --address (default: the file's `backend`, else local); both write the same runs",
+    )
+    sweep.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --backend ray: join the running cluster at HOST:PORT (or ray://HOST:PORT, auto); its workers "
+        "write the runs, so the store must be shared storage at the same path on every node (checked first)",
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     commands.add_parser("runs", help="table of the runs in the store")
@@ -238,6 +253,8 @@ def _sweep(args: argparse.Namespace, root, console: Console) -> None:
     if args.target == "status":
         if not args.name:
             raise UserError("sweep status: name the sweep (phasewatch sweep status NAME)")
+        if args.backend or args.address:
+            raise UserError("sweep status: takes no --backend or --address (they say how to run a sweep file)")
         members = sweep_status(root, args.name)
         console.print("  ".join(f"{state} {sum(s == state for _, s, _ in members)}" for state in STATES))
         table = Table("run", "state", *members[0][2]) if members else Table("run", "state")
@@ -248,7 +265,14 @@ def _sweep(args: argparse.Namespace, root, console: Console) -> None:
     if args.name:
         raise UserError(f"sweep: {args.name!r} is not allowed after a sweep file (NAME goes with `status`)")
     sweep = load_sweep(args.target)
-    counts = run_sweep(sweep, root, workers=args.workers, progress=not args.no_progress and console.is_terminal)
+    counts = run_sweep(
+        sweep,
+        root,
+        workers=args.workers,
+        progress=not args.no_progress and console.is_terminal,
+        backend=args.backend,
+        address=args.address,
+    )
     console.print(f"sweep {sweep.name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
     if counts["failed"]:
         raise UserError(f"sweep {sweep.name}: {counts['failed']} points failed (run the same command again to retry them)")

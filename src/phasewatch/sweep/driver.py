@@ -86,7 +86,7 @@ def run_sweep(
         raise UserError(f"--address: only with the ray backend, not {backend!r} (add --backend ray)")
     if workers is not None and workers < 1:
         raise UserError(f"--workers: {workers} is not allowed (an integer >= 1)")
-    with _backend(backend, root, workers, address) as results:
+    with _backend(backend, root, workers, address, sweep) as results:
         (root / SWEEPS).mkdir(parents=True, exist_ok=True)
         lock_file = root / SWEEPS / f"{sweep.name}.lock"
         lock.acquire(lock_file, f"sweep '{sweep.name}'")
@@ -110,12 +110,13 @@ def run_sweep(
 
 
 @contextmanager
-def _backend(backend: str, root: Path, workers: int | None, address: str | None) -> Iterator:
+def _backend(backend: str, root: Path, workers: int | None, address: str | None, sweep: Sweep) -> Iterator:
     """What runs a list of points, yielding (point, None or why it failed) as each ends."""
     if backend == "ray":
         from phasewatch.sweep import ray_backend
 
-        with ray_backend.cluster(root, workers, address) as results:
+        reads = (sweep.config_file,) if sweep.config_file else ()  # every worker reads it: check they can
+        with ray_backend.cluster(root, workers, address, reads) as results:
             yield results
     else:
         yield partial(_local, str(root), workers or os.cpu_count() or 1)

@@ -14,6 +14,7 @@ Ray is an optional extra (`pip install phasewatch[ray]`), imported only here and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -44,11 +45,12 @@ def import_ray() -> Any:
 
 
 @contextlib.contextmanager
-def cluster(root: Path, workers: int | None, address: str | None) -> Iterator[Results]:
+def cluster(root: Path, workers: int | None, address: str | None, reads: tuple[str, ...] = ()) -> Iterator[Results]:
     """Connect (a new local cluster of `workers` CPUs, default the cores; or the one at `address`),
-    check that a worker on every node can write `root`, and yield what runs the points. UserError,
-    one line, when the address does not answer, before anything is written. A cluster this started
-    is stopped at the end; one this process was already connected to is left as it is."""
+    check that a worker on every node can write `root` and read the files `reads` as the driver
+    does (a sweep's config file), and yield what runs the points. UserError, one line, when the
+    address does not answer, before anything is written. A cluster this started is stopped at the
+    end; one this process was already connected to is left as it is."""
     ray = import_ray()
     if address is not None:
         _check_answers(address)
@@ -70,12 +72,14 @@ def cluster(root: Path, workers: int | None, address: str | None) -> Iterator[Re
             else:
                 ray.init(address=address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError, OSError) as error:
-            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-            raise UserError(f"ray: cannot connect to {where}: {_first_line(error)}") from None
+            if address is None:
+                raise UserError(f"ray: cannot start a local Ray cluster: {_first_line(error)}") from None
+            hint = "is it the head's GCS address, and does this machine have the cluster's auth token (RAY_AUTH_MODE=token)?"
+            raise UserError(f"ray: cannot connect to the Ray cluster at {address}: {_first_line(error)}; {hint}") from None
         started = True
     try:
         shared = root.absolute()  # the path every worker opens: the driver's, so relative paths do not move
-        _preflight(ray, shared)
+        _preflight(ray, shared, {str(Path(file).absolute()): _digest(Path(file)) for file in reads})
         yield partial(_results, ray, str(shared), workers)
     finally:
         if started:
@@ -97,9 +101,10 @@ def _check_answers(address: str) -> None:
         raise UserError(f"--address: no Ray cluster answers at {address} ({reason}); start one with `ray start --head`") from None
 
 
-def _preflight(ray: Any, root: Path) -> None:
+def _preflight(ray: Any, root: Path, reads: dict[str, str]) -> None:
     """A task on every alive node reads a file the driver wrote (the store is the same storage
-    there) and writes and deletes one beside it; UserError naming the first node that cannot."""
+    there), writes and deletes one beside it, and finds the files `reads` (path → sha256) as the
+    driver has them; UserError naming the first node that cannot."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     created = not root.exists()
@@ -109,25 +114,25 @@ def _preflight(ray: Any, root: Path) -> None:
     marker.write_text(token, encoding="utf-8")
     check = ray.remote(num_cpus=0, max_retries=0)(check_store)  # no CPU: runs even while the cluster is busy
     try:
-        nodes = [n for n in ray.nodes() if n.get("Alive")] or [None]
+        nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
         refs = [
-            check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False) if n else "DEFAULT").remote(
-                str(root), token
-            )
-            for n in nodes
+            check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(str(root), token, reads)
+            for node in nodes
         ]
         try:
             problems = ray.get(refs, timeout=PREFLIGHT_SECONDS)
         except ray.exceptions.GetTimeoutError:
             for ref in refs:
                 ray.cancel(ref, force=True)
-            raise UserError(f"ray: no worker checked the store {root} within {PREFLIGHT_SECONDS:.0f} s (is the cluster full?)") from None
+            raise UserError(
+                f"ray: no worker checked the store {root} within {PREFLIGHT_SECONDS:.0f} s (is the cluster full?)"
+            ) from None
         except ray.exceptions.RayError as error:
             raise UserError(
                 f"ray: a worker could not check the store ({_first_line(error)}); is phasewatch installed on every node?"
             ) from None
         if problem := next((p for p in problems if p), None):
-            raise UserError(f"ray: {problem}; the store must be shared storage, at the same path on every node")
+            raise UserError(f"ray: {problem}")
     finally:
         marker.unlink(missing_ok=True)
         if created:
@@ -135,23 +140,35 @@ def _preflight(ray: Any, root: Path) -> None:
                 root.rmdir()  # the check leaves no trace; the sweep creates the store again
 
 
-def check_store(root: str, token: str) -> str | None:
-    """On a worker: None when the driver's marker is readable here and a file can be written and
-    deleted beside it, else the one-line reason."""
+def check_store(root: str, token: str, reads: dict[str, str]) -> str | None:
+    """On a worker: None when the driver's marker is readable here, a file can be written and
+    deleted beside it, and the files `reads` have the driver's contents; else the one-line reason."""
     host = socket.gethostname()
     folder = Path(root)
+    shared = "the store must be shared storage, at the same path on every node"
     try:
         if (folder / f"{PREFLIGHT}{token}").read_text(encoding="utf-8") != token:
             raise FileNotFoundError
     except OSError:
-        return f"the store {root} on node {host} is not the one the driver sees"
+        return f"the store {root} on node {host} is not the one the driver writes ({shared})"
     probe = folder / f"{PREFLIGHT}{token}-{os.getpid()}"
     try:
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as error:
-        return f"node {host} cannot write the store {root} ({error.strerror or error})"
+        return f"node {host} cannot write the store {root} ({error.strerror or error}; {shared})"
+    for file, digest in reads.items():
+        try:
+            same = _digest(Path(file)) == digest
+        except OSError:
+            same = False
+        if not same:
+            return f"node {host} does not have {file} as the driver has it (the sweep's config: put it on shared storage)"
     return None
+
+
+def _digest(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 def _results(ray: Any, root: str, workers: int | None, sweep: Sweep, todo: list[Point]) -> Iterator[tuple[Point, str | None]]:

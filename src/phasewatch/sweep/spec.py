@@ -37,7 +37,7 @@ from phasewatch import config as configuration
 from phasewatch.errors import UserError
 from phasewatch.store import artifacts
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")  # a process pool on this machine; Ray tasks (sweep/ray_backend.py)
 BUILT_IN = Path(__file__).parents[1] / "experiments" / "sweeps"
 KEYS = {"name", "experiment", "config", "backend", "set", "grid", "zip", "random", "description"}
 
@@ -97,9 +97,7 @@ def load_sweep(path: str | Path) -> Sweep:
     config_file = str((path.parent / raw["config"]).resolve()) if "config" in raw else None
     if not experiment and not config_file:
         raise UserError("sweep: name an `experiment` (a preset) or a `config` file")
-    backend = raw.get("backend", "local")
-    if backend not in BACKENDS:
-        raise UserError(f"backend: {backend!r} is not allowed (choose from: {', '.join(BACKENDS)})")
+    backend = check_backend(raw.get("backend", "local"))
     fixed = _table(raw, "set")
     rows = _rows(raw)
     axes: dict[str, list[Any]] = {}
@@ -125,6 +123,13 @@ def load_sweep(path: str | Path) -> Sweep:
 def sweep_names() -> list[str]:
     """The built-in sweeps: src/phasewatch/experiments/sweeps/*.toml."""
     return sorted(p.stem for p in BUILT_IN.glob("*.toml"))
+
+
+def check_backend(backend: Any) -> str:
+    """`backend` when it is one of BACKENDS, else UserError."""
+    if backend not in BACKENDS:
+        raise UserError(f"backend: {backend!r} is not allowed (choose from: {', '.join(BACKENDS)})")
+    return backend
 
 
 def config_hash(config: dict) -> str:
