@@ -19,6 +19,7 @@ from phasewatch.probes import PROBES
 from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
+from phasewatch.report.phase_diagram import write_phase_diagram
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
@@ -133,8 +134,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Examples: phasewatch sweep grid.toml --workers 2;  phasewatch sweep grid.toml --backend ray;  "
         "phasewatch sweep grid.toml --backend ray --address HEAD:6379;  phasewatch sweep status NAME",
     )
-    sweep.add_argument("target", metavar="FILE|status", help="a sweep file (TOML), or `status`")
-    sweep.add_argument("name", nargs="?", metavar="NAME", help="with `status`: the sweep's name")
+    sweep.add_argument(
+        "target", metavar="FILE|NAME|status|report", help="a sweep file (TOML) or a built-in sweep's name; or `status`, `report`"
+    )
+    sweep.add_argument("name", nargs="?", metavar="NAME", help="with `status` or `report`: the sweep's name")
     sweep.add_argument(
         "--workers", type=int, metavar="N", help="points at once (default: the cores; with --address: the cluster's)"
     )
@@ -151,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
         "write the runs, so the store must be shared storage at the same path on every node (checked first)",
     )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--x", metavar="KEY", help="with `report`: the phase diagram's x axis (default: the first varied axis)")
+    sweep.add_argument("--y", metavar="KEY", help="with `report`: its y axis (default: the next varied axis)")
+    sweep.add_argument("--event", default="grokking", metavar="KIND", help="with `report`: the event whose step is mapped")
 
     commands.add_parser("runs", help="table of the runs in the store")
     compare = commands.add_parser(
@@ -249,12 +255,17 @@ def _analyze(args: argparse.Namespace, console: Console) -> None:
 
 
 def _sweep(args: argparse.Namespace, root, console: Console) -> None:
-    """`phasewatch sweep FILE` runs what is missing; `phasewatch sweep status NAME` counts and lists."""
-    if args.target == "status":
+    """`phasewatch sweep FILE` runs what is missing; `sweep status NAME` counts and lists;
+    `sweep report NAME` writes the phase diagram."""
+    if args.target in ("status", "report"):
         if not args.name:
-            raise UserError("sweep status: name the sweep (phasewatch sweep status NAME)")
+            raise UserError(f"sweep {args.target}: name the sweep (phasewatch sweep {args.target} NAME)")
         if args.backend or args.address:
-            raise UserError("sweep status: takes no --backend or --address (they say how to run a sweep file)")
+            raise UserError(f"sweep {args.target}: takes no --backend or --address (they say how to run a sweep file)")
+    if args.target == "report":
+        console.print(f"phase diagram: {write_phase_diagram(root, args.name, x=args.x, y=args.y, event=args.event)}")
+        return
+    if args.target == "status":
         members = sweep_status(root, args.name)
         console.print("  ".join(f"{state} {sum(s == state for _, s, _ in members)}" for state in STATES))
         table = Table("run", "state", *members[0][2]) if members else Table("run", "state")

@@ -46,6 +46,10 @@ def test_a_sweep_runs_its_points_as_runs_then_runs_nothing_again(sweep_file, tmp
     assert len(events) >= 1 and set(events.columns) == {"train_fraction", "seed", "n"}
     assert main(["--store", store, "sweep", "status", "grid"]) == 0
     assert "done 4  running 0  failed 0  missing 0" in capsys.readouterr().out
+    assert main(["--store", store, "sweep", "report", "grid", "--event", "transition"]) == 0
+    html = (tmp_path / "store" / "sweeps" / "grid.html").read_text()
+    assert "Regions" in html and all(f"../{run_id}/report.html" in html for run_id, _, _ in states)
+    assert main(["--store", store, "sweep", "report", "grid", "--x", "lr"]) == 2
 
 
 def test_a_killed_sweep_heals_to_the_store_an_uninterrupted_sweep_writes(sweep_file, tmp_path):

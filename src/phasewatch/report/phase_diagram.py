@@ -26,7 +26,7 @@ from phasewatch.report.common import curves, fmt_number
 from phasewatch.report.html import page, section
 from phasewatch.store import Run, store_root
 from phasewatch.store.atomic import atomic_write_bytes
-from phasewatch.sweep.driver import SWEEPS, read_record
+from phasewatch.store.sweeps import read_record, sweep_path
 
 REGION_COLOURS = {"comprehension": "#2a9d8f", "grokking": "#e9c46a", "memorisation": "#e76f51", "confusion": "#6c757d"}
 HINT = {
@@ -228,7 +228,7 @@ def write_phase_diagram(
             )
         )
     sections.append(_members(table, record))
-    path = root / SWEEPS / f"{name}.html"
+    path = sweep_path(root, name, ".html")
     atomic_write_bytes(path, page(f"phasewatch · sweep {name}", sections).encode("utf-8"))
     return path
 

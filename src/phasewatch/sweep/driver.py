@@ -12,7 +12,6 @@ or a running one (`address`). Both write the same runs, so a sweep may switch be
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -26,11 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from phasewatch.errors import UserError
 from phasewatch.store import lock
-from phasewatch.store.atomic import atomic_write_json
 from phasewatch.store.run import read_info, recover, store_root
+from phasewatch.store.sweeps import read_record, sweep_path, write_record
 from phasewatch.sweep.spec import Point, Sweep, check_backend
 
-SWEEPS = "sweeps"  # <store>/sweeps/NAME.json: the sweep's record; NAME.lock: its driver's lock
 STATES = ("done", "running", "failed", "missing")
 
 
@@ -56,16 +54,6 @@ def sweep_status(store: str | Path | None, name: str) -> list[tuple[str, str, di
     return [(m["run"], member_state(root, m["run"]), {k: v for k, v in m.items() if k != "run"}) for m in record["members"]]
 
 
-def read_record(root: Path, name: str) -> dict:
-    path = root / SWEEPS / f"{name}.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"sweep {name!r} not found in {root} (run it first: `phasewatch sweep FILE.toml`)") from None
-    except (OSError, ValueError):
-        raise UserError(f"{path} is not readable JSON") from None
-
-
 def run_sweep(
     sweep: Sweep,
     store: str | Path | None = None,
@@ -87,13 +75,13 @@ def run_sweep(
     if workers is not None and workers < 1:
         raise UserError(f"--workers: {workers} is not allowed (an integer >= 1)")
     with _backend(backend, root, workers, address, sweep) as results:
-        (root / SWEEPS).mkdir(parents=True, exist_ok=True)
-        lock_file = root / SWEEPS / f"{sweep.name}.lock"
+        lock_file = sweep_path(root, sweep.name, ".lock")
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(lock_file, f"sweep '{sweep.name}'")
         try:
             for line in recover(root):
                 print(line, file=sys.stderr)
-            atomic_write_json(root / SWEEPS / f"{sweep.name}.json", sweep.record())
+            write_record(root, sweep.name, sweep.record())
             todo = [p for p in sweep.points if member_state(root, p.run) != "done"]
             counts = {"done before": len(sweep.points) - len(todo), "ran": 0, "failed": 0}
             with _progress(progress) as bar:
