@@ -143,9 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--backend",
-        metavar="local|ray",
+        metavar="local|ray|ensemble",
         help="local: a process pool here; ray: Ray tasks (pip install 'phasewatch[ray]'), on a local cluster "
-        "or the one at --address (default: the file's `backend`, else local); both write the same runs",
+        "or the one at --address; ensemble: points that differ only in seed, lr or weight decay as one "
+        "vectorised model (default: the file's `backend`, else local); all write the same runs",
     )
     sweep.add_argument(
         "--address",

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from phasewatch.cli import main
@@ -107,3 +108,25 @@ def test_one_driver_per_sweep(sweep_file, tmp_path):
     finally:
         holder.communicate("")
     assert not lock.held_elsewhere(store / "sweeps" / "grid.lock")
+
+
+def test_the_ensemble_backend_writes_the_runs_the_local_one_does(sweep_file, tmp_path, capsys):
+    file = sweep_file(seeds=(0, 1, 2), fractions=(0.5,))
+    local, ensemble = str(tmp_path / "local"), str(tmp_path / "ensemble")
+    assert main(["--store", local, "sweep", file, "--workers", "2", "--no-progress"]) == 0
+    assert main(["--store", ensemble, "sweep", file, "--backend", "ensemble", "--no-progress"]) == 0
+    assert "done before 0, ran 3, failed 0" in capsys.readouterr().out
+    for run_id, state, _ in sweep_status(local, "grid"):
+        a, b = Run.open(local, run_id), Run.open(ensemble, run_id)
+        assert state == "done" and b.info["ensemble"] == 3
+        x, y = a.metrics(), b.metrics()
+        assert (x[["step", "metric"]].to_numpy() == y[["step", "metric"]].to_numpy()).all()
+        np.testing.assert_allclose(y["value"], x["value"], rtol=1e-4, atol=1e-5)  # vmapped sums round differently
+
+
+def test_an_ensemble_over_a_setting_it_cannot_vectorise_is_refused_before_anything_is_written(sweep_file, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["--store", str(store), "sweep", sweep_file(), "--backend", "ensemble"]) == 2
+    err = capsys.readouterr().err
+    assert "backend ensemble: task.train_fraction: members differ" in err and len(err.strip().splitlines()) == 1
+    assert not store.exists()

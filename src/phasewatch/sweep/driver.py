@@ -23,11 +23,14 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from phasewatch import config as configuration
 from phasewatch.errors import UserError
 from phasewatch.store import lock
-from phasewatch.store.run import read_info, recover, store_root
+from phasewatch.store.run import Run, read_info, recover, store_root
 from phasewatch.store.sweeps import read_record, sweep_path, write_record
 from phasewatch.sweep.spec import Point, Sweep, check_backend
+from phasewatch.train.ensemble import check_ensemble, train_ensemble
+from phasewatch.train.prepare import Prepared, prepare
 
 STATES = ("done", "running", "failed", "missing")
 
@@ -106,8 +109,58 @@ def _backend(backend: str, root: Path, workers: int | None, address: str | None,
         reads = (sweep.config_file,) if sweep.config_file else ()  # every worker reads it: check they can
         with ray_backend.cluster(root, workers, address, reads) as results:
             yield results
+    elif backend == "ensemble":
+        yield partial(_ensemble, str(root), _ensemble_members(sweep))  # checked before anything is written
     else:
         yield partial(_local, str(root), workers or os.cpu_count() or 1)
+
+
+def _ensemble_members(sweep: Sweep) -> dict[str, tuple[str, Prepared]]:
+    """Every point's (experiment name, prepared config), checked to form one vectorised ensemble
+    (train/ensemble.py: members may differ in seed, lr and weight decay); UserError naming the
+    first setting that differs otherwise."""
+    members = {}
+    for point in sweep.points:
+        name, config = configuration.resolve(sweep.experiment, sweep.config_file, sweep.assignments(point))
+        members[point.run] = (name, prepare(config))
+    try:
+        check_ensemble([prepared for _, prepared in members.values()])
+    except UserError as error:
+        raise UserError(f"backend ensemble: {error} (use --backend local)") from None
+    return members
+
+
+def _ensemble(
+    root: str, members: dict[str, tuple[str, Prepared]], sweep: Sweep, todo: list[Point]
+) -> Iterator[tuple[Point, str | None]]:
+    """The points as one vectorised model in this process; a stopped run with checkpoints (a
+    member of a killed ensemble) resumes solo, as does a lone point."""
+    stopped = [p for p in todo if member_state(Path(root), p.run) == "failed" and (Path(root) / p.run / "checkpoints").is_dir()]
+    fresh = [p for p in todo if p not in stopped]
+    solo = stopped + (fresh if len(fresh) == 1 else [])
+    for point in solo:
+        yield point, run_point(root, sweep, point)
+    if len(fresh) < 2:
+        return
+    runs = []
+    for point in fresh:
+        lock.wait_free(Path(root) / point.run / lock.LOCK_FILE)
+        name, prepared = members[point.run]
+        config = prepared.config
+        overwrite = member_state(Path(root), point.run) == "failed"
+        runs.append(
+            Run.create(
+                root, point.run, experiment=name, config=config.model_dump(mode="json"), seed=config.seed, overwrite=overwrite
+            )
+        )
+    try:
+        train_ensemble([(run, members[run.id][1]) for run in runs])
+    except Exception as error:  # noqa: BLE001 - the members are marked failed; the sweep reports them
+        for point in fresh:
+            yield point, f"{type(error).__name__}: {error}"
+        return
+    for point in fresh:
+        yield point, None
 
 
 def _local(root: str, workers: int, sweep: Sweep, todo: list[Point]) -> Iterator[tuple[Point, str | None]]:

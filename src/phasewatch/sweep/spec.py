@@ -37,7 +37,11 @@ from phasewatch import config as configuration
 from phasewatch.errors import UserError
 from phasewatch.store import artifacts
 
-BACKENDS = ("local", "ray")  # a process pool on this machine; Ray tasks (sweep/ray_backend.py)
+BACKENDS = (
+    "local",
+    "ray",
+    "ensemble",
+)  # a process pool here; Ray tasks (sweep/ray_backend.py); one vmapped model (train/ensemble.py)
 BUILT_IN = Path(__file__).parents[1] / "experiments" / "sweeps"
 KEYS = {"name", "experiment", "config", "backend", "set", "grid", "zip", "random", "description"}
 
