@@ -1,4 +1,6 @@
-"""Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7."""
+"""Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7; one local Ray cluster per session."""
+
+import logging
 
 import pytest
 
@@ -39,3 +41,20 @@ def tiny_config(tmp_path):
         return str(path)
 
     return write
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for the whole test session (sweeps and `analyze --backend ray`):
+    explicit CPUs, a small object store, no dashboard. The backends find it initialised and use it
+    (and leave it running). Tests that ask for it are skipped without Ray."""
+    ray = pytest.importorskip("ray")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        object_store_memory=80 * 1024**2,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
+    yield
+    ray.shutdown()

@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     series = commands.add_parser(
         "analyze",
         help="probe a saved checkpoint series into a run, as if watched live",
-        description="Example: phasewatch analyze out/ --probe-data probes.jsonl  "
-        "(out/ holds checkpoint-500/, checkpoint-1000/, ... or step_500.safetensors, ...)",
+        description="Examples: phasewatch analyze out/ --probe-data probes.jsonl  "
+        "(out/ holds checkpoint-500/, checkpoint-1000/, ... or step_500.safetensors, ...);  "
+        "phasewatch analyze out/ --probe-data probes.jsonl --backend ray --address HEAD:6379",
     )
     series.add_argument(
         "directory",
@@ -126,6 +127,25 @@ def _parser() -> argparse.ArgumentParser:
     series.add_argument("--name", help="run id (default: analyze-<folder name>); an existing one is resumed")
     series.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
     series.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run the model (default: cpu)")
+    series.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one checkpoint after another, here (default); ray: one Ray task per checkpoint "
+        "(pip install 'phasewatch[ray]'), on a local cluster or the one at --address; both write the same run",
+    )
+    series.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --backend ray: join the running cluster at HOST:PORT (or ray://HOST:PORT, auto); its workers "
+        "read the checkpoints, so the series (and the store) must be shared storage at the same path on every node (checked first)",
+    )
+    series.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --backend ray: checkpoints at once (default: the cores; with --address: the cluster's)",
+    )
     series.add_argument("--no-progress", action="store_true", help="no line per checkpoint")
 
     sweep = commands.add_parser(
@@ -250,6 +270,9 @@ def _analyze(args: argparse.Namespace, console: Console) -> None:
         device=args.device,
         overwrite=args.overwrite,
         on_checkpoint=(lambda step: console.print(f"step {step:,}: recorded")) if progress else None,
+        backend=args.backend,
+        address=args.address,
+        workers=args.workers,
     )
     print_summary(finished, console)
     console.print(f"report: {finished.path / 'report.html'}")

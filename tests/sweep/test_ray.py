@@ -1,9 +1,8 @@
 """The ray backend: the same runs as the local pool, a rerun runs nothing, a killed worker's point
-resumes, bad addresses are one line before anything is written. One small local cluster per session;
-the tests that need Ray are skipped without it."""
+resumes, bad addresses are one line before anything is written. One small local cluster per session
+(`ray_cluster`, tests/conftest.py); the tests that need Ray are skipped without it."""
 
 import hashlib
-import logging
 import os
 import signal
 import sys
@@ -16,22 +15,6 @@ import pytest
 from phasewatch.cli import main
 from phasewatch.store import Run, lock
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One local cluster for the session: explicit CPUs, a small object store, no dashboard. The
-    backend finds it initialised and uses it (and leaves it running)."""
-    ray = pytest.importorskip("ray")
-    ray.init(
-        address="local",
-        num_cpus=2,
-        object_store_memory=80 * 1024**2,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-    )
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
@@ -126,7 +109,7 @@ def test_without_ray_installed_the_ray_backend_is_one_line(sweep_file, tmp_path,
 
 def test_an_unknown_backend_is_one_line(sweep_file, tmp_path, capsys):
     assert main(["--store", str(tmp_path / "store"), "sweep", sweep_file(), "--backend", "dask"]) == 2
-    assert "backend: 'dask' is not allowed (choose from: local, ray)" in capsys.readouterr().err
+    assert "backend: 'dask' is not allowed (choose from: local, ray, ensemble)" in capsys.readouterr().err
 
 
 def test_the_store_check_on_a_worker_names_what_is_not_shared(tmp_path):

@@ -126,12 +126,7 @@ class Recorder:
         self.context = context or self.context
         self.drain()
         result = run_probes(self.probes, self.context)
-        self.writer.log(check_step(step), result.scalars)
-        for name, tensors in result.arrays.items():
-            self.run.save_array(name, step, tensors)
-        for listener in self.listeners:
-            self.stop = listener.observe(step, result.scalars, self) or self.stop
-        self.last_probed = step
+        self.record_probe(step, result)
         elapsed = time.perf_counter() - began
         self.probe_seconds += elapsed
         if self.adaptive is not None:
@@ -139,6 +134,20 @@ class Recorder:
             self.adaptive.observe(step, result.scalars, scheduled)
             self.adaptive.seconds += 0.0 if scheduled else elapsed
         return result
+
+    def record_probe(self, step: int, result: ProbeResult) -> None:
+        """Record a probe result computed elsewhere (e.g. by a Ray worker that loaded one
+        checkpoint, `integrations/analyze_ray.py`) at `step`, as `probe` records its own: the
+        scalars, the arrays (CPU tensors), the listeners. Steps may come in any order."""
+        if self.closed:
+            raise UserError(f"run '{self.run.id}' is closed")
+        self.drain()
+        self.writer.log(check_step(step), result.scalars)
+        for name, tensors in result.arrays.items():
+            self.run.save_array(name, step, tensors)
+        for listener in self.listeners:
+            self.stop = listener.observe(step, result.scalars, self) or self.stop
+        self.last_probed = step
 
     def replay(self, states: Iterable[tuple[int, ProbeContext]]) -> int:
         """Run the `at_end` probes (those that read the finished model, e.g. Nanda et al.'s
