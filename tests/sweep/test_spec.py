@@ -71,7 +71,7 @@ def test_bad_sweeps_are_one_line_and_write_nothing(tmp_path, capsys, body, messa
     if body.startswith("backend"):
         path = tmp_path / "b.toml"
         path.write_text('name = "b"\nexperiment = "grokking-mlp"\nbackend = "slurm"\n[grid]\nseed = [0]\n')
-        path, message = str(path), "backend: 'slurm' is not allowed (choose from: local, ray)"
+        path, message = str(path), "backend: 'slurm' is not allowed (choose from: local, ray, ensemble)"
     else:
         path = write(tmp_path, body)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
