@@ -1,6 +1,8 @@
 """Sweep throughput, measured in one run: the same sweep through `local` with one worker, `local`
-with `--workers` workers, and `ray` (a local cluster of that many CPUs, when Ray is installed),
-each into a fresh store; then whether every member's metrics are bit-identical across backends.
+with `--workers` workers, `ray` (a local cluster of that many CPUs, when Ray is installed) and
+`ensemble` (the members as one vectorised model, in this process), each into a fresh store; then
+whether every member's metrics are bit-identical across local and ray, and how far the ensemble's
+are from them.
 
     .venv/bin/python bench/sweep_speed.py [--seed 0] [--points 8] [--workers 2] [--preset grokking-mlp] [--steps 100]
 
@@ -15,6 +17,8 @@ import importlib.util
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from phasewatch.store import Run
 from phasewatch.sweep import load_sweep, run_sweep
@@ -47,6 +51,7 @@ def main() -> None:
         backends = [("local, 1 worker", {"workers": 1}), (f"local, {args.workers} workers", {"workers": args.workers})]
         if importlib.util.find_spec("ray") is not None:
             backends.append((f"ray, {args.workers} CPUs", {"workers": args.workers, "backend": "ray"}))
+        backends.append(("ensemble", {"backend": "ensemble"}))
         seconds = {}
         for label, options in backends:
             seconds[label] = timed(sweep, Path(scratch) / label.replace(" ", "_").replace(",", ""), **options)
@@ -56,15 +61,26 @@ def main() -> None:
             )
         labels = list(seconds)
         print(f"local {args.workers} workers vs 1 process: {seconds[labels[0]] / seconds[labels[1]]:.2f}× faster")
-        if len(labels) > 2:
+        if "ray" in labels[2]:
             print(f"ray vs local ({args.workers} each): {seconds[labels[2]] / seconds[labels[1]]:.2f}× the wall time")
-        stores = [Path(scratch) / label.replace(" ", "_").replace(",", "") for label in labels]
+        print(f"ensemble vs local ({args.workers} workers): {seconds[labels[1]] / seconds['ensemble']:.2f}× faster")
+        stores = {label: Path(scratch) / label.replace(" ", "_").replace(",", "") for label in labels}
+        exact = [label for label in labels if label != "ensemble"]
         identical = all(
-            Run.open(stores[0], p.run).metrics().equals(Run.open(store, p.run).metrics())
+            Run.open(stores[exact[0]], p.run).metrics().equals(Run.open(stores[label], p.run).metrics())
             for p in sweep.points
-            for store in stores[1:]
+            for label in exact[1:]
         )
-        print(f"members' metrics bit-identical across {', '.join(labels)}: {identical}")
+        print(f"members' metrics bit-identical across {', '.join(exact)}: {identical}")
+        gaps, rows_equal = [], True
+        for point in sweep.points:
+            solo, member = Run.open(stores[exact[0]], point.run).metrics(), Run.open(stores["ensemble"], point.run).metrics()
+            rows_equal &= bool((solo[["step", "metric"]].to_numpy() == member[["step", "metric"]].to_numpy()).all())
+            if rows_equal:  # |difference| / max(|value|, 1e-3): relative where a value is not near 0
+                gaps.append(float(np.nanmax(np.abs(solo["value"] - member["value"]) / np.maximum(np.abs(solo["value"]), 1e-3))))
+        print(
+            f"ensemble members vs local runs: the same rows {rows_equal}, largest difference {max(gaps, default=np.inf):.2g} (relative)"
+        )
 
 
 if __name__ == "__main__":
