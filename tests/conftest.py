@@ -1,6 +1,9 @@
 """Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7; one local Ray cluster per session."""
 
+import contextlib
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -58,3 +61,21 @@ def ray_cluster():
     )
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def lock_holder():
+    """`with lock_holder(FILE) as pid:` another process holds the lock on FILE (store/lock.py)
+    until the block ends."""
+
+    @contextlib.contextmanager
+    def hold(file):
+        code = f"from phasewatch.store import lock; lock.acquire({str(file)!r}, 'x'); print('held', flush=True); input()"
+        holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield holder.pid
+        finally:
+            holder.communicate("")
+
+    return hold

@@ -124,53 +124,25 @@ def test_a_kill_before_the_report_leaves_a_run_that_resume_finishes(tiny_config,
     assert run.status == "finished" and (run.path / "report.html").is_file()
 
 
-def test_one_writer_per_run(finished):
+def test_one_writer_per_run(finished, lock_holder):
     store, run, _ = finished
     run.set_status("failed")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from phasewatch.store import Run; Run.open({store!r}, 'r').lock(); print('held', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    try:
-        for argv in (["run", "--resume", "r"], ["report", "r"], ["run", "--config", "x.toml", "--name", "r", "--overwrite"]):
+    with lock_holder(run.path / ".lock") as pid:
+        for argv in (["run", "--resume", "r"], ["report", "r"]):
             result = subprocess.run([*CLI, "--store", store, *argv], capture_output=True, text=True)
-            if "x.toml" in argv:
-                continue  # (a missing config file is refused first; overwrite's lock check is below)
-            assert result.returncode == 2 and f"being written by another process (pid {holder.pid})" in result.stderr
-    finally:
-        holder.communicate("")
+            assert result.returncode == 2 and f"being written by another process (pid {pid})" in result.stderr
     started = time.time()
     assert resume(store).returncode == 0 and time.time() - started < 60  # the lock went with its process
 
 
-def test_overwrite_never_pulls_a_run_from_its_writer(finished):
+def test_overwrite_never_pulls_a_run_from_its_writer(finished, lock_holder):
     from phasewatch.errors import UserError
 
     store, run, _ = finished
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from phasewatch.store import Run; Run.open({store!r}, 'r').lock(); print('held', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    try:
+    with lock_holder(run.path / ".lock"):
         with pytest.raises(UserError, match="being written by another process"):
             Run.create(store, "r", experiment="x", config={}, seed=0, overwrite=True)
         assert Run.open(store, "r").status == "finished"
-    finally:
-        holder.communicate("")
 
 
 def test_a_watch_pattern_no_probe_records_is_refused_before_the_run_exists(tiny_config, tmp_path, capsys):

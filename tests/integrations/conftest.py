@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from integration_data import attributes_of, sequences, write_jsonl
+from integration_data import attributes_of, build_modular_model, modular_rows, save_state, sequences, write_factory, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +25,14 @@ def probe_file(tmp_path) -> str:
         for t, c, a in zip(tokens.tolist(), classes.tolist(), attributes_of(classes).tolist())
     ]
     return write_jsonl(tmp_path / "probe.jsonl", rows)
+
+
+@pytest.fixture
+def series(tmp_path, monkeypatch):
+    """A folder of three checkpoints (steps 100, 200, 300), a probe file, a factory module in the cwd."""
+    monkeypatch.chdir(tmp_path)
+    write_factory(tmp_path)
+    for step in (100, 200, 300):
+        save_state(build_modular_model(seed=step), tmp_path / "series" / f"step_{step}.safetensors")
+    write_jsonl(tmp_path / "probe.jsonl", modular_rows())
+    return tmp_path

@@ -10,24 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from integration_data import build_modular_model, modular_rows, save_state, write_factory, write_jsonl
+from integration_data import build_modular_model, save_state
 from safetensors.torch import load_file
 
 from phasewatch.cli import main
 from phasewatch.integrations import analyze
 from phasewatch.store import Run
-
-
-@pytest.fixture
-def series(tmp_path, monkeypatch):
-    """A folder of three checkpoints (steps 100, 200, 300), a probe file, a factory module in the cwd
-    (as in test_cli_analyze.py)."""
-    monkeypatch.chdir(tmp_path)
-    write_factory(tmp_path)
-    for step in (100, 200, 300):
-        save_state(build_modular_model(seed=step), tmp_path / "series" / f"step_{step}.safetensors")
-    write_jsonl(tmp_path / "probe.jsonl", modular_rows())
-    return tmp_path
 
 
 def argv(store: str, *extra: str) -> list[str]:
@@ -113,10 +101,11 @@ def test_without_ray_installed_the_ray_backend_is_one_line(series, capsys, monke
 
 
 def test_the_series_check_on_a_worker_names_what_is_not_shared(series):
-    from phasewatch.integrations.analyze_ray import _digest, check_series
+    from phasewatch.integrations.analyze_ray import check_series
+    from phasewatch.sweep.ray_backend import file_digest
 
     file = series / "series" / "step_100.safetensors"
-    module = (str(series / "tiny_factory.py"), _digest(series / "tiny_factory.py"))
+    module = (str(series / "tiny_factory.py"), file_digest(series / "tiny_factory.py"))
     size = file.stat().st_size
     assert check_series({str(file): size}, module) is None
     assert "does not have" in check_series({str(file): size + 1}, None)  # another copy of the series

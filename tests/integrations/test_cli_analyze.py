@@ -7,22 +7,11 @@ import sys
 
 import pytest
 import torch
-from integration_data import build_modular_model, modular_rows, save_state, write_factory, write_jsonl
+from integration_data import build_modular_model, save_state, write_jsonl
 from safetensors.torch import save_file
 
 from phasewatch.cli import main
 from phasewatch.store import Run
-
-
-@pytest.fixture
-def series(tmp_path, monkeypatch):
-    """A folder of three checkpoints (steps 100, 200, 300), a probe file, a factory module in the cwd."""
-    monkeypatch.chdir(tmp_path)
-    write_factory(tmp_path)
-    for step in (100, 200, 300):
-        save_state(build_modular_model(seed=step), tmp_path / "series" / f"step_{step}.safetensors")
-    write_jsonl(tmp_path / "probe.jsonl", modular_rows())
-    return tmp_path
 
 
 def analyze_argv(*extra: str) -> list[str]:

@@ -16,20 +16,6 @@ from phasewatch.sweep import load_sweep, sweep_status
 CLI = [sys.executable, "-m", "phasewatch.cli"]
 
 
-@pytest.fixture
-def sweep_file(tiny_config, tmp_path):
-    def write(seeds=(0, 1), fractions=(0.3, 0.5), steps=60) -> str:
-        config = tiny_config(steps=steps, checkpoint_every=20)
-        path = tmp_path / "grid.toml"
-        path.write_text(
-            f'name = "grid"\nconfig = "{config}"\n[set]\nevents.watch = ["train/*", "test/*"]\n'
-            f"[grid]\ntrain_fraction = {list(fractions)}\nseed = {list(seeds)}\n"
-        )
-        return str(path)
-
-    return write
-
-
 def test_a_sweep_runs_its_points_as_runs_then_runs_nothing_again(sweep_file, tmp_path, capsys):
     store = str(tmp_path / "store")
     assert main(["--store", store, "sweep", sweep_file(), "--workers", "2"]) == 0
@@ -84,29 +70,16 @@ def _states(store):
         return []
 
 
-def test_one_driver_per_sweep(sweep_file, tmp_path):
+def test_one_driver_per_sweep(sweep_file, tmp_path, lock_holder):
     from phasewatch.errors import UserError
     from phasewatch.store import lock
     from phasewatch.sweep import run_sweep
 
     store = tmp_path / "store"
     (store / "sweeps").mkdir(parents=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from phasewatch.store import lock; lock.acquire({str(store / 'sweeps' / 'grid.lock')!r}, 'x'); print('held', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    try:
+    with lock_holder(store / "sweeps" / "grid.lock"):
         with pytest.raises(UserError, match="sweep 'grid' is being written by another process"):
             run_sweep(load_sweep(sweep_file()), store)
-    finally:
-        holder.communicate("")
     assert not lock.held_elsewhere(store / "sweeps" / "grid.lock")
 
 

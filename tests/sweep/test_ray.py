@@ -10,25 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from phasewatch.cli import main
 from phasewatch.store import Run, lock
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
-
-
-@pytest.fixture
-def sweep_file(tiny_config, tmp_path):
-    def write(seeds=(0, 1), fractions=(0.3, 0.5), steps=60, checkpoint_every=20) -> str:
-        config = tiny_config(steps=steps, checkpoint_every=checkpoint_every)
-        path = tmp_path / "grid.toml"
-        path.write_text(
-            f'name = "grid"\nconfig = "{config}"\n[set]\nevents.watch = ["train/*", "test/*"]\n'
-            f"[grid]\ntrain_fraction = {list(fractions)}\nseed = {list(seeds)}\n"
-        )
-        return str(path)
-
-    return write
 
 
 def test_ray_writes_the_runs_the_local_pool_writes_and_a_rerun_runs_nothing(ray_cluster, sweep_file, tmp_path, capsys):

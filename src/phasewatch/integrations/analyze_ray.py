@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import socket
 import sys
@@ -34,7 +33,7 @@ from phasewatch.errors import UserError
 from phasewatch.integrations.checkpoints import Checkpoint, ModelBuilder, load_weights
 from phasewatch.integrations.probe_data import ProbeData
 from phasewatch.probes import ProbeContext, ProbeResult, run_probes
-from phasewatch.sweep.ray_backend import MAX_RETRIES, PREFLIGHT_SECONDS, _first_line, cluster, import_ray
+from phasewatch.sweep.ray_backend import MAX_RETRIES, PREFLIGHT_SECONDS, cluster, file_digest, first_line, import_ray, same_digest
 
 Factory = str | Callable[[], nn.Module] | None
 SHARED = "the checkpoint series must be shared storage, at the same path on every node"
@@ -80,7 +79,7 @@ def ray_probes(
         listed = [file for c in checkpoints for file in (*c.files, *([c.config] if c.config else []))]
         files = {str(file): file.stat().st_size for file in listed if file.is_file()}  # a missing shard: its task says so
         module = _factory_module(builder)
-        problem = _on_every_node(ray, check_series, files, module and (module, _digest(Path(module))))
+        problem = _on_every_node(ray, check_series, files, module and (module, file_digest(Path(module))))
         if problem:
             raise UserError(f"ray: {problem}")
         # a callable is unpickled in the task, once the driver's cwd is importable (it may come from there)
@@ -110,10 +109,6 @@ def _factory_module(builder: ModelBuilder) -> str | None:
     return str(Path(file).absolute())
 
 
-def _digest(file: Path) -> str:
-    return hashlib.sha256(file.read_bytes()).hexdigest()
-
-
 def _on_every_node(ray: Any, check: Callable[..., str | None], *args: Any) -> str | None:
     """Run `check(*args)` on every alive node (no CPU: it runs while the cluster is busy) and
     return the first problem it names, or None."""
@@ -129,7 +124,7 @@ def _on_every_node(ray: Any, check: Callable[..., str | None], *args: Any) -> st
             ray.cancel(ref, force=True)
         return f"no worker checked the checkpoint series within {PREFLIGHT_SECONDS:.0f} s (is the cluster full?)"
     except ray.exceptions.RayError as error:
-        return f"a worker could not check the checkpoint series ({_first_line(error)}); is phasewatch installed on every node?"
+        return f"a worker could not check the checkpoint series ({first_line(error)}); is phasewatch installed on every node?"
     return next((problem for problem in problems if problem), None)
 
 
@@ -147,11 +142,7 @@ def check_series(files: dict[str, int], module: tuple[str, str] | None) -> str |
             return f"node {host} does not have {file} as the driver has it ({SHARED})"
     if module is not None:
         path, digest = module
-        try:
-            same = _digest(Path(path)) == digest
-        except OSError:
-            same = False
-        if not same:
+        if not same_digest(Path(path), digest):
             return f"node {host} does not have {path} as the driver has it (the --factory module: put it on shared storage)"
     return None
 
@@ -167,7 +158,7 @@ def probe_checkpoint(job: Job, checkpoint: Checkpoint) -> tuple[int, ProbeResult
             try:
                 factory = import_ray().cloudpickle.loads(job.factory)
             except Exception as error:  # noqa: BLE001 - whatever stops the function from loading here
-                raise UserError(f"--factory: cannot be loaded on node {socket.gethostname()} ({_first_line(error)})") from None
+                raise UserError(f"--factory: cannot be loaded on node {socket.gethostname()} ({first_line(error)})") from None
         else:
             factory = job.factory
         model = ModelBuilder(factory, job.device).build(checkpoint)
@@ -201,7 +192,7 @@ def _results(ray: Any, task: Any, job: Any, todo: list[Checkpoint], workers: int
                     raise  # not a bad checkpoint: a bug, or out of memory in the probes, as serially
                 except ray.exceptions.RayError as crash:
                     step, result = checkpoint.step, None
-                    error = f"checkpoint {checkpoint.path}: its Ray worker died {MAX_RETRIES + 1} times ({_first_line(crash)})"
+                    error = f"checkpoint {checkpoint.path}: its Ray worker died {MAX_RETRIES + 1} times ({first_line(crash)})"
                 if result is None:
                     problem = problem or error
                 else:

@@ -73,13 +73,13 @@ def cluster(root: Path, workers: int | None, address: str | None, reads: tuple[s
                 ray.init(address=address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError, OSError) as error:
             if address is None:
-                raise UserError(f"ray: cannot start a local Ray cluster: {_first_line(error)}") from None
+                raise UserError(f"ray: cannot start a local Ray cluster: {first_line(error)}") from None
             hint = "is it the head's GCS address, and does this machine have the cluster's auth token (RAY_AUTH_MODE=token)?"
-            raise UserError(f"ray: cannot connect to the Ray cluster at {address}: {_first_line(error)}; {hint}") from None
+            raise UserError(f"ray: cannot connect to the Ray cluster at {address}: {first_line(error)}; {hint}") from None
         started = True
     try:
         shared = root.absolute()  # the path every worker opens: the driver's, so relative paths do not move
-        _preflight(ray, shared, {str(Path(file).absolute()): _digest(Path(file)) for file in reads})
+        _preflight(ray, shared, {str(Path(file).absolute()): file_digest(Path(file)) for file in reads})
         yield partial(_results, ray, str(shared), workers)
     finally:
         if started:
@@ -129,7 +129,7 @@ def _preflight(ray: Any, root: Path, reads: dict[str, str]) -> None:
             ) from None
         except ray.exceptions.RayError as error:
             raise UserError(
-                f"ray: a worker could not check the store ({_first_line(error)}); is phasewatch installed on every node?"
+                f"ray: a worker could not check the store ({first_line(error)}); is phasewatch installed on every node?"
             ) from None
         if problem := next((p for p in problems if p), None):
             raise UserError(f"ray: {problem}")
@@ -158,17 +158,22 @@ def check_store(root: str, token: str, reads: dict[str, str]) -> str | None:
     except OSError as error:
         return f"node {host} cannot write the store {root} ({error.strerror or error}; {shared})"
     for file, digest in reads.items():
-        try:
-            same = _digest(Path(file)) == digest
-        except OSError:
-            same = False
-        if not same:
+        if not same_digest(Path(file), digest):
             return f"node {host} does not have {file} as the driver has it (the sweep's config: put it on shared storage)"
     return None
 
 
-def _digest(file: Path) -> str:
+def file_digest(file: Path) -> str:
+    """The sha256 of a file's bytes: what a node compares to tell the driver's file from another."""
     return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def same_digest(file: Path, digest: str) -> bool:
+    """Whether `file` is readable here and has `digest` (`file_digest` on the driver)."""
+    try:
+        return file_digest(file) == digest
+    except OSError:
+        return False
 
 
 def _results(ray: Any, root: str, workers: int | None, sweep: Sweep, todo: list[Point]) -> Iterator[tuple[Point, str | None]]:
@@ -191,7 +196,7 @@ def _results(ray: Any, root: str, workers: int | None, sweep: Sweep, todo: list[
                 try:
                     error = ray.get(ref)
                 except ray.exceptions.RayError as crash:  # its worker died more often than it is retried
-                    error = f"{type(crash).__name__}: {_first_line(crash)}"
+                    error = f"{type(crash).__name__}: {first_line(crash)}"
                 yield point, error
     finally:
         for ref in running:  # interrupted: the points stay resumable, a rerun finishes them
@@ -199,5 +204,5 @@ def _results(ray: Any, root: str, workers: int | None, sweep: Sweep, todo: list[
                 ray.cancel(ref, force=True)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
