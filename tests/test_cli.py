@@ -6,12 +6,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from phasewatch.cli import _parser, main
 from phasewatch.config import flatten, preset_config
 from phasewatch.store import Run
+
+CHINCHILLA = Path(__file__).parent / "data" / "chinchilla" / "points.csv"
 
 CLI = [sys.executable, "-m", "phasewatch.cli"]
 
@@ -52,6 +55,9 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
         (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
         (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: corpus, grammar, grokking,"),
         (["runs", "--store"], "argument --store: expected one argument"),
+        (["scaling", "fit", "missing.csv"], "CSV: 'missing.csv' is not a file"),
+        (["scaling", "fit", str(CHINCHILLA), "--starts", "x"], "--starts: 'x' is not allowed"),
+        (["scaling", "fit", str(CHINCHILLA), "--form", "kaplan", "--variable", "T"], "invalid choice: 'T'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path):
@@ -243,3 +249,16 @@ def test_resuming_a_finished_run_without_its_report_names_the_command_that_write
     result = subprocess.run([*CLI, "--store", store, "run", "--resume", "r"], capture_output=True, text=True)
     assert result.returncode == 2 and "`phasewatch report r` writes it" in result.stderr
     assert main(["--store", store, "report", "r"]) == 0 and (Run.open(store, "r").path / "report.html").is_file()
+
+
+def test_scaling_fit_prints_json_with_intervals_and_writes_its_page(tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["--store", str(store), "scaling", "fit", str(CHINCHILLA), "--resamples", "30", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["form"] == "chinchilla" and fit["points"] == 234 and fit["resamples"] == 30
+    for key in ("E", "A", "B", "alpha", "beta"):
+        low, high = fit["intervals"][key]
+        assert low < fit[key] < high
+    assert abs(fit["alpha"] - 0.3426) < 1e-3
+    page = (store / "scaling" / "points-chinchilla.html").read_text()
+    assert "compute-optimal" in page and "tokens per parameter" in page

@@ -6,12 +6,13 @@ The public surface:
     Run.open(store, run_id)                a run's metrics, arrays, checkpoints and events
     list_runs(), query(sql)                every run in the store, through DuckDB
     find_transitions, detect_events        phase detection on any (step, value) curve
+    fit_scaling_law(data, form=...)        Chinchilla / Kaplan scaling-law fits with bootstrap intervals
     write_report(run), print_summary(run)  the HTML report and the terminal summary
     Watcher(model, probe_inputs, ...)      watch any PyTorch training loop (and HF/Lightning callbacks)
     analyze(directory, probe_data, ...)    probe a saved checkpoint series into a run
 """
 
-from phasewatch.analysis import detect_events, find_transitions, relate_events
+from phasewatch.analysis import detect_events, find_transitions, fit_scaling_law, relate_events
 from phasewatch.errors import UserError
 from phasewatch.integrations import Watcher, analyze
 from phasewatch.pipeline import resume, run
@@ -27,6 +28,7 @@ __all__ = [
     "analyze",
     "detect_events",
     "find_transitions",
+    "fit_scaling_law",
     "list_runs",
     "print_summary",
     "query",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
+import math
 import sys
 import warnings
+from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
@@ -13,6 +16,7 @@ from rich.table import Table
 
 from phasewatch import config as configuration
 from phasewatch import pipeline
+from phasewatch.analysis.scaling import FORMS, STARTS, VARIABLES, fit_scaling_law, read_points
 from phasewatch.errors import UserError
 from phasewatch.integrations import analyze
 from phasewatch.probes import PROBES
@@ -20,6 +24,7 @@ from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
 from phasewatch.report.phase_diagram import write_phase_diagram
+from phasewatch.report.scaling import write_scaling_page
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
@@ -179,6 +184,25 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--y", metavar="KEY", help="with `report`: its y axis (default: the next varied axis)")
     sweep.add_argument("--event", default="grokking", metavar="KIND", help="with `report`: the event whose step is mapped")
 
+    scaling = commands.add_parser(
+        "scaling",
+        help="fit a scaling law (Chinchilla approach 3, or Kaplan's) to a CSV of runs, with bootstrap intervals",
+        description="Example: phasewatch scaling fit points.csv --form chinchilla --json",
+    )
+    scaling.add_argument("action", choices=["fit"], help="fit: fit the law and write its page")
+    scaling.add_argument("csv", metavar="CSV", help="one row per run: columns N (parameters), D (tokens), C (FLOPs), loss")
+    scaling.add_argument(
+        "--form", default="chinchilla", choices=FORMS, help="chinchilla: L = E + A/N^α + B/D^β; kaplan: L = E + (X_c/X)^α"
+    )
+    scaling.add_argument("--variable", default="N", choices=VARIABLES, help="with --form kaplan: X, the column the law is in")
+    scaling.add_argument("--resamples", type=int, default=1000, metavar="K", help="bootstrap resamples (0: no intervals)")
+    scaling.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    scaling.add_argument("--level", type=float, default=0.95, help="the intervals' coverage (default 0.95)")
+    scaling.add_argument(
+        "--starts", default=str(STARTS), metavar="K|all", help=f"L-BFGS-B from the K best grid points (default {STARTS}) or all"
+    )
+    scaling.add_argument("--json", action="store_true", help="print the fit as JSON (E, A, B, alpha, beta, intervals)")
+    scaling.add_argument("--out", metavar="FILE", help="the page (default: <store>/scaling/<CSV name>-<form>.html)")
     commands.add_parser("runs", help="table of the runs in the store")
     compare = commands.add_parser(
         "compare",
@@ -326,6 +350,30 @@ def _compare(args: argparse.Namespace, root) -> None:
     print(f"comparison: {path}")  # plain: a long path stays on one line
 
 
+def _scaling(args: argparse.Namespace, root) -> None:
+    """`phasewatch scaling fit CSV`: the fit's page, and its parameters (JSON with --json) on stdout."""
+    if args.starts == "all":
+        starts = None
+    elif args.starts.isdigit() and int(args.starts) > 0:
+        starts = int(args.starts)
+    else:
+        raise UserError(f"--starts: {args.starts!r} is not allowed (a positive count, or all)")
+    data = read_points(args.csv)
+    fit = fit_scaling_law(
+        data, form=args.form, variable=args.variable, resamples=args.resamples, seed=args.seed, level=args.level, starts=starts
+    )
+    stem = Path(args.csv).stem
+    out = Path(args.out) if args.out else root / "scaling" / f"{stem}-{args.form}.html"
+    path = write_scaling_page(fit, data, out, title=stem)
+    if args.json:
+        print(json.dumps(fit.to_json(), indent=2))
+        return
+    for key, value in fit.params.items():
+        low, high = fit.intervals.get(key, (math.nan, math.nan))
+        print(f"{key:>8} {value:.6g}" + (f"   [{low:.6g}, {high:.6g}]" if fit.intervals else ""))
+    print(f"page: {path}")
+
+
 def _report(run: Run, console: Console) -> None:
     """`phasewatch report`: detect the events again if they were lost, then write the page."""
     run.lock()  # not while a resume rewrites the run
@@ -430,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args, console)
         elif args.command == "sweep":
             _sweep(args, root, console)
+        elif args.command == "scaling":
+            _scaling(args, root)
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
         elif args.command == "compare":

@@ -1,18 +1,21 @@
 """Phase detection: change points in metric curves, named events, lead/lag between them; the
-structure window of alignment curves, live peak tracking, and the coupled-UFM fit."""
+structure window of alignment curves, live peak tracking, the coupled-UFM fit, scaling-law fits."""
 
 from phasewatch.analysis.changepoints import Transition, find_transitions
 from phasewatch.analysis.events import detect_events, relate_events, unjudged
 from phasewatch.analysis.peak import PeakTracker
+from phasewatch.analysis.scaling import ScalingFit, fit_scaling_law
 from phasewatch.analysis.structure import structure_events, structure_window
 from phasewatch.analysis.timeline import phase_timeline, timeline_lines
 from phasewatch.analysis.ufm_fit import fit_ufm, simulate_alignment, ufm_library
 
 __all__ = [
     "PeakTracker",
+    "ScalingFit",
     "Transition",
     "detect_events",
     "find_transitions",
+    "fit_scaling_law",
     "fit_ufm",
     "phase_timeline",
     "relate_events",
