@@ -53,7 +53,7 @@ def test_run_show_runs_report_sql(tiny_config, tmp_path, capsys):
             "interventions.attribute_smoothing: needs a classification task",
         ),
         (["run", "structure-before-collapse", "--set", "setting=nope"], "setting: 'nope' is not allowed (choose from"),
-        (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: corpus, grammar, grokking,"),
+        (["experiments", "nope"], "experiment: 'nope' is not a built-in experiment (choose from: addition, corpus, grammar,"),
         (["runs", "--store"], "argument --store: expected one argument"),
         (["scaling", "fit", "missing.csv"], "CSV: 'missing.csv' is not a file"),
         (["scaling", "fit", str(CHINCHILLA), "--starts", "x"], "--starts: 'x' is not allowed"),

@@ -20,15 +20,19 @@ from phasewatch.analysis.scaling import FORMS, STARTS, VARIABLES, fit_scaling_la
 from phasewatch.errors import UserError
 from phasewatch.integrations import analyze
 from phasewatch.probes import PROBES
+from phasewatch.probes.behaviour import TEST_LOSS
 from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
 from phasewatch.report.phase_diagram import write_phase_diagram
 from phasewatch.report.scaling import write_scaling_page
 from phasewatch.store import Run, list_runs, query, store_root
+from phasewatch.store.atomic import atomic_write_bytes
 from phasewatch.store.query import EmptyStoreWarning
+from phasewatch.store.sweeps import sweep_path
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
 from phasewatch.sweep.driver import STATES
+from phasewatch.sweep.scale import scaling_points
 
 # A store the user cannot write (read-only, full, not theirs): their setup to fix, said in one line.
 STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
@@ -190,7 +194,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Example: phasewatch scaling fit points.csv --form chinchilla --json",
     )
     scaling.add_argument("action", choices=["fit"], help="fit: fit the law and write its page")
-    scaling.add_argument("csv", metavar="CSV", help="one row per run: columns N (parameters), D (tokens), C (FLOPs), loss")
+    scaling.add_argument(
+        "csv",
+        metavar="CSV|SWEEP",
+        help="one row per run: columns N (parameters), D (tokens), C (FLOPs), loss; or a sweep in the store, "
+        "whose finished runs are the points (their parameters, tokens trained on and last --metric)",
+    )
+    scaling.add_argument("--metric", default=TEST_LOSS.name, help="with a sweep: the loss each run gives (its last value)")
     scaling.add_argument(
         "--form", default="chinchilla", choices=FORMS, help="chinchilla: L = E + A/N^α + B/D^β; kaplan: L = E + (X_c/X)^α"
     )
@@ -358,7 +368,11 @@ def _scaling(args: argparse.Namespace, root) -> None:
         starts = int(args.starts)
     else:
         raise UserError(f"--starts: {args.starts!r} is not allowed (a positive count, or all)")
-    data = read_points(args.csv)
+    if not Path(args.csv).is_file() and sweep_path(root, args.csv, ".json").is_file():
+        data = scaling_points(root, args.csv, args.metric)  # a sweep: each finished run is a point
+        atomic_write_bytes(root / "scaling" / f"{args.csv}-points.csv", data.to_csv(index=False).encode())
+    else:
+        data = read_points(args.csv)
     fit = fit_scaling_law(
         data, form=args.form, variable=args.variable, resamples=args.resamples, seed=args.seed, level=args.level, starts=starts
     )

@@ -10,7 +10,9 @@ from phasewatch.probes.registry import Metric, Needs, ProbeContext, ProbeResult,
 from phasewatch.tasks.objective import accuracy, loss_function
 
 TEST_LOSS = Metric("test/loss", "the training loss on the held-out split", higher="worse")
-TEST_ACCURACY = Metric("test/accuracy", "argmax accuracy on the held-out split", higher="better")
+TEST_ACCURACY = Metric(
+    "test/accuracy", "argmax accuracy on the held-out split", higher="better", judged_against=(TEST_LOSS.name,)
+)
 BITS_PER_BYTE = Metric("test/bits_per_byte", "held-out cross-entropy in bits per byte of text", higher="worse")
 WEIGHT_NORM_TOTAL = Metric("weight_norm/total", "‖θ‖₂ over all parameters", watch=True)
 WEIGHT_NORM = Metric("weight_norm/*", "‖θ‖₂ of one parameter tensor")

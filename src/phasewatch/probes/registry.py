@@ -39,7 +39,9 @@ class Metric:
     only when it ends at or above this value. reference: for `grokking`, the curve that must
     have saturated first, with `{name}` standing for the part after the split ("train/{name}").
     panel: the report panel that draws it ("" for the generic curves), label: its short name
-    there. watch: a watched run's detection reads it by default.
+    there. watch: a watched run's detection reads it by default. judged_against: for a
+    discontinuous metric (exact match, an argmax accuracy), the continuous metrics of the same
+    outputs its events are checked against (analysis/mirage.py: persists or metric artefact).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Metric:
     panel: str = ""
     label: str = ""
     watch: bool = False
+    judged_against: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from fnmatch import fnmatch
 
 from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events, unjudged
+from phasewatch.analysis.mirage import judge_events, sharpness
 from phasewatch.config import EventConfig, validate
 from phasewatch.errors import UserError
-from phasewatch.probes import METRICS
+from phasewatch.probes import METRICS, declarations
 from phasewatch.probes.semantic import judged_by
 from phasewatch.probes.training import TRAIN_LOSS
-from phasewatch.store import UNJUDGED, Run
+from phasewatch.store import SHARPNESS, UNJUDGED, Run
 
 
 def watched_detection(extra: Sequence[str] = ()) -> EventConfig:
@@ -64,6 +65,7 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
         etf = judged_by(metric)
         events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
     events.sort(key=lambda e: (e["step"], e["metric"]))
+    _judge_mirage(run, events, names)
     run.save_events(events)
     if detection.phases:
         last_step = int(run.metric(TRAIN_LOSS.name)[0].max())
@@ -73,3 +75,19 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
         if fit is not None:
             run.save_analysis("ufm_fit", fit)
     return events
+
+
+def _judge_mirage(run: Run, events: list[dict], names: Sequence[str]) -> None:
+    """Each event on a discontinuous metric judged against the continuous metrics of the same
+    outputs (analysis/mirage.py), and those curves' breakthroughness saved as analysis/sharpness.json."""
+    against: dict[str, tuple[str, ...]] = {}
+    for metric in names:
+        declared = next((d.judged_against for d in declarations(metric) if d.judged_against), ())
+        if continuous := tuple(m for m in declared if m in names):
+            against[metric] = continuous
+    if not against:
+        return
+    involved = sorted({*against, *(m for ms in against.values() for m in ms)})
+    curves = {m: run.metric(m) for m in involved}
+    judge_events(events, curves, against)
+    run.save_analysis(SHARPNESS, {"breakthroughness": sharpness(curves)})

@@ -109,7 +109,7 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
         low, high = interval(e)
         rows.append(
             (
-                str(e["kind"]),
+                str(e["kind"]) + (f" ({e['verdict']})" if e.get("verdict") else ""),  # the mirage's verdict
                 str(e["metric"]),
                 fmt_number(e["step"]),
                 f"[{fmt_number(low)}, {fmt_number(high)}]" + (" grid" if e.get("grid_limited") else ""),

@@ -114,7 +114,9 @@ def write_scaling_page(fit: ScalingFit, data, path: str | Path, *, title: str) -
             f"C = {c:.0e} FLOPs: N_opt {n:.3g}, D_opt {d:.3g}, {r:.1f} tokens per parameter"
             for c, n, d, r in zip([1e21, 1e23, 1e25], optimum["N_opt"], optimum["D_opt"], optimum["tokens_per_parameter"])
         ]
-        sections.append(section("The fitted law", "surface", HINT["surface"], surface_figure(fit, columns[0], columns[1], loss), lines))
+        sections.append(
+            section("The fitted law", "surface", HINT["surface"], surface_figure(fit, columns[0], columns[1], loss), lines)
+        )
     else:
         sections.append(section("The fitted law", "curve", HINT["curve"], curve_figure(fit, columns[0], loss)))
     target = Path(path)

@@ -57,6 +57,7 @@ class RunInfo(BaseModel):
 
 ATTRIBUTE_GROUPS = "attribute_groups"  # analysis file: the items' attribute groups, saved at train time for the report
 UNJUDGED = "unjudged"  # analysis file: the watched curves the detector could not judge, and why
+SHARPNESS = "sharpness"  # analysis file: breakthroughness of the mirage-judged curves (analysis/mirage.py)
 
 
 def store_root(store: str | Path | None = None) -> Path:

@@ -2,6 +2,7 @@
 config section: a `TaskConfig` subclass with `name: Literal["my_task"]`, the builder's arguments as
 fields and `builder = staticmethod(my_task)`; import the module here and it registers itself."""
 
+from phasewatch.tasks.addition import AnswerTask, addition_task
 from phasewatch.tasks.base import Split, Task, TaskConfig
 from phasewatch.tasks.byte_text import byte_text_task
 from phasewatch.tasks.grammar import GrammarTask, grammar_task
@@ -21,6 +22,8 @@ def build_task(config: TaskConfig, seed: int) -> Task:
 
 
 __all__ = [
+    "AnswerTask",
+    "addition_task",
     "GrammarTask",
     "TaskConfig",
     "ICLTask",

@@ -500,6 +500,7 @@ def train_ensemble(members: list[tuple[Run, Prepared]], *, show_progress: bool =
                 resumed_from=0,
                 stopped_at=step,
                 ensemble=len(members),
+                **prepared.scale(),
             )
             finished.add(index)
     except BaseException as error:  # a crash or Ctrl-C: every unfinished member keeps what it recorded

@@ -128,6 +128,7 @@ def train(
             device=str(prepared.device),
             resumed_from=start,
             stopped_at=step,
+            **prepared.scale(),
         )
     except BaseException as error:  # a crash or Ctrl-C: keep what was recorded, free the run
         recorder.fail(error)

@@ -28,6 +28,21 @@ class Prepared:
     loss: Loss
     context: ProbeContext
 
+    def scale(self) -> dict[str, int]:
+        """What a scaling law reads from a run (run.json): `parameters`, the model's trainable
+        parameter count (embeddings included, as Hoffmann et al. count them), and `tokens_per_step`,
+        the input tokens of one training batch (rows × sequence length; rows for real-valued inputs)."""
+        settings = self.config.train
+        rows = settings.batch_size or len(self.task.train)
+        if self.task.stream is None:
+            rows = min(rows, len(self.task.train))
+        inputs = self.task.train.inputs
+        positions = inputs.shape[1] if inputs.dim() > 1 and not inputs.is_floating_point() else 1  # tokens per row
+        return {
+            "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            "tokens_per_step": rows * positions,
+        }
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
