@@ -4,7 +4,7 @@
    metric's final value against the parameter count, its breakthroughness across sizes, and the
    phase detector run over log-parameters with the mirage verdict (analysis/mirage.py) for every
    change it dates on exact match or the multiple-choice grade;
-2. across training: the verdicts the runs' own events.json carry (one per discontinuous event).
+2. across training: the verdicts of the runs' own events (detected again, with the current rule).
 
 Also Schaeffer et al.'s mechanism: exact match against p^L, p the per-token accuracy.
 
@@ -23,6 +23,7 @@ import pandas as pd
 from phasewatch.analysis import detect_events
 from phasewatch.analysis.mirage import breakthroughness, judge_events
 from phasewatch.probes.answers import CONTINUOUS, EXACT_MATCH, MULTIPLE_CHOICE
+from phasewatch.record.detection import detection_of, find_events
 from phasewatch.store import Run, store_root
 from phasewatch.store.sweeps import read_record
 from phasewatch.sweep import load_sweep, run_sweep
@@ -42,6 +43,7 @@ def main() -> None:
     runs = [Run.open(root, m["run"]) for m in read_record(root, sweep.name)["members"]]
     rows, verdicts = [], Counter()
     for run in runs:
+        find_events(run, detection_of(run))  # the verdicts of the current rule, whenever the run was made
         row = {"N": int(run.info["parameters"]), "d_model": run.config["model"]["d_model"]}
         row |= {metric: float(run.metric(metric)[1][-1]) for metric in METRICS}
         rows.append(row)

@@ -64,3 +64,14 @@ def test_breakthroughness_closed_forms():
         "a": 2.0,
         "b": 0.0,
     }
+
+
+def test_a_continuous_change_that_ends_with_the_run_still_counts():
+    """The detector cannot date a change without a level after it; the share of the movement
+    inside the event's span still shows that the continuous metric jumped with it."""
+    jump = sigmoid_in_log_step(500, 0.3, 0.0, 1.0)
+    cut = STEPS <= 700  # the continuous curve stops half-way up its own jump
+    curves = {"answer/log_likelihood": (STEPS[cut], sigmoid_in_log_step(520, 0.3, -2.0, 0.0)[cut])}
+    events = [e for e in detect_events({"answer/exact_match": (STEPS, jump)}) if e["metric"] == "answer/exact_match"]
+    judge_events(events, curves, {"answer/exact_match": ("answer/log_likelihood",)})
+    assert events[0]["verdict"] == PERSISTS

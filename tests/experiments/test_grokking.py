@@ -37,6 +37,8 @@ def restricted_halving(run) -> tuple[float, np.ndarray]:
 def test_quadratic_mlp_groks_and_the_event_is_dated(tmp_path):
     run = pw.run("grokking-mlp", store=tmp_path, name="mlp")
     assert_groks_and_is_dated_inside_the_jump(run)
+    grokking = next(e for e in run.events if e["kind"] == "grokking")
+    assert grokking["verdict"] == "persists" and grokking["persists_on"] == ["test/loss"]  # not a metric artefact
     steps, ipr = run.metric("fourier_ipr/embed")
     assert ipr[-1] > 4 * ipr[0]  # neurons settle on single frequencies (Gromov 2023)
 

@@ -26,6 +26,7 @@ EXACT_MATCH = Metric(
     "share of greedy answers right in every token",
     higher="better",
     rise="emergence",
+    level=0.5,
     judged_against=CONTINUOUS,
 )
 MULTIPLE_CHOICE = Metric(
@@ -33,6 +34,7 @@ MULTIPLE_CHOICE = Metric(
     "share of rows where the true answer is likelier than each one-digit distractor",
     higher="better",
     rise="emergence",
+    level=0.5,
     judged_against=CONTINUOUS,
 )
 
