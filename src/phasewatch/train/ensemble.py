@@ -11,8 +11,8 @@ that differ between members likewise, and one step of all members is one call of
 on one copy of the model, `randomness="different"`, each member with its own batch
 (`loop.batch_at(task_m, step, batch_size, seed_m)`); on the CPU the members go through it in
 chunks (`default_chunk_size`: a chunk's activations stay in the cache). (A vmapped forward with
-one plain backward of the summed losses was measured too: 1.5× faster on the UFM, 3× slower on
-the grokking transformer, whose batched matmuls' backward copies the expanded activations.) The update is a
+one plain backward of the summed losses was tried too: faster on the UFM, about 3× slower on the
+grokking transformer, whose batched matmuls' backward copies the expanded activations.) The update is a
 vectorised AdamW (PyTorch has no functional optimiser) written as `torch.optim.AdamW` computes it (decoupled decay
 p ← p·(1 − lr·wd) first, then the moments, the bias corrections, ε added after
 √v / √(1 − β₂ᵗ)), or SGD with momentum as `torch.optim.SGD` does, with each member's lr and weight
