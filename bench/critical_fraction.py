@@ -3,8 +3,9 @@ group size M. The built-in `grokking-critical-fraction` sweep (`grokking-mlp` at
 train fractions × 2 seeds, 600 steps) decides per (M, seed) the smallest fraction from which every
 larger one generalises (final test accuracy ≥ the regions' level, 0.9), takes the critical fraction
 as the geometric mean of it and the fraction below, and fits log f_c against three laws with one
-constant each — f_c = c·ln M / M (Tian: c = 2.7482), c/√M, c — and the free power law c·M^−k,
-with 90 % bootstrap intervals over the (M, seed) points.
+constant each — f_c = c·ln M / M (Tian: c = 2.7482), c/√M, c — and the free power law c·M^−k
+(`analysis/delay.delay_fit`, the grokking delay's power-law fit), with 90 % bootstrap intervals
+over the (M, seed) points.
 
     .venv/bin/python bench/critical_fraction.py --seed 1 [--store runs-critical] [--workers 2]
 """
@@ -18,6 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from phasewatch.analysis.delay import delay_fit
 from phasewatch.analysis.regions import LEVEL
 from phasewatch.report.phase_diagram import member_table
 from phasewatch.sweep import load_sweep, run_sweep
@@ -69,17 +71,14 @@ def main() -> None:
         low, high = np.exp(np.percentile(draws, [5, 95]))
         aic = len(y) * math.log(rss / len(y)) + 2
         print(f"  {name:14} c = {math.exp(log_c):.3f} [{low:.3f}, {high:.3f}]   RSS {rss:.3f}   AIC {aic:.1f}")
-    slope, intercept = np.polyfit(np.log(m), y, 1)
-    rss = float(np.sum((y - intercept - slope * np.log(m)) ** 2))
-    draws = []
-    for rows in rng.integers(0, len(y), (args.resamples, len(y))):
-        if len(set(m[rows])) > 1:
-            draws.append(np.polyfit(np.log(m[rows]), y[rows], 1)[0])
-    low, high = np.percentile(draws, [5, 95])
+    power = delay_fit(m, points.f_c.to_numpy(), resamples=args.resamples, seed=args.seed)  # the same power-law fit
+    assert power is not None  # 3 points or more, 6 distinct M
+    rss = float(np.sum((y - math.log(10) * power["intercept"] - power["slope"] * np.log(m)) ** 2))
     aic = len(y) * math.log(rss / len(y)) + 4
     tian_k = -np.polyfit(np.log(m), np.log(np.log(m) / m), 1)[0]
     print(
-        f"  {'c·M^−k':14} k = {-slope:.3f} [{-high:.3f}, {-low:.3f}]   RSS {rss:.3f}   AIC {aic:.1f}  (ln M / M: k ≈ {tian_k:.2f} here)"
+        f"  {'c·M^−k':14} k = {-power['slope']:.3f} [{-power['slope_high']:.3f}, {-power['slope_low']:.3f}]   RSS {rss:.3f}   "
+        f"AIC {aic:.1f}  (ln M / M: k ≈ {tian_k:.2f} here)"
     )
 
 

@@ -368,14 +368,13 @@ def _scaling(args: argparse.Namespace, root) -> None:
         starts = int(args.starts)
     else:
         raise UserError(f"--starts: {args.starts!r} is not allowed (a positive count, or all)")
-    if not Path(args.csv).is_file() and sweep_path(root, args.csv, ".json").is_file():
-        data = scaling_points(root, args.csv, args.metric)  # a sweep: each finished run is a point
-        atomic_write_bytes(root / "scaling" / f"{args.csv}-points.csv", data.to_csv(index=False).encode())
-    else:
-        data = read_points(args.csv)
+    from_sweep = not Path(args.csv).is_file() and sweep_path(root, args.csv, ".json").is_file()
+    data = scaling_points(root, args.csv, args.metric) if from_sweep else read_points(args.csv)  # a sweep: a point per run
     fit = fit_scaling_law(
         data, form=args.form, variable=args.variable, resamples=args.resamples, seed=args.seed, level=args.level, starts=starts
     )
+    if from_sweep:  # written once the fit stands: bad input leaves nothing behind
+        atomic_write_bytes(root / "scaling" / f"{args.csv}-points.csv", data.to_csv(index=False).encode())
     stem = Path(args.csv).stem
     out = Path(args.out) if args.out else root / "scaling" / f"{stem}-{args.form}.html"
     path = write_scaling_page(fit, data, out, title=stem)

@@ -30,7 +30,8 @@ def grokking_delay(curves: dict[str, tuple[np.ndarray, np.ndarray]], events: lis
 
 
 def delay_fit(scale: np.ndarray, delay: np.ndarray, *, resamples: int = 2000, seed: int = 0) -> dict[str, float] | None:
-    """Least-squares fit of log10 delay = a + b·log10 scale (scale: lr × weight decay) over runs,
+    """Least-squares fit of log10 delay = a + b·log10 scale (scale: lr × weight decay, or any
+    positive control parameter, e.g. the group size for a critical train fraction) over runs,
     with a 90 % bootstrap interval for the slope b (runs resampled with replacement). None with
     fewer than 3 runs or fewer than 2 distinct scales."""
     scale, delay = np.asarray(scale, float), np.asarray(delay, float)

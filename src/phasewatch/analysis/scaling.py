@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
@@ -107,12 +108,12 @@ class ScalingFit:
 
 
 def _terms(theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
-    """(P, K+1): a_k − α_k·log x_k for each term, then e; theta (…, 2K+1), log_x (P, K)."""
+    """(…, P, K+1): a_k − α_k·log x_k for each term, then e; theta (…, 2K+1), log_x (P, K)."""
     k = log_x.shape[1]
-    a, alpha = theta[..., 0 : 2 * k : 2], theta[..., 1 : 2 * k : 2]
-    powers = a[..., None, :] - alpha[..., None, :] * log_x  # (…, P, K)
-    floor = np.broadcast_to(theta[..., None, 2 * k : 2 * k + 1], (*powers.shape[:-1], 1))
-    return np.concatenate([powers, floor], axis=-1)
+    terms = np.empty((*theta.shape[:-1], len(log_x), k + 1))  # filled in place: this is L-BFGS's hot path
+    terms[..., :k] = theta[..., None, 0 : 2 * k : 2] - theta[..., None, 1 : 2 * k : 2] * log_x
+    terms[..., k] = theta[..., None, 2 * k]
+    return terms
 
 
 def _log_prediction(theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
@@ -132,9 +133,7 @@ def objective(theta: np.ndarray, log_x: np.ndarray, log_loss: np.ndarray) -> np.
 def _value_and_gradient(theta: np.ndarray, log_x: np.ndarray, log_loss: np.ndarray) -> tuple[float, np.ndarray]:
     """The objective of one theta (2K+1,) and its gradient, for L-BFGS-B; log_x (P, K)."""
     k = log_x.shape[1]
-    terms = np.empty((len(log_loss), k + 1))
-    terms[:, :k] = theta[0 : 2 * k : 2] - theta[1 : 2 * k : 2] * log_x
-    terms[:, k] = theta[2 * k]
+    terms = _terms(theta, log_x)  # (P, K+1)
     top = terms.max(axis=1, keepdims=True)
     shares = np.exp(terms - top)
     total = shares.sum(axis=1)
@@ -263,10 +262,8 @@ def _columns(data, variables: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.log(np.stack([arrays[v] for v in variables], axis=1)), np.log(arrays["loss"])
 
 
-def read_points(path: str | Path):
+def read_points(path: str | Path) -> pd.DataFrame:
     """A CSV of points (columns among N, D, C and loss) as a DataFrame; one-line errors."""
-    import pandas as pd
-
     file = Path(path)
     if not file.is_file():
         raise UserError(f"CSV: {str(file)!r} is not a file")

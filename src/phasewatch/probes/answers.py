@@ -106,19 +106,20 @@ def answers(ctx: ProbeContext) -> ProbeResult:
     probs = log_probs.exp()
     with torch.no_grad():
         greedy = greedy_answers(ctx.model, task, task.test.inputs)
-        candidates = task.choices  # (rows, C, L), the true answer first
-        scores = torch.stack(
-            [answer_log_likelihood(ctx.model, task, task.test.inputs, candidates[:, c]) for c in range(candidates.shape[1])],
+        distractors = task.choices[:, 1:]  # (rows, C − 1, L); the true answer, first, is the test split's own
+        rivals = torch.stack(
+            [answer_log_likelihood(ctx.model, task, task.test.inputs, distractors[:, c]) for c in range(distractors.shape[1])],
             dim=1,
         )
+    truth_log_likelihood = log_probs.gather(-1, truth[..., None])[..., 0]  # (rows, L)
     one_hot = torch.zeros_like(probs).scatter_(-1, truth[..., None], 1.0)
     return ProbeResult(
         {
             EXACT_MATCH.name: float((greedy == truth).all(-1).float().mean()),
-            MULTIPLE_CHOICE.name: float((scores[:, 0] > scores[:, 1:].max(-1).values).float().mean()),
+            MULTIPLE_CHOICE.name: float((truth_log_likelihood.sum(-1) > rivals.max(-1).values).float().mean()),
             TOKEN_ACCURACY.name: float((probs.argmax(-1) == truth).float().mean()),
             EDIT_DISTANCE.name: float(edit_distance(greedy, truth).float().mean()),
-            LOG_LIKELIHOOD.name: float(log_probs.gather(-1, truth[..., None]).mean()),
+            LOG_LIKELIHOOD.name: float(truth_log_likelihood.mean()),
             BRIER.name: float((probs - one_hot).square().sum(-1).mean()),
         }
     )

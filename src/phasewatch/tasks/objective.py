@@ -26,8 +26,6 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, keep: int = 0) -> torc
     scored = targets != IGNORE
     # max().indices is argmax (the first maximum) at half its cost on the CPU
     hits = (logits.max(-1).indices == targets) & scored
-    if keep == 0:
-        return hits.sum() / scored.sum().clamp(min=1)
     dims = tuple(range(keep, targets.dim()))
     if not dims:  # sum(()) would reduce every dim
         return hits / scored.clamp(min=1)

@@ -42,14 +42,18 @@ def estimate(config: ExperimentConfig, task: Task) -> dict[str, int]:
         "parameters": parameters,
         "gradients and optimiser state": parameters * (1 + states),
     }
-    train_rows = len(task.train) if not config.train.batch_size else config.train.batch_size
-    if task.stream is None:
-        train_rows = min(train_rows, len(task.train))
-    if (activations := _activations(model, task.train.inputs, train_rows)) is not None:
+    if (activations := _activations(model, task.train.inputs, batch_rows(task, config.train.batch_size))) is not None:
         parts["training activations"] = 2 * activations  # the forward's outputs, then their gradients
     if (activations := _activations(model, task.test.inputs, len(task.test))) is not None:
         parts["probe activations"] = activations
     return parts
+
+
+def batch_rows(task: Task, batch_size: int) -> int:
+    """Rows in one training batch (`loop.batch_at`): `batch_size` (0: the whole split), at most the
+    split's size unless the task streams fresh data."""
+    rows = batch_size or len(task.train)
+    return rows if task.stream is not None else min(rows, len(task.train))
 
 
 def _activations(model: torch.nn.Module, inputs: torch.Tensor, rows: int) -> int | None:

@@ -32,10 +32,7 @@ class Prepared:
         """What a scaling law reads from a run (run.json): `parameters`, the model's trainable
         parameter count (embeddings included, as Hoffmann et al. count them), and `tokens_per_step`,
         the input tokens of one training batch (rows × sequence length; rows for real-valued inputs)."""
-        settings = self.config.train
-        rows = settings.batch_size or len(self.task.train)
-        if self.task.stream is None:
-            rows = min(rows, len(self.task.train))
+        rows = budget.batch_rows(self.task, self.config.train.batch_size)
         inputs = self.task.train.inputs
         positions = inputs.shape[1] if inputs.dim() > 1 and not inputs.is_floating_point() else 1  # tokens per row
         return {
