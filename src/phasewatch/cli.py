@@ -369,6 +369,8 @@ def _scaling(args: argparse.Namespace, root) -> None:
     else:
         raise UserError(f"--starts: {args.starts!r} is not allowed (a positive count, or all)")
     from_sweep = not Path(args.csv).is_file() and sweep_path(root, args.csv, ".json").is_file()
+    if not from_sweep and not Path(args.csv).is_file():
+        raise UserError(f"CSV: {args.csv!r} is not a file, nor a sweep in {root}")
     data = scaling_points(root, args.csv, args.metric) if from_sweep else read_points(args.csv)  # a sweep: a point per run
     fit = fit_scaling_law(
         data, form=args.form, variable=args.variable, resamples=args.resamples, seed=args.seed, level=args.level, starts=starts
