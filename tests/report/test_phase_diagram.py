@@ -74,3 +74,16 @@ def test_the_page_is_written_and_escapes_what_it_shows(tmp_path):
         write_phase_diagram(tmp_path, "d", x="lr")
     with pytest.raises(UserError, match="sweep 'nope' not found"):
         write_phase_diagram(tmp_path, "nope")
+
+
+def test_the_page_fits_the_event_step_against_a_numeric_axis(tmp_path):
+    """The planted grokking steps: fraction 0.3 at 300 and 1000, fraction 0.6 at 100. The exponent is
+    the least-squares slope of log10 step on log10 fraction, computed here by hand."""
+    planted_sweep(tmp_path)
+    html = write_phase_diagram(tmp_path, "d", x="train_fraction", y="weight_decay").read_text()
+    x = np.log10([0.3, 0.3, 0.6])
+    y = np.log10([300, 1000, 100])
+    slope = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    assert f"grokking step ∝ train_fraction^{slope:.2f}" in html
+    assert "runs with the event per value — 0.3: 2/4, 0.6: 1/4" in html
+    assert "step ∝ seed^" not in html and "step ∝ weight_decay^" not in html  # the seed, and an axis with a zero

@@ -40,13 +40,16 @@ HINT = {
     "decay, on log–log axes, with a least-squares line. Runs without the event are left out.",
     "axes": "The event step along each axis, one line per value of the other axis: mean over the runs that have the "
     "event, bars from the earliest to the latest.",
+    "scaling": "A scaling law of the transition: each run's event step against one numeric axis (the others, seeds "
+    "included, pooled), on log–log axes, with the least-squares power law and a 90 % bootstrap interval for its exponent "
+    "(runs resampled). Runs without the event are left out of the fit and counted in the line below the plot.",
 }
 
 
 def member_table(store: str | Path | None, name: str, event: str = "grokking", metric: str = TEST_ACCURACY.name) -> pd.DataFrame:
     """One row per member of the sweep: run, state, its axis values, region, the step of its first
-    `event` on `metric` (NaN if none), its final `metric` value, lr × weight decay and its grokking
-    delay (analysis/delay.py)."""
+    `event` (of that kind, on any metric; NaN if none), its final `metric` value, lr × weight decay
+    and its grokking delay (analysis/delay.py)."""
     root = store_root(store)
     record = read_record(root, name)
     rows = []
@@ -60,7 +63,7 @@ def member_table(store: str | Path | None, name: str, event: str = "grokking", m
             if run.status == "finished":
                 data, events = curves(run), run.events
                 row["region"] = region(data, events)
-                steps = [e["step"] for e in events if e["kind"] == event and e["metric"] == metric]
+                steps = [e["step"] for e in events if e["kind"] == event]
                 row["event_step"] = float(min(steps)) if steps else np.nan
                 row["final"] = float(data[metric][1][-1]) if metric in data and len(data[metric][1]) else np.nan
                 train = run.config.get("train", {})
@@ -193,6 +196,39 @@ def delay_figure(table: pd.DataFrame, fit: dict[str, float]) -> go.Figure:
     return fig
 
 
+def scaling_figure(table: pd.DataFrame, axis: str, event: str, fit: dict[str, float]) -> go.Figure:
+    runs = table.dropna(subset=["event_step"])
+    fig = go.Figure(go.Scatter(x=runs[axis], y=runs["event_step"], mode="markers", name="runs", text=runs["run"]))
+    line = np.geomspace(runs[axis].min(), runs[axis].max(), 20)
+    fig.add_trace(go.Scatter(x=line, y=10 ** fit["intercept"] * line ** fit["slope"], mode="lines", name="fit"))
+    fig.update_layout(xaxis_type="log", yaxis_type="log", xaxis_title=axis, yaxis_title=f"{event} step")
+    fig.update_layout(height=420, margin={"t": 30})
+    return fig
+
+
+def transition_scaling(table: pd.DataFrame, axes: list[str], event: str) -> list[str]:
+    """One section per numeric, positive, varied axis other than the seed whose runs with the event
+    span at least two of its values: the event step ∝ axis^b (analysis/delay.delay_fit)."""
+    sections = []
+    for axis in axes:
+        values = pd.to_numeric(table[axis], errors="coerce") if axis in table else None
+        if axis == "seed" or values is None or values.isna().any() or (values <= 0).any():
+            continue
+        fit = delay_fit(values.to_numpy(float), table["event_step"].to_numpy(float))
+        if fit is None:
+            continue
+        counts = ", ".join(f"{fmt_number(v)}: {int(g.notna().sum())}/{len(g)}" for v, g in table.groupby(values)["event_step"])
+        line = (
+            f"{event} step ∝ {axis}^{fit['slope']:.2f} (90 % bootstrap interval {fit['slope_low']:.2f} to "
+            f"{fit['slope_high']:.2f}, {fit['runs']} runs); runs with the event per value — {counts}"
+        )
+        figure = scaling_figure(table.assign(**{axis: values}), axis, event, fit)
+        sections.append(
+            section(f"{escape(event)} step against {escape(axis)}", escape(f"scaling-{axis}"), HINT["scaling"], figure, [line])
+        )
+    return sections
+
+
 def delay_line(fit: dict[str, float]) -> str:
     return (
         f"delay ∝ (lr·wd)^{fit['slope']:.2f} (90 % bootstrap interval {fit['slope_low']:.2f} to {fit['slope_high']:.2f}, "
@@ -227,6 +263,7 @@ def write_phase_diagram(
                 "Grokking delay against lr × weight decay", "delay", HINT["delay"], delay_figure(table, fit), [delay_line(fit)]
             )
         )
+    sections += transition_scaling(table, varied, event)
     sections.append(_members(table, record))
     path = sweep_path(root, name, ".html")
     atomic_write_bytes(path, page(f"phasewatch · sweep {name}", sections).encode("utf-8"))
