@@ -98,7 +98,9 @@ def annotation_of(config: ExperimentConfig, key: str) -> Any:
     *sections, field = key.split(".")
     if sections in (["task"], ["model"]) and field == "name":  # the kind: any registered one
         return Literal[tuple(TASKS if sections == ["task"] else MODELS)]
-    owner = getattr(config, sections[0]) if sections else config
+    owner: Any = config
+    for section in sections:  # a section, or a table inside one (probes.llc)
+        owner = getattr(owner, section)
     return type(owner).model_fields[field].annotation
 
 

@@ -22,6 +22,7 @@ from phasewatch import models, probes, tasks  # noqa: F401  (importing them regi
 from phasewatch.errors import UserError
 from phasewatch.models.base import ModelConfig
 from phasewatch.models.transformer import TransformerConfig
+from phasewatch.probes.llc import LLCConfig
 from phasewatch.schema import Section
 from phasewatch.tasks.base import TaskConfig
 from phasewatch.tasks.modular import ModularTaskConfig
@@ -65,6 +66,11 @@ class ProbeConfig(Section):
     adaptive: bool = Field(False, description="probe densely while a watched metric changes (record/adaptive.py)")
     adaptive_every: int = Field(0, ge=0, description="spacing of the extra probes (0: every // 5)")
     adaptive_budget: int = Field(100, ge=0, description="the most extra probes in a run")
+    llc: LLCConfig = LLCConfig()
+
+    def options(self) -> dict[str, Section]:
+        """Probe name → its own settings, for the probe context (`ProbeContext.options`)."""
+        return {"llc": self.llc}
 
 
 class EventConfig(Section):
@@ -181,7 +187,14 @@ def _field_paths(raw: dict[str, Any]) -> list[tuple[str, ...]]:
         "curriculum": CurriculumConfig,
     }
     fields: list[tuple[str, ...]] = [("description",), ("seed",), ("setting",)]
-    return fields + [(s, f) for s, model in sections.items() for f in model.model_fields]
+    for name, model in sections.items():
+        for key, info in model.model_fields.items():
+            inner = info.annotation
+            if isinstance(inner, type) and issubclass(inner, BaseModel):  # a table in the table: probes.llc.every
+                fields += [(name, key, sub) for sub in inner.model_fields]
+            else:
+                fields.append((name, key))
+    return fields
 
 
 def _parse_value(text: str) -> Any:
@@ -199,9 +212,10 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
         if not sep or not key:
             raise UserError(f"--set: {assignment!r} is not of the form key=value")
         paths = _field_paths(raw)
-        matches = [p for p in paths if ".".join(p) == key] or [p for p in paths if p[-1] == key]
+        # a bare key names a field of a section, never one of a table inside it (`every`: probes.every)
+        matches = [p for p in paths if ".".join(p) == key] or [p for p in paths if p[-1] == key and len(p) <= 2]
         if len(matches) != 1:
-            known = sorted({p[-1] for p in paths} | {".".join(p) for p in paths if len(p) > 1})
+            known = sorted({p[-1] for p in paths if len(p) <= 2} | {".".join(p) for p in paths if len(p) > 1})
             problem = "is ambiguous" if matches else "is not a known key"
             raise UserError(f"--set: {key!r} {problem} (known: {', '.join(known)})")
         *sections, field = matches[0]
@@ -290,14 +304,19 @@ def preset_variants(name: str) -> list[str]:
 
 def flatten(config: ExperimentConfig | dict[str, Any]) -> dict[str, Any]:
     """Every setting as `dotted.key -> value` (JSON-ready values): the keys `--set` takes,
-    `seed` and `train.lr`; a table inside a section (`events.phases`) stays one value."""
+    `seed`, `train.lr` and `probes.llc.every`; a mapping inside a section (`events.phases`) stays one value."""
     data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    tables = {path[:2] for path in _field_paths(data) if len(path) == 3}  # settable tables: probes.llc
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{field}": inner for field, inner in value.items()})
-        else:
+        if not isinstance(value, dict):
             flat[key] = value
+            continue
+        for field, inner in value.items():
+            if (key, field) in tables and isinstance(inner, dict):
+                flat.update({f"{key}.{field}.{sub}": setting for sub, setting in inner.items()})
+            else:
+                flat[f"{key}.{field}"] = inner
     return flat
 
 

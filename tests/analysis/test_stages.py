@@ -13,7 +13,7 @@ def bump(center: float, width: float) -> np.ndarray:
 
 
 def shapes(values, **kwargs):
-    return [(e["shape"], e["step_low"], e["step"], e["step_high"]) for e in stage_boundaries(STEPS, values, **kwargs)]
+    return [(e["shape"], e["step_low"], e["step"], e["step_high"]) for e in stage_boundaries(STEPS, values, metric="λ", **kwargs)]
 
 
 def test_a_peak_is_dated_inside_its_interval():

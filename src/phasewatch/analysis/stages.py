@@ -7,7 +7,7 @@ about noise, so the rule is one of hysteresis, read on the log-step axis as the 
 
   - smoothed = a running median of 3 estimates (one bad chain's estimate never makes a stage);
   - σ = max(the curve's own scatter, `structure.noise_level`; the chains' standard error,
-    median(llc/std)/√chains); a move counts when it is at least h = max(STAGE_SNR·σ,
+    the median of the per-estimate sd over the chains, ÷ √chains); a move counts when it is at least h = max(STAGE_SNR·σ,
     STAGE_SHARE·(the smoothed curve's range));
   - a **peak** (a **dip**) is a turning point of the zigzag with hysteresis h: the smoothed curve
     rose (fell) by ≥ h to it and falls (rises) by ≥ h after it;
@@ -43,9 +43,9 @@ PLATEAU_SHARE = 0.15  # a plateau spans at least this share of the run's log-ste
 MIN_POINTS = 5  # fewer estimates cannot show a move and a turn
 
 
-def stage_boundaries(steps, values, *, chain_std=None, chains: int = 1, metric: str = "llc/mean") -> list[dict]:
+def stage_boundaries(steps, values, *, metric: str, chain_std=None, chains: int = 1) -> list[dict]:
     """The `stage_boundary` events of one λ̂ curve (module docstring), sorted by step. `chain_std`:
-    the per-estimate standard deviation over `chains` chains (llc/std), or None."""
+    the per-estimate standard deviation over `chains` chains, or None."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
     keep = np.isfinite(values)
     steps, values = steps[keep], values[keep]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,7 +42,9 @@ class Watcher:
     sites: module names to watch (default: the blocks of a known architecture, `models.hooks.find_sites`).
     watch: more curves for detection to read, beyond the probes' watched metrics: names or fnmatch
         patterns of what you record (a bare `repeat_loss` means `train/repeat_loss`).
-    batch_size: probe items per forward pass. Probing never changes training: no autograd, eval
+    batch_size: probe items per forward pass.
+    probe_options: probe name → its settings, e.g. {"llc": phasewatch.probes.llc.LLCConfig(every=1)}.
+    Probing never changes training: no autograd, eval
     mode, train/eval flags and RNG states restored, hooks attached only while probing.
     """
 
@@ -63,6 +66,7 @@ class Watcher:
         seed: int = 0,
         overwrite: bool = False,
         flush_seconds: float = 5.0,
+        probe_options: dict[str, Any] | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise UserError(f"model: a {type(model).__name__} is not allowed (a torch.nn.Module)")
@@ -82,7 +86,9 @@ class Watcher:
         for line in setup.skipped:
             run.log(line)
         self.probes = setup.probes
-        self.recorder = Recorder(run, setup.context, setup.probes, steps, detection=setup.detection, flush_seconds=flush_seconds)
+        self.recorder = Recorder(
+            run, setup.context, setup.probes, steps, detection=setup.detection, flush_seconds=flush_seconds, options=probe_options
+        )
         self._last_step: int | None = None
 
     @property

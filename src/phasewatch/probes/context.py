@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,8 @@ class ProbeContext:
         self.model, self.view, self.task, self.data, self.loss = model, view, task, data, loss
         self.batch_size = batch_size
         self.final: ProbeContext | None = None  # the finished model's context, for `at_end` probes
+        self.rank: int | None = None  # the step's position in the probe schedule (None: a step off it)
+        self.options: dict[str, Any] = {}  # probe name → its settings (e.g. "llc" → probes.llc.LLCConfig)
         self.sites: list[str] = []
         self._outputs: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
         self._pass: ProbePass | None = None

@@ -120,6 +120,7 @@ class Probe:
     needs: Needs
     metrics: tuple[Metric, ...]
     at_end: bool = False
+    on_request: bool = False
 
 
 PROBES: dict[str, Probe] = {}
@@ -133,15 +134,17 @@ def probe(
     needs: Needs = Needs(),
     sites: Callable[[ProbeContext], list[str]] = lambda ctx: [],
     at_end: bool = False,
+    on_request: bool = False,
 ):
     """Register `function(ctx) -> ProbeResult` under `name`; `sites(ctx)` names the activations
     its context's forward pass must capture; `at_end`: it runs over the stored checkpoints once
-    the run is over (module docstring)."""
+    the run is over (module docstring); `on_request`: it is costly, so it runs only when named
+    (never among a watched model's default probes)."""
 
     def register(function: Callable[[ProbeContext], ProbeResult]) -> Callable[[ProbeContext], ProbeResult]:
         declared = tuple(metrics)
         doc = (function.__doc__ or "").strip().split("\n")[0]
-        PROBES[name] = Probe(name, function, sites, doc, needs, declared, at_end)
+        PROBES[name] = Probe(name, function, sites, doc, needs, declared, at_end, on_request)
         declare(*declared)
         return function
 
@@ -188,12 +191,12 @@ def check_names(names: Iterable[str], field_name: str = "probes") -> list[str]:
 
 def choose(names: Iterable[str] | None, ctx: ProbeContext, field_name: str = "probes") -> tuple[list[str], list[str]]:
     """(the probes to run, one line per probe skipped). `names` None: every registered probe whose
-    needs the context meets. Named probes must all be met: UserError otherwise, before anything
+    needs the context meets, but those that run only on request. Named probes must all be met: UserError otherwise, before anything
     is recorded."""
     if names is None:
         chosen, skipped = [], []
         for name, p in PROBES.items():
-            reason = p.needs.unmet(ctx)
+            reason = "to be named (it is costly)" if p.on_request else p.needs.unmet(ctx)
             (skipped.append(f"probe {name!r} skipped: it needs {reason}") if reason else chosen.append(name))
         return chosen, skipped
     chosen = check_names(names, field_name)

@@ -12,9 +12,11 @@ from fnmatch import fnmatch
 
 from phasewatch.analysis import detect_events, fit_ufm, phase_timeline, structure_events, unjudged
 from phasewatch.analysis.mirage import judge_events, sharpness
+from phasewatch.analysis.stages import stage_boundaries
 from phasewatch.config import EventConfig, validate
 from phasewatch.errors import UserError
 from phasewatch.probes import METRICS, declarations
+from phasewatch.probes.llc import LLC_MEAN, LLC_STD, LLCConfig
 from phasewatch.probes.semantic import judged_by
 from phasewatch.probes.training import TRAIN_LOSS
 from phasewatch.store import SHARPNESS, UNJUDGED, Run
@@ -48,12 +50,13 @@ def analyse_if_missing(run: Run) -> bool:
 
 def find_events(run: Run, detection: EventConfig) -> list[dict]:
     """Detect and name transitions; saved to events.json. The `structure_windows` metrics
-    (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
-    with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
-    the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
-    also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
-    the phase timeline (analysis/timeline.py) is saved as analysis/phases.json. The watched curves
-    the detector could not judge, and why, are saved as analysis/unjudged.json."""
+        (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
+        with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
+        the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
+        also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
+        the phase timeline (analysis/timeline.py) is saved as analysis/phases.json. A λ̂ curve (the
+    `llc` probe) is cut into stages at its critical points (analysis/stages.py). The watched curves
+        the detector could not judge, and why, are saved as analysis/unjudged.json."""
     names = run.metric_names()
     windowed = [m for pattern in detection.structure_windows for m in names if fnmatch(m, pattern)]
     windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
@@ -64,6 +67,8 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
     for metric in windowed:
         etf = judged_by(metric)
         events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
+    if LLC_MEAN.name in names:
+        events += _stages(run)
     events.sort(key=lambda e: (e["step"], e["metric"]))
     _judge_mirage(run, events, names)
     run.save_events(events)
@@ -75,6 +80,18 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
         if fit is not None:
             run.save_analysis("ufm_fit", fit)
     return events
+
+
+def _stages(run: Run) -> list[dict]:
+    """The `stage_boundary` events of the run's λ̂ curve (analysis/stages.py), its noise from the
+    chains' spread."""
+    steps, values = run.metric(LLC_MEAN.name)
+    std = run.metric(LLC_STD.name)[1] if LLC_STD.name in run.metric_names() else None
+    try:
+        chains = validate(run.config).probes.llc.chains
+    except UserError:  # a watched run: the probe's defaults
+        chains = LLCConfig().chains
+    return stage_boundaries(steps, values, chain_std=std, chains=chains, metric=LLC_MEAN.name)
 
 
 def _judge_mirage(run: Run, events: list[dict], names: Sequence[str]) -> None:

@@ -27,7 +27,7 @@ import numbers
 import operator
 import time
 from collections.abc import Container, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -36,7 +36,7 @@ from phasewatch.errors import UserError
 from phasewatch.probes import PROBES, ProbeContext, ProbeResult, run_probes
 from phasewatch.record.adaptive import AdaptiveProbing
 from phasewatch.record.detection import find_events
-from phasewatch.record.schedule import check_step
+from phasewatch.record.schedule import check_step, schedule_rank
 from phasewatch.report import write_report
 from phasewatch.store import Run
 
@@ -66,9 +66,11 @@ class Recorder:
         listeners: Sequence[Listener] = (),
         flush_seconds: float = 5.0,
         adaptive: AdaptiveProbing | None = None,
+        options: dict[str, Any] | None = None,
     ):
         self.run, self.context, self.probes, self.schedule = run, context, list(probes), schedule
         self.detection, self.listeners, self.adaptive = detection, list(listeners), adaptive
+        self.options = dict(options or {})  # probe name → its settings, handed to every context probed
         run.lock()  # one writer per run; released by `finish` or `fail`
         self.writer = run.writer(flush_seconds)
         self.probe_seconds = 0.0
@@ -124,6 +126,7 @@ class Recorder:
             raise UserError(f"run '{self.run.id}' is closed")
         began = time.perf_counter()
         self.context = context or self.context
+        self.context.rank, self.context.options = schedule_rank(self.schedule, step), self.options
         self.drain()
         result = run_probes(self.probes, self.context)
         self.record_probe(step, result)

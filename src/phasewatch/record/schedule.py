@@ -45,6 +45,10 @@ class ProbeSteps:
         extra = sorted(s for s in self.log_spaced | {self.total} if s % self.every)
         return heapq.merge(range(0, self.total + 1, self.every), extra)
 
+    def rank(self, step: int) -> int:
+        """How many scheduled steps come before `step`."""
+        return -(-step // self.every) + sum(1 for s in self.log_spaced | {self.total} if s % self.every and s < step)
+
 
 def probe_steps(total_steps: int, every: int, log_points: int) -> list[int]:
     """The steps of `ProbeSteps`, listed: sorted, unique."""
@@ -59,6 +63,22 @@ class OpenEnded:
 
     def __contains__(self, step: object) -> bool:
         return step in self.log_grid or (isinstance(step, int) and step % OPEN_ENDED_EVERY == 0)
+
+    def rank(self, step: int) -> int:
+        """How many scheduled steps come before `step`."""
+        return -(-step // OPEN_ENDED_EVERY) + sum(1 for s in self.log_grid if s < step and s % OPEN_ENDED_EVERY)
+
+
+def schedule_rank(schedule: Container[int], step: int) -> int | None:
+    """`step`'s position in `schedule` (how many of its steps come before it); None when `step`
+    is not one of them (an adaptive extra probe) or the schedule cannot count."""
+    if step not in schedule:
+        return None
+    if isinstance(schedule, (ProbeSteps, OpenEnded)):
+        return schedule.rank(step)
+    if isinstance(schedule, Iterable):
+        return sum(1 for s in schedule if s < step)
+    return None
 
 
 def probe_schedule(total_steps: int | None = None, schedule: Iterable[int] | None = None) -> tuple[Container[int], dict]:

@@ -31,6 +31,7 @@ KIND_COLOURS = {
     "collapse": "#d62728",
     "transition": "#17becf",
     "induction_onset": "#8c564b",
+    "stage_boundary": "#bcbd22",
 }
 PALETTE = qualitative.D3
 # One colour per phase name in every figure and run (analysis/timeline.py); other names hash into PHASE_PALETTE.

@@ -36,6 +36,7 @@ from phasewatch.report.common import (
     window_lines,
 )
 from phasewatch.report.language import language_figure
+from phasewatch.report.llc import llc_figure
 from phasewatch.report.matrices import saved_matrices_figure
 from phasewatch.report.phases import claim_note, has_claim, phase_table
 from phasewatch.report.structure import structure_figure
@@ -60,6 +61,11 @@ p.claim { color: #555; font-size: .9rem; }
 """
 
 HINTS = {
+    "llc": "λ̂, the local learning coefficient (Lau et al. 2023): how many effective parameters the solution "
+    "at this step uses, estimated by SGLD chains localised at the current weights; the band is the chains' sd. "
+    "Shaded: stage boundaries, where the curve peaks, dips or pauses (Hoogland et al. 2024). The slider "
+    "below picks an estimate and shows its sampler's traces: flat, overlapping loss traces after the grey "
+    "burn-in and acceptance near 1 mean a healthy estimate.",
     "phases": "The run's phases: the spans between events, each named after the metrics whose events fall in it. "
     "The first phase opens when any phase metric starts to move (its event's onset); each later phase "
     "when its first metric is half-way through its change, since phases overlap; a phase none of whose "
@@ -133,6 +139,9 @@ def render(run) -> str:
     if progress:
         figure = figures.curves_figure(progress, data, events, by_split=False, timeline=timeline)
         sections.append(section("Progress measures", "progress", HINTS["progress"], figure))
+    llc = llc_figure(run, data, events)
+    if llc is not None:
+        sections.append(section("Local learning coefficient", "llc", HINTS["llc"], llc))
     attention = attention_figure(run, data, events)
     if attention is not None:
         sections.append(section("Attention around the onset", "attention", HINTS["attention"], attention))

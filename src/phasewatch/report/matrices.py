@@ -10,11 +10,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from phasewatch.probes.attention import PATTERNS
+from phasewatch.probes.llc import LLC_TRACE
 from phasewatch.report import figures
 from phasewatch.report.common import SITE_ORDER
 from phasewatch.store import ATTRIBUTE_GROUPS
 
-OWN_FIGURES = (PATTERNS,)  # stacks with a figure of their own (report/attention.py): not loaded here
+OWN_FIGURES = (PATTERNS, LLC_TRACE)  # arrays with a figure of their own (report/attention.py, report/llc.py): not loaded here
 
 
 def saved_matrices_figure(run, peak_step: int | None = None) -> go.Figure | None:

@@ -14,9 +14,13 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def loss_function(kind: str, num_classes: int) -> Loss:
-    """Cross-entropy, or the MSE to one-hot targets used by the quadratic MLP (Gromov 2023)."""
+    """Cross-entropy, or the MSE to one-hot targets used by the quadratic MLP (Gromov 2023). Both
+    batch under vmap (an ensemble's members, the LLC's chains): the one-hot targets are a
+    comparison, as F.one_hot's range check is a data-dependent branch vmap refuses."""
     if kind == "mse":
-        return lambda logits, targets: F.mse_loss(logits, F.one_hot(targets, num_classes).to(logits.dtype))
+        return lambda logits, targets: F.mse_loss(
+            logits, (targets[..., None] == torch.arange(num_classes, device=targets.device)).to(logits.dtype)
+        )
     return lambda logits, targets: F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE)
 
 

@@ -50,11 +50,10 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from phasewatch.config import flatten, shown
@@ -240,16 +239,6 @@ def _same(a, b) -> bool:
 # ---- the vectorised model -----------------------------------------------------------------------
 
 
-def _member_loss(prepared: Prepared) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The config's loss, in a form vmap can batch: F.one_hot checks its input's range (a
-    data-dependent branch vmap refuses), so the MSE's one-hot targets are a comparison instead
-    (the same 0/1 values)."""
-    if prepared.config.train.loss == "mse":
-        classes = torch.arange(prepared.task.num_classes, device=prepared.device)
-        return lambda logits, targets: F.mse_loss(logits, (targets[..., None] == classes).to(logits.dtype))
-    return prepared.loss
-
-
 class _Stacked:
     """The members' parameters stacked along a leading member axis, the buffers that differ
     between members likewise, and one copy of the model that `functional_call` runs with them."""
@@ -267,7 +256,7 @@ class _Stacked:
                 for n in buffers[0]
                 if not all(torch.equal(b[n], buffers[0][n]) for b in buffers[1:])
             }
-        self.loss = _member_loss(prepared_list[0])
+        self.loss = prepared_list[0].loss
         self.prepared = prepared_list
 
         def member(params, buffers, inputs, targets):
@@ -437,7 +426,14 @@ def train_ensemble(members: list[tuple[Run, Prepared]], *, show_progress: bool =
         for run, prepared in members:
             schedule = ProbeSteps(settings.steps, config.probes.every, config.probes.log_points)
             recorders.append(
-                Recorder(run, prepared.context, prepared.config.probes.names, schedule, detection=prepared.config.events)
+                Recorder(
+                    run,
+                    prepared.context,
+                    prepared.config.probes.names,
+                    schedule,
+                    detection=prepared.config.events,
+                    options=prepared.config.probes.options(),
+                )
             )
         for (run, prepared), recorder in zip(members, recorders):
             recorder.writer.truncate_after(-1)

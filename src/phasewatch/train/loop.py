@@ -90,6 +90,7 @@ def train(
         detection=config.events,
         listeners=listeners,
         adaptive=_adaptive(config, run, start, schedule),
+        options=config.probes.options(),
     )
     try:
         recorder.writer.truncate_after(start - 1)
