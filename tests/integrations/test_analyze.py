@@ -19,6 +19,7 @@ from integration_data import (
 
 from phasewatch import Run, Watcher, analyze
 from phasewatch.errors import UserError
+from phasewatch.probes.llc import LLC_MEAN
 
 CHECKPOINTS = (20, 40, 60)
 
@@ -95,3 +96,12 @@ def test_analyze_records_the_closed_form_values_of_a_planted_checkpoint(tmp_path
         steps, values = run.metric(name)
         assert steps.tolist() == [7] and values[0] == pytest.approx(value, rel=1e-6), name
     assert torch.equal(run.load_array("gram/features", 7)["gram"], PLANTED_GRAM)
+
+
+def test_the_llc_estimates_at_every_checkpoint_of_a_series(tmp_path):
+    """A training run's schedule is thinned for the llc probe; a checkpoint series is not."""
+    probe_path = write_jsonl(tmp_path / "probe.jsonl", modular_rows())
+    for step in (1, 2, 3):
+        save_state(build_modular_model(seed=step), tmp_path / "series" / f"step_{step}.safetensors")
+    run = analyze(tmp_path / "series", probe_path, store=tmp_path, factory=build_modular_model, probes=["llc"])
+    assert run.metric(LLC_MEAN.name)[0].tolist() == [1, 2, 3]

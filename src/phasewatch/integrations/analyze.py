@@ -22,7 +22,7 @@ from pathlib import Path
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.integrations.checkpoints import ModelBuilder, find_checkpoints, load_weights
+from phasewatch.integrations.checkpoints import EVERY_CHECKPOINT, ModelBuilder, find_checkpoints, load_weights
 from phasewatch.integrations.probe_data import load_probe_data
 from phasewatch.integrations.probing import check_batch_size, probe_setup
 from phasewatch.probes import ProbeContext
@@ -112,7 +112,13 @@ def analyze(
             run.log(line)
         done = set(run.metrics()["step"].tolist())
         recorder = Recorder(
-            run, setup.context, setup.probes, {c.step for c in series}, detection=setup.detection, flush_seconds=float("inf")
+            run,
+            setup.context,
+            setup.probes,
+            {c.step for c in series},
+            detection=setup.detection,
+            flush_seconds=float("inf"),
+            options=EVERY_CHECKPOINT,
         )  # flushed after each checkpoint, below
         todo = [checkpoint for checkpoint in series if checkpoint.step not in done]
         context = setup.context

@@ -30,7 +30,7 @@ from typing import Any
 from torch import nn
 
 from phasewatch.errors import UserError
-from phasewatch.integrations.checkpoints import Checkpoint, ModelBuilder, load_weights
+from phasewatch.integrations.checkpoints import EVERY_CHECKPOINT, Checkpoint, ModelBuilder, load_weights
 from phasewatch.integrations.probe_data import ProbeData
 from phasewatch.probes import ProbeContext, ProbeResult, run_probes
 from phasewatch.sweep.ray_backend import MAX_RETRIES, PREFLIGHT_SECONDS, cluster, file_digest, first_line, import_ray, same_digest
@@ -163,7 +163,9 @@ def probe_checkpoint(job: Job, checkpoint: Checkpoint) -> tuple[int, ProbeResult
             factory = job.factory
         model = ModelBuilder(factory, job.device).build(checkpoint)
         load_weights(model, checkpoint)
-        result = run_probes(job.probes, ProbeContext.of_data(model, job.data, job.sites, job.batch_size))
+        context = ProbeContext.of_data(model, job.data, job.sites, job.batch_size)
+        context.rank, context.options = 0, EVERY_CHECKPOINT  # as the driver's Recorder: every checkpoint is probed in full
+        result = run_probes(job.probes, context)
     except UserError as error:
         return checkpoint.step, None, str(error)
     arrays = {name: {key: tensor.detach().cpu() for key, tensor in tensors.items()} for name, tensors in result.arrays.items()}

@@ -28,7 +28,11 @@ from safetensors import safe_open
 from torch import nn
 
 from phasewatch.errors import UserError
+from phasewatch.probes.llc import LLCConfig
 
+# A checkpoint series is already sparse: the probes that thin out a training run's dense schedule
+# (the LLC's every k-th probe step) estimate at every checkpoint of it.
+EVERY_CHECKPOINT = {"llc": LLCConfig(every=1)}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 PICKLE_ERROR = "pickle checkpoints are not read; convert to safetensors"
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
