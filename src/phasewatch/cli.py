@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="probes",
         action="append",
         choices=PROBES,
-        help="a probe to run (repeatable; default: every one the probe data allows)",
+        help="a probe to run (repeatable; default: every one the probe data allows, but the costly llc, which runs only when named)",
     )
     series.add_argument("--batch-size", type=int, default=64, metavar="N", help="probe items per forward pass (default: 64)")
     series.add_argument("--name", help="run id (default: analyze-<folder name>); an existing one is resumed")
