@@ -52,10 +52,10 @@ class LLCConfig(Section):
     epsilon: float = Field(1e-3, gt=0, description="SGLD step size ε")
     gamma: float = Field(100.0, ge=0, description="localisation strength γ")
     n_beta: float = Field(0.0, ge=0, description="nβ; 0: n / log n, n the items of the data")
-    chains: int = Field(4, ge=1)
+    chains: int = Field(2, ge=1)
     draws: int = Field(100, ge=1, description="sampler steps per chain after burn-in")
     burn_in: int = Field(50, ge=0)
-    batch_size: int = Field(256, ge=0, description="items per SGLD gradient (0: all of them)")
+    batch_size: int = Field(64, ge=0, description="items per SGLD gradient (0: all of them)")
     seed: int = Field(0, ge=0)
 
 
