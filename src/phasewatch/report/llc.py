@@ -57,8 +57,6 @@ def _add_traces(fig: go.Figure, run, frames: list[int]) -> None:
     first = len(fig.data)
     burn_in = run.config.get("probes", {}).get("llc", {}).get("burn_in")
     for row, (key, _) in enumerate(TRACES, start=2):
-        if burn_in:
-            fig.add_vrect(x0=0, x1=burn_in, opacity=0.1, fillcolor="grey", line_width=0, row=row, col=1)
         for chain in range(chains):
             values = loaded[-1][key][chain].numpy()
             fig.add_trace(
@@ -69,6 +67,8 @@ def _add_traces(fig: go.Figure, run, frames: list[int]) -> None:
                 col=1,
             )
         fig.update_xaxes(title_text="sampler step", row=row, col=1)
+        if burn_in:  # after the traces: plotly leaves shapes off a subplot that has no data yet
+            fig.add_vrect(x0=0, x1=burn_in, opacity=0.15, fillcolor="grey", line_width=0, row=row, col=1)
     indices = list(range(first, len(fig.data)))
     fig.frames = [
         go.Frame(
