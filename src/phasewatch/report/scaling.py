@@ -66,6 +66,7 @@ def surface_figure(fit: ScalingFit, n: np.ndarray, d: np.ndarray, loss: np.ndarr
         yaxis_range=[log_d[0], log_d[-1]],
         height=520,
         margin={"t": 30},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},  # above the plot, clear of the colour bar
     )
     return figure
 
