@@ -26,8 +26,6 @@ estimates at different steps are comparable (calibrate once: `phasewatch.llc.cal
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -42,7 +40,7 @@ LLC_STD = Metric("llc/std", "standard deviation of λ̂ over the sampler's chain
 LLC_ACCEPTANCE = Metric("llc/acceptance", "mean MALA acceptance probability of the SGLD proposals", higher="better")
 LLC_DISTANCE = Metric("llc/distance", "mean distance ‖w − w*‖ of the sampled weights from the current ones")
 LLC_WARNINGS = Metric("llc/warnings", "how many of the sampler's health checks warned", higher="worse")
-LLC_TRACE = "llc_trace"  # array family: keys loss, distance, acceptance, (chains, steps)
+LLC_TRACE = "llc_trace"  # array family: keys loss, distance, acceptance (chains, steps), and seconds
 
 
 class LLCConfig(Section):
@@ -75,7 +73,7 @@ def llc(ctx: ProbeContext) -> ProbeResult:
         loss_fn,
         epsilon=settings.epsilon,
         gamma=settings.gamma,
-        n_beta=settings.n_beta or n / math.log(n),
+        n_beta=settings.n_beta or None,  # None: the estimator's n / log n
         chains=settings.chains,
         draws=settings.draws,
         burn_in=settings.burn_in,
