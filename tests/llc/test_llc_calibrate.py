@@ -15,15 +15,6 @@ from phasewatch.llc import Calibration, calibrate
 from phasewatch.llc.calibrate import HEALTHY
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny models on a shared 2-core machine run many times slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def nll(model, batch):
     x, y = batch
     return ((model(x) - y) ** 2).mean() / 2

@@ -16,15 +16,6 @@ devinterp_sampler = pytest.importorskip("devinterp.slt.sampler")
 devinterp_sgld = pytest.importorskip("devinterp.optim.sgld")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny models on a shared 2-core machine run many times slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def nll(model, batch):
     x, y = batch
     return ((model(x) - y) ** 2).sum(dim=1).mean() / 2

@@ -30,15 +30,6 @@ from phasewatch.llc import estimate
 from phasewatch.llc.diagnostics import diagnose
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny models on a shared 2-core machine run many times slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def nll(model, batch):
     """Gaussian negative log-likelihood per sample up to a constant: ½‖y − f(x)‖², summed over outputs."""
     x, y = batch

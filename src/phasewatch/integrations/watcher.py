@@ -44,8 +44,8 @@ class Watcher:
         patterns of what you record (a bare `repeat_loss` means `train/repeat_loss`).
     batch_size: probe items per forward pass.
     probe_options: probe name → its settings, e.g. {"llc": phasewatch.probes.llc.LLCConfig(every=1)}.
-    Probing never changes training: no autograd, eval
-    mode, train/eval flags and RNG states restored, hooks attached only while probing.
+    Probing never changes training: no autograd, eval mode, train/eval flags and RNG states
+    restored, hooks attached only while probing.
     """
 
     def __init__(

@@ -50,13 +50,13 @@ def analyse_if_missing(run: Run) -> bool:
 
 def find_events(run: Run, detection: EventConfig) -> list[dict]:
     """Detect and name transitions; saved to events.json. The `structure_windows` metrics
-        (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
-        with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
-        the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
-        also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
-        the phase timeline (analysis/timeline.py) is saved as analysis/phases.json. A λ̂ curve (the
+    (fnmatch patterns, in order) get the structure-window rule (analysis/structure.py, judged
+    with the ETF distance at the same site where it was recorded, `probes.semantic.judged_by`);
+    the other `watch` metrics the generic detector. With `fit_ufm`, the first windowed metric is
+    also fitted with the coupled UFM's curve and saved as analysis/ufm_fit.json. With `phases`,
+    the phase timeline (analysis/timeline.py) is saved as analysis/phases.json. A λ̂ curve (the
     `llc` probe) is cut into stages at its critical points (analysis/stages.py). The watched curves
-        the detector could not judge, and why, are saved as analysis/unjudged.json."""
+    the detector could not judge, and why, are saved as analysis/unjudged.json."""
     names = run.metric_names()
     windowed = [m for pattern in detection.structure_windows for m in names if fnmatch(m, pattern)]
     windowed = list(dict.fromkeys(windowed))  # a metric matched by two patterns is dated once
@@ -68,7 +68,7 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
         etf = judged_by(metric)
         events += structure_events(*run.metric(metric), metric=metric, etf=run.metric(etf) if etf in names else None)
     if LLC_MEAN.name in names:
-        events += _stages(run)
+        events += _stages(run, names)
     events.sort(key=lambda e: (e["step"], e["metric"]))
     _judge_mirage(run, events, names)
     run.save_events(events)
@@ -82,11 +82,11 @@ def find_events(run: Run, detection: EventConfig) -> list[dict]:
     return events
 
 
-def _stages(run: Run) -> list[dict]:
+def _stages(run: Run, names: Sequence[str]) -> list[dict]:
     """The `stage_boundary` events of the run's λ̂ curve (analysis/stages.py), its noise from the
     chains' spread."""
     steps, values = run.metric(LLC_MEAN.name)
-    std = run.metric(LLC_STD.name)[1] if LLC_STD.name in run.metric_names() else None
+    std = run.metric(LLC_STD.name)[1] if LLC_STD.name in names else None
     try:
         chains = validate(run.config).probes.llc.chains
     except UserError:  # a watched run: the probe's defaults
