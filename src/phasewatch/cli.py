@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
-import math
 import sys
 import warnings
-from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
@@ -16,23 +13,18 @@ from rich.table import Table
 
 from phasewatch import config as configuration
 from phasewatch import pipeline
-from phasewatch.analysis.scaling import FORMS, STARTS, VARIABLES, fit_scaling_law, read_points
+from phasewatch.cli_fits import FIT_COMMANDS, add_fit_commands
 from phasewatch.errors import UserError
 from phasewatch.integrations import analyze
 from phasewatch.probes import PROBES
-from phasewatch.probes.behaviour import TEST_LOSS
 from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
 from phasewatch.report.phase_diagram import write_phase_diagram
-from phasewatch.report.scaling import write_scaling_page
 from phasewatch.store import Run, list_runs, query, store_root
-from phasewatch.store.atomic import atomic_write_bytes
 from phasewatch.store.query import EmptyStoreWarning
-from phasewatch.store.sweeps import sweep_path
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
 from phasewatch.sweep.driver import STATES
-from phasewatch.sweep.scale import scaling_points
 
 # A store the user cannot write (read-only, full, not theirs): their setup to fix, said in one line.
 STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
@@ -90,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--forecast", metavar="FILE", help="a fitted forecaster (`phasewatch forecast fit`) that forecasts its target live"
+    )
 
     series = commands.add_parser(
         "analyze",
@@ -188,31 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--y", metavar="KEY", help="with `report`: its y axis (default: the next varied axis)")
     sweep.add_argument("--event", default="grokking", metavar="KIND", help="with `report`: the event whose step is mapped")
 
-    scaling = commands.add_parser(
-        "scaling",
-        help="fit a scaling law (Chinchilla approach 3, or Kaplan's) to a CSV of runs, with bootstrap intervals",
-        description="Example: phasewatch scaling fit points.csv --form chinchilla --json",
-    )
-    scaling.add_argument("action", choices=["fit"], help="fit: fit the law and write its page")
-    scaling.add_argument(
-        "csv",
-        metavar="CSV|SWEEP",
-        help="one row per run: columns N (parameters), D (tokens), C (FLOPs), loss; or a sweep in the store, "
-        "whose finished runs are the points (their parameters, tokens trained on and last --metric)",
-    )
-    scaling.add_argument("--metric", default=TEST_LOSS.name, help="with a sweep: the loss each run gives (its last value)")
-    scaling.add_argument(
-        "--form", default="chinchilla", choices=FORMS, help="chinchilla: L = E + A/N^α + B/D^β; kaplan: L = E + (X_c/X)^α"
-    )
-    scaling.add_argument("--variable", default="N", choices=VARIABLES, help="with --form kaplan: X, the column the law is in")
-    scaling.add_argument("--resamples", type=int, default=1000, metavar="K", help="bootstrap resamples (0: no intervals)")
-    scaling.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
-    scaling.add_argument("--level", type=float, default=0.95, help="the intervals' coverage (default 0.95)")
-    scaling.add_argument(
-        "--starts", default=str(STARTS), metavar="K|all", help=f"L-BFGS-B from the K best grid points (default {STARTS}) or all"
-    )
-    scaling.add_argument("--json", action="store_true", help="print the fit as JSON (E, A, B, alpha, beta, intervals)")
-    scaling.add_argument("--out", metavar="FILE", help="the page (default: <store>/scaling/<CSV name>-<form>.html)")
+    add_fit_commands(commands)
     commands.add_parser("runs", help="table of the runs in the store")
     compare = commands.add_parser(
         "compare",
@@ -269,8 +240,8 @@ def _table(frame, title: str | None = None) -> Table:
 def _run(args: argparse.Namespace, console: Console) -> None:
     progress = not args.no_progress and console.is_terminal
     if args.resume:
-        if args.experiment or args.config or args.assignments:
-            raise UserError("--resume: takes no experiment, --config or --set (a run keeps its own config)")
+        if args.experiment or args.config or args.assignments or args.forecast:
+            raise UserError("--resume: takes no experiment, --config, --set or --forecast (a run keeps its own)")
         finished = pipeline.resume(args.resume, store=args.store, progress=progress)
     else:
         if not args.experiment and not args.config:
@@ -284,6 +255,7 @@ def _run(args: argparse.Namespace, console: Console) -> None:
             name=args.name,
             overwrite=args.overwrite,
             progress=progress,
+            forecast=args.forecast,
         )
     print_summary(finished, console)
     console.print(f"report: {finished.path / 'report.html'}")
@@ -358,35 +330,6 @@ def _compare(args: argparse.Namespace, root) -> None:
     out = args.out or default_comparison_path(root, key)
     path = write_comparison(runs, out, group_by=key, title=f"comparison by {key}", metrics=args.metrics)
     print(f"comparison: {path}")  # plain: a long path stays on one line
-
-
-def _scaling(args: argparse.Namespace, root) -> None:
-    """`phasewatch scaling fit CSV`: the fit's page, and its parameters (JSON with --json) on stdout."""
-    if args.starts == "all":
-        starts = None
-    elif args.starts.isdigit() and int(args.starts) > 0:
-        starts = int(args.starts)
-    else:
-        raise UserError(f"--starts: {args.starts!r} is not allowed (a positive count, or all)")
-    from_sweep = not Path(args.csv).is_file() and sweep_path(root, args.csv, ".json").is_file()
-    if not from_sweep and not Path(args.csv).is_file():
-        raise UserError(f"CSV: {args.csv!r} is not a file, nor a sweep in {root}")
-    data = scaling_points(root, args.csv, args.metric) if from_sweep else read_points(args.csv)  # a sweep: a point per run
-    fit = fit_scaling_law(
-        data, form=args.form, variable=args.variable, resamples=args.resamples, seed=args.seed, level=args.level, starts=starts
-    )
-    if from_sweep:  # written once the fit stands: bad input leaves nothing behind
-        atomic_write_bytes(root / "scaling" / f"{args.csv}-points.csv", data.to_csv(index=False).encode())
-    stem = Path(args.csv).stem
-    out = Path(args.out) if args.out else root / "scaling" / f"{stem}-{args.form}.html"
-    path = write_scaling_page(fit, data, out, title=stem)
-    if args.json:
-        print(json.dumps(fit.to_json(), indent=2))
-        return
-    for key, value in fit.params.items():
-        low, high = fit.intervals.get(key, (math.nan, math.nan))
-        print(f"{key:>8} {value:.6g}" + (f"   [{low:.6g}, {high:.6g}]" if fit.intervals else ""))
-    print(f"page: {path}")
 
 
 def _report(run: Run, console: Console) -> None:
@@ -493,8 +436,8 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args, console)
         elif args.command == "sweep":
             _sweep(args, root, console)
-        elif args.command == "scaling":
-            _scaling(args, root)
+        elif args.command in FIT_COMMANDS:
+            FIT_COMMANDS[args.command](args, root)
         elif args.command == "runs":
             console.print(_table(list_runs(root)))
         elif args.command == "compare":

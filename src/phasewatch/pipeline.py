@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from phasewatch import config as configuration
+from phasewatch.analysis.forecast import Forecaster
 from phasewatch.errors import UserError
+from phasewatch.record.forecast import FORECASTER, load_forecaster
 from phasewatch.store import Run, store_root
 from phasewatch.train import train
 from phasewatch.train.prepare import prepare
@@ -24,15 +26,19 @@ def run(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    forecast: str | Path | dict | Forecaster | None = None,
     **overrides,
 ) -> Run:
     """Run a built-in experiment (or a config file) and return its `Run`.
 
     `pw.run("grokking", p=97, seed=1)` is `phasewatch run grokking --set p=97 --set seed=1`.
+    `forecast`: a fitted forecaster (`phasewatch forecast fit`'s JSON file) recorded live
+    (record/forecast.py).
     """
     assignments = [*assignments, *(f"{key}={_toml(value)}" for key, value in overrides.items())]
     experiment_name, config = configuration.resolve(experiment, config_file, assignments)
     prepared = prepare(config)  # every check before any run directory exists
+    forecaster = load_forecaster(forecast) if forecast is not None else None
     run_id = name or f"{experiment_name}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     new = Run.create(
         store_root(store),
@@ -42,6 +48,8 @@ def run(
         seed=config.seed,
         overwrite=overwrite,
     )
+    if forecaster is not None:
+        new.save_analysis(FORECASTER, forecaster.to_dict())
     return _execute(new, prepared, resume=False, progress=progress)
 
 

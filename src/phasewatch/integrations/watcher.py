@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from phasewatch.analysis.forecast import Forecaster
 from phasewatch.errors import UserError
 from phasewatch.integrations.probe_data import as_probe_data
 from phasewatch.integrations.probing import metric_name, probe_setup
 from phasewatch.record import Recorder, check_step, probe_schedule
+from phasewatch.record.forecast import FORECASTER, LiveForecast, load_forecaster
 from phasewatch.store import Run, store_root
 
 
@@ -44,6 +47,8 @@ class Watcher:
         patterns of what you record (a bare `repeat_loss` means `train/repeat_loss`).
     batch_size: probe items per forward pass.
     probe_options: probe name → its settings, e.g. {"llc": phasewatch.probes.llc.LLCConfig(every=1)}.
+    forecast: a fitted forecaster (`phasewatch forecast fit`'s JSON file, or the object) that
+        forecasts its target at every probe (record/forecast.py); its horizon is `total_steps`.
     Probing never changes training: no autograd, eval mode, train/eval flags and RNG states
     restored, hooks attached only while probing.
     """
@@ -67,6 +72,7 @@ class Watcher:
         overwrite: bool = False,
         flush_seconds: float = 5.0,
         probe_options: dict[str, Any] | None = None,
+        forecast: str | Path | dict | Forecaster | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise UserError(f"model: a {type(model).__name__} is not allowed (a torch.nn.Module)")
@@ -75,6 +81,7 @@ class Watcher:
             model, as_probe_data(probe_inputs, labels, attributes), sites=sites, probes=probes, batch_size=batch_size, watch=watch
         )
         steps, schedule_info = probe_schedule(total_steps, schedule)
+        forecaster = load_forecaster(forecast) if forecast is not None else None
         config = {
             "description": f"{type(model).__name__} trained in the user's loop, watched by phasewatch.Watcher",
             "model": {"class": type(model).__qualname__, "parameters": sum(p.numel() for p in model.parameters())},
@@ -83,11 +90,22 @@ class Watcher:
         config["probes"]["schedule"] = schedule_info
         run_id = name or f"watch-{time.strftime('%Y%m%d-%H%M%S')}"
         run = Run.create(store_root(store), run_id, experiment="watch", config=config, seed=seed, overwrite=overwrite)
+        listeners = []
+        if forecaster is not None:
+            run.save_analysis(FORECASTER, forecaster.to_dict())
+            listeners.append(LiveForecast(forecaster, run, end=total_steps))
         for line in setup.skipped:
             run.log(line)
         self.probes = setup.probes
         self.recorder = Recorder(
-            run, setup.context, setup.probes, steps, detection=setup.detection, flush_seconds=flush_seconds, options=probe_options
+            run,
+            setup.context,
+            setup.probes,
+            steps,
+            detection=setup.detection,
+            flush_seconds=flush_seconds,
+            options=probe_options,
+            listeners=listeners,
         )
         self._last_step: int | None = None
 

@@ -78,6 +78,7 @@ class Recorder:
         self.stop = False  # a listener asked to stop
         self.closed = False
         self._pending: list[tuple[int, str, float | torch.Tensor]] = []
+        self.latest: dict[str, float] = {}  # each metric's last recorded value: listeners see it beside the probes'.
         self._last_drain = time.monotonic()
 
     # ---- scalars ---------------------------------------------------------------------------------
@@ -105,7 +106,9 @@ class Recorder:
             return
         host = iter(_to_host([v for _, _, v in self._pending if isinstance(v, torch.Tensor)]))
         for step, rows in itertools.groupby(self._pending, key=operator.itemgetter(0)):
-            self.writer.log(step, {name: next(host) if isinstance(v, torch.Tensor) else float(v) for _, name, v in rows})
+            values = {name: next(host) if isinstance(v, torch.Tensor) else float(v) for _, name, v in rows}
+            self.writer.log(step, values)
+            self.latest.update(values)
         self._pending.clear()
 
     def log(self, step: int, values: dict[str, float]) -> None:
@@ -141,15 +144,18 @@ class Recorder:
     def record_probe(self, step: int, result: ProbeResult) -> None:
         """Record a probe result computed elsewhere (e.g. by a Ray worker that loaded one
         checkpoint, `integrations/analyze_ray.py`) at `step`, as `probe` records its own: the
-        scalars, the arrays (CPU tensors), the listeners. Steps may come in any order."""
+        scalars, the arrays (CPU tensors), the listeners (who see the probes' scalars over the
+        last recorded value of every other metric, e.g. this step's training loss). Steps may
+        come in any order."""
         if self.closed:
             raise UserError(f"run '{self.run.id}' is closed")
         self.drain()
         self.writer.log(check_step(step), result.scalars)
         for name, tensors in result.arrays.items():
             self.run.save_array(name, step, tensors)
+        seen = {**self.latest, **result.scalars}
         for listener in self.listeners:
-            self.stop = listener.observe(step, result.scalars, self) or self.stop
+            self.stop = listener.observe(step, seen, self) or self.stop
         self.last_probed = step
 
     def replay(self, states: Iterable[tuple[int, ProbeContext]]) -> int:

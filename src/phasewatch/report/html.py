@@ -14,6 +14,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from phasewatch.probes.training import FORECAST
 from phasewatch.report import figures
 from phasewatch.report.attention import attention_figure
 from phasewatch.report.common import (
@@ -35,6 +36,8 @@ from phasewatch.report.common import (
     unjudged_lines,
     window_lines,
 )
+from phasewatch.report.forecast import HINT as FORECAST_HINT
+from phasewatch.report.forecast import cone_figure
 from phasewatch.report.language import language_figure
 from phasewatch.report.llc import llc_figure
 from phasewatch.report.matrices import saved_matrices_figure
@@ -101,6 +104,7 @@ HINTS = {
     "Items in attribute order are labelled by their factor values (0·2·1), with lines between "
     "combinations, thicker where a coarser factor changes; the slider opens at the structure peak "
     "when there is one.",
+    "forecast": FORECAST_HINT["cone"],
     "events": "Regime changes found in the curves: where (with a 90 % interval; 'grid': the probe spacing, "
     "not the noise, sets it), the observed level before and after, and how many steps the change took; "
     "then which hidden measure moved before a behaviour change (only when the intervals are apart) or with it.",
@@ -120,7 +124,7 @@ def render(run) -> str:
     events = run.events
     windows = structure_windows(events, data)
     behaviour = _groups(sorted((m for m in data if is_behaviour(m)), key=_train_first), key=quantity, first=("loss", "accuracy"))
-    progress = _groups(sorted(m for m in data if not is_behaviour(m)), key=family, first=())
+    progress = _groups(sorted(m for m in data if not is_behaviour(m) and not FORECAST.matches(m)), key=family, first=())
     timeline = read_timeline(run, events, data)
     sections = [_header(run, last_step(data))]
     if timeline:
@@ -142,6 +146,9 @@ def render(run) -> str:
     llc = llc_figure(run, data, events)
     if llc is not None:
         sections.append(section("Local learning coefficient", "llc", HINTS["llc"], llc))
+    cone = cone_figure(data, events)
+    if cone is not None:
+        sections.append(section("Forecast", "forecast", HINTS["forecast"], cone))
     attention = attention_figure(run, data, events)
     if attention is not None:
         sections.append(section("Attention around the onset", "attention", HINTS["attention"], attention))

@@ -27,6 +27,7 @@ from phasewatch.probes.behaviour import TEST_ACCURACY, TEST_LOSS
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
 from phasewatch.record import Listener, ProbeSteps, Recorder
 from phasewatch.record.adaptive import AdaptiveProbing
+from phasewatch.record.forecast import FORECASTER, LiveForecast, load_forecaster
 from phasewatch.store import ATTRIBUTE_GROUPS, Run
 from phasewatch.tasks import Split, Task
 from phasewatch.tasks.attributes import attribute_groups
@@ -81,6 +82,8 @@ def train(
     curriculum = Curriculum(config.curriculum, run, start) if config.curriculum.metric else None
     if curriculum is not None:
         listeners.append(curriculum)
+    if (forecaster := run.analysis(FORECASTER)) is not None:  # a live forecast: a resumed run forecasts on
+        listeners.append(LiveForecast(load_forecaster(forecaster), run, start, settings.steps))
     schedule = ProbeSteps(settings.steps, config.probes.every, config.probes.log_points)
     recorder = Recorder(
         run,

@@ -1,0 +1,489 @@
+"""Forecasting a transition before it shows: at step t, from a run's metrics up to t only, when
+will its target happen (a step with a 90 % interval), and how likely is it to happen at all
+before the run's planned end.
+
+A target is an event kind (`grokking`, `induction_onset`: the run's first event of that kind, on
+any metric) or a level crossing (`test/accuracy>=0.9`: the first probe step at or above it).
+Three forecasters, each fitted on a set of runs (`History`) and applied to others:
+
+- `TargetExtrapolation`, the baseline: a logistic in log-step fitted to the target metric's own
+  history (floor: its first values; ceiling: the level the training runs reached after the
+  event), extrapolated to where the rise is half done (an event) or crosses the level.
+- `Precursors`: gradient-boosted trees predicting log T from features of every other metric so
+  far (its level, its slope in log-step, when it made half its largest move), and a classifier of
+  whether the target happens by the end. The features come in families (the metric's prefix:
+  `weight_norm`, `fourier_ipr`, `llc`, ...) that `without` drops for the ablation.
+- `WeightDecayClock`, the mechanism (Liu et al. 2022, "Omnigrok"): decoupled weight decay shrinks
+  the weights by 1 − lr·wd per step, so grokking follows train-accuracy saturation after a delay
+  ∝ (1/(lr·wd))^b; log delay = a + b·log(1/(lr·wd)) is fitted on the training runs (b is
+  measured, not assumed to be 1). It applies only to runs with weight decay and a train accuracy.
+
+Every forecaster is calibrated the same way (`fit`): split-conformal residuals r = log T − log T̂,
+out of fold (5 folds of runs), binned by how far the run is into its predicted wait (t / T̂). The
+point forecast is T̂·exp(median r), the interval T̂·exp(5 % and 95 % quantiles of r) — nominal
+90 % coverage on runs exchangeable with the training runs, which the backtest measures rather
+than assumes. The probability is the classifier's for `Precursors`, else the share of residuals
+that put T before the end. A fitted forecaster is plain JSON (`to_dict`, `from_dict`); nothing
+is pickled.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from phasewatch.errors import UserError
+from phasewatch.probes.training import FORECAST, TRAIN_ACCURACY
+
+Curves = dict[str, tuple[np.ndarray, np.ndarray]]
+COVERAGE = 0.9  # nominal coverage of every interval
+FOLDS = 5
+PROGRESS_BINS = (0.25, 0.5, 0.75)  # t / T̂ bin edges of the conformal residuals
+MIN_BIN = 20  # residuals a bin needs before it stands on its own (else all residuals are used)
+SATURATED = 0.99  # train accuracy at which memorisation is over (analysis/delay.py's level)
+RISE_SEEN = 0.1  # share of the floor-to-ceiling rise the baseline must see before it extrapolates
+SAMPLES = 16  # probe steps per run a forecaster is fitted and calibrated at
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is forecast: an event kind, or a metric crossing a level."""
+
+    text: str
+    kind: str | None = None
+    metric: str | None = None
+    level: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """`grokking` (an event kind) or `METRIC>=LEVEL` (a crossing)."""
+        crossing = re.fullmatch(r"\s*([^<>=\s]+)\s*>=\s*([-+0-9.eE]+)\s*", text)
+        if crossing:
+            return cls(text, metric=crossing[1], level=float(crossing[2]))
+        if not re.fullmatch(r"[a-z_]+", text):
+            raise UserError(f"--target: {text!r} is not allowed (an event kind such as grokking, or METRIC>=LEVEL)")
+        return cls(text, kind=text)
+
+    @property
+    def name(self) -> str:
+        """A metric-name segment: the kind, or `test_accuracy_ge_0.9`."""
+        return self.kind or f"{str(self.metric).replace('/', '_')}_ge_{self.level:g}"
+
+    def step(self, curves: Curves, events: Sequence[dict]) -> float | None:
+        """When a finished run reached the target (None: never)."""
+        if self.kind is not None:
+            dated = [e["step"] for e in events if e["kind"] == self.kind]
+            return float(min(dated)) if dated else None
+        steps, values = curves.get(str(self.metric), (np.array([]), np.array([])))
+        above = np.flatnonzero(values >= float(self.level))  # type: ignore[arg-type]
+        return float(steps[above[0]]) if len(above) else None
+
+
+@dataclass
+class History:
+    """One run as the forecasters see it: its curves on the probe grid (the target metric's
+    steps; a per-step metric is read at those steps), its planned end, config and the truth."""
+
+    run: str
+    curves: Curves
+    grid: np.ndarray  # probe steps, ascending
+    end: int
+    config: dict[str, Any] = field(default_factory=dict)
+    truth: float | None = None  # the target's step; None: never within the run
+    truth_metric: str | None = None  # the metric the target's event is dated on
+    memo: dict[tuple, list[float]] = field(default_factory=dict, repr=False)  # per-metric features, by (metric, t, log)
+
+    def upto(self, metric: str, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of `metric` at grid steps ≤ t (each the last value at or before it)."""
+        steps, values = self.curves[metric]
+        grid = self.grid[(self.grid <= t) & (self.grid >= steps[0])]
+        return grid, values[np.searchsorted(steps, grid, side="right") - 1]
+
+
+def probe_grid(data: Curves) -> np.ndarray:
+    """The probe steps: those of the sparsest metric recorded at more than half the steps of the
+    densest probe metric (a per-step training curve is denser; a metric probed only now and then,
+    such as the LLC, sparser)."""
+    lengths = sorted({len(steps) for name, (steps, _) in data.items() if not FORECAST.matches(name)})
+    probed = [n for n in lengths if n < lengths[-1]] or lengths
+    grid_length = min(n for n in probed if n > probed[-1] / 2)
+    return next(steps for name, (steps, _) in data.items() if len(steps) == grid_length and not FORECAST.matches(name))
+
+
+@dataclass(frozen=True)
+class Forecast:
+    step: float  # the predicted step of the target (inf: not before the end of time)
+    low: float
+    high: float
+    probability: float  # that the target happens by the run's end
+
+    def to_dict(self) -> dict[str, float]:
+        return {"step": self.step, "low": self.low, "high": self.high, "probability": self.probability}
+
+
+# ---- calibration, shared by every forecaster ------------------------------------------------------
+
+
+def _bin(progress: float) -> int:
+    return int(np.searchsorted(PROGRESS_BINS, progress, side="right"))
+
+
+@dataclass
+class Residuals:
+    """Out-of-fold log-step residuals, per progress bin (t / T̂)."""
+
+    bins: list[list[float]] = field(default_factory=lambda: [[] for _ in range(len(PROGRESS_BINS) + 1)])
+
+    def add(self, t: float, log_hat: float, log_truth: float) -> None:
+        self.bins[_bin(t / math.exp(log_hat))].append(log_truth - log_hat)
+
+    def of(self, t: float, log_hat: float) -> np.ndarray:
+        chosen = np.asarray(self.bins[_bin(t / math.exp(min(log_hat, 700.0)))])
+        return chosen if len(chosen) >= MIN_BIN else np.asarray([r for b in self.bins for r in b])
+
+
+class Forecaster:
+    """Subclasses set `name`, implement `fit_model` and `log_step` (and may `probability`)."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.residuals = Residuals()
+        self.end = 0
+
+    # -- what each forecaster defines
+    def fit_model(self, histories: Sequence[History], target: Target) -> None:
+        raise NotImplementedError
+
+    def log_step(self, history: History, t: float) -> float | None:
+        """log T̂ from the history up to t; None where this forecaster does not apply."""
+        raise NotImplementedError
+
+    def own_probability(self, history: History, t: float) -> float | None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- shared
+    def fit(self, histories: Sequence[History], target: Target) -> Forecaster:
+        """Calibrate on out-of-fold residuals, then fit the model on every history."""
+        self.target, self.end = target, max(h.end for h in histories)
+        folds = np.arange(len(histories)) % FOLDS
+        for fold in range(FOLDS):
+            held = [h for h, f in zip(histories, folds) if f == fold]
+            part = type(self)()
+            part.fit_model([h for h, f in zip(histories, folds) if f != fold], target)
+            for history in held:
+                for t in sample_times(history):
+                    log_hat = part.log_step(history, t)
+                    if log_hat is not None and history.truth is not None and math.isfinite(log_hat):
+                        self.residuals.add(t, log_hat, math.log(history.truth))
+        self.fit_model(histories, target)
+        return self
+
+    def forecast(self, history: History, t: float) -> Forecast | None:
+        """The forecast at step t (None where the forecaster does not apply)."""
+        log_hat = self.log_step(history, t)
+        if log_hat is None:
+            return None
+        end = history.end or self.end
+        if not math.isfinite(log_hat) or log_hat > math.log(end) + 10:
+            return Forecast(math.inf, math.inf, math.inf, self.own_probability(history, t) or 0.0)
+        r = self.residuals.of(t, log_hat)
+        if len(r) == 0:
+            r = np.zeros(1)
+        shift, low, high = np.quantile(r, [0.5, (1 - COVERAGE) / 2, (1 + COVERAGE) / 2])
+        step, low, high = (max(math.exp(log_hat + x), t) for x in (shift, low, high))
+        probability = self.own_probability(history, t)
+        if probability is None:
+            probability = float(np.mean(log_hat + r <= math.log(end)))
+        return Forecast(step, low, high, probability)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "forecaster": self.name,
+            "target": self.target.text,
+            "end": self.end,
+            "residuals": self.residuals.bins,
+            "params": self.params(),
+        }
+
+
+def sample_times(history: History, most: int = SAMPLES) -> list[float]:
+    """The probe steps a forecaster is fitted and calibrated at: positive steps before the truth
+    (or the end), at most `most` of them, spread evenly in log-step."""
+    before = history.truth if history.truth is not None else history.end + 1
+    steps = history.grid[(history.grid > 0) & (history.grid < before)]
+    if len(steps) > most:
+        wanted = np.geomspace(steps[0], steps[-1], most)
+        steps = np.unique(steps[np.minimum(np.searchsorted(steps, wanted), len(steps) - 1)])
+    return [float(t) for t in steps]
+
+
+# ---- the baseline: the target metric extrapolated ------------------------------------------------
+
+
+def _target_metric(histories: Sequence[History], target: Target) -> str:
+    """The metric the target is read on: the crossing's, or the one most training runs' events of
+    that kind are dated on."""
+    if target.metric is not None:
+        return target.metric
+    names = [h.truth_metric for h in histories if h.truth_metric]
+    if not names:
+        raise UserError(f"--target: no training run has a {target.kind!r} event to learn from")
+    return max(set(names), key=names.count)
+
+
+class TargetExtrapolation(Forecaster):
+    """y(s) = floor + (ceiling − floor)·σ((log s − m)/w) fitted by grid search over (m, w) to the
+    target metric at the probe steps ≤ t, refined by least squares; T̂ = exp(m) for an event (the rise half done), the
+    crossing of the level for a crossing. The floor is the run's first value, the ceiling the
+    median over the training runs of the metric at their end among those with the target. Until
+    the fitted rise is `RISE_SEEN` of the way at t it forecasts nothing (T̂ = ∞, probability 0):
+    a rise that has not begun cannot be extrapolated, which is the point of this baseline."""
+
+    name = "target extrapolation"
+    M_POINTS, WIDTHS = 240, np.geomspace(0.05, 2.0, 12)
+
+    def fit_model(self, histories: Sequence[History], target: Target) -> None:
+        self.target, self.metric = target, _target_metric(histories, target)
+        ends = [h.curves[self.metric][1][-1] for h in histories if h.truth is not None and self.metric in h.curves]
+        self.ceiling = float(np.median(ends)) if ends else 1.0
+
+    def log_step(self, history: History, t: float) -> float | None:
+        if self.metric not in history.curves:
+            return None
+        steps, values = history.upto(self.metric, t)
+        keep = steps > 0
+        if keep.sum() < 3:
+            return None
+        floor = float(values[0])
+        x, y = np.log(steps[keep]), values[keep]
+        m = np.linspace(x[0], math.log(100 * (history.end or self.end)), self.M_POINTS)
+        shape = 1 / (1 + np.exp(-(x[None, None, :] - m[:, None, None]) / self.WIDTHS[None, :, None]))  # (m, w, points)
+        sse = (((floor + (self.ceiling - floor) * shape) - y) ** 2).sum(-1)
+        # Of the fits as good as the best, the latest rise: a flat curve says nothing of when.
+        i, j = max(zip(*np.nonzero(sse <= sse.min() * (1 + 1e-2) + 1e-12)))
+        if shape[i, j, -1] < RISE_SEEN:
+            return math.inf  # no rise under way yet: nothing to extrapolate
+
+        def residual(p: np.ndarray) -> np.ndarray:
+            return floor + (self.ceiling - floor) / (1 + np.exp(-(x - p[0]) / p[1])) - y
+
+        fitted = least_squares(residual, [m[i], self.WIDTHS[j]], bounds=([m[0], self.WIDTHS[0]], [m[-1], self.WIDTHS[-1]]))
+        middle, width = map(float, fitted.x)
+        if self.target.level is None:
+            return middle
+        q = (self.target.level - floor) / (self.ceiling - floor) if self.ceiling != floor else math.nan
+        return middle + width * math.log(q / (1 - q)) if 0 < q < 1 else math.inf
+
+    def params(self) -> dict[str, Any]:
+        return {"metric": self.metric, "ceiling": self.ceiling}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        self.metric, self.ceiling = params["metric"], params["ceiling"]
+
+
+# ---- the mechanism: the weight-decay clock -------------------------------------------------------
+
+
+def _clock(config: dict) -> float | None:
+    """1/(lr·wd), the weight-norm decay time of decoupled weight decay; None without decay."""
+    train = config.get("train", {})
+    rate = float(train.get("lr", 0.0)) * float(train.get("weight_decay", 0.0))
+    return 1 / rate if rate > 0 else None
+
+
+def _saturation(history: History, t: float) -> float | None:
+    """The first probe step ≤ t with train accuracy ≥ 99 %; None before it (or without it)."""
+    if TRAIN_ACCURACY.name not in history.curves:
+        return None
+    steps, values = history.upto(TRAIN_ACCURACY.name, t)
+    hit = np.flatnonzero(values >= SATURATED)
+    return float(steps[hit[0]]) if len(hit) else None
+
+
+class WeightDecayClock(Forecaster):
+    """T̂ = t_sat + exp(a + b·log(1/(lr·wd))), t_sat the step train accuracy reached 99 % (or t
+    while it has not yet); (a, b) least squares over the training runs with the target."""
+
+    name = "weight-decay clock"
+
+    def fit_model(self, histories: Sequence[History], target: Target) -> None:
+        self.target = target
+        points = []
+        for h in histories:
+            clock, saturated = _clock(h.config), _saturation(h, math.inf)
+            if clock and saturated is not None and h.truth is not None and h.truth > saturated:
+                points.append((math.log(clock), math.log(h.truth - saturated)))
+        if len(points) < 2 or len({x for x, _ in points}) < 2:
+            self.slope, self.intercept = math.nan, math.nan
+            return
+        log_clock, log_delay = np.array(points).T
+        self.slope, self.intercept = map(float, np.polyfit(log_clock, log_delay, 1))
+
+    def log_step(self, history: History, t: float) -> float | None:
+        clock = _clock(history.config)
+        if clock is None or not math.isfinite(self.slope) or TRAIN_ACCURACY.name not in history.curves:
+            return None
+        saturated = _saturation(history, t)
+        start = saturated if saturated is not None else t
+        return math.log(max(start + math.exp(self.intercept + self.slope * math.log(clock)), t + 1))
+
+    def params(self) -> dict[str, Any]:
+        return {"slope": self.slope, "intercept": self.intercept}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        self.slope, self.intercept = params["slope"], params["intercept"]
+
+
+# ---- precursors -------------------------------------------------------------------------------------
+
+
+def family(metric: str) -> str:
+    return metric.split("/", 1)[0]
+
+
+def _value_transform(values: np.ndarray) -> bool:
+    """Whether a metric is read in log10: positive and spanning more than two decades."""
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() > 100)
+
+
+def precursor_features(history: History, t: float, metrics: Sequence[str], logged: Sequence[bool]) -> np.ndarray:
+    """[log t] + per metric: its value at t, its slope per unit log-step since t/2, and
+    log of the step at which it had made half its largest move so far. Shape (1 + 3·len(metrics),)."""
+    out = [math.log(t)]
+    for metric, log in zip(metrics, logged):
+        key = (metric, t, log)
+        if key not in history.memo:
+            history.memo[key] = _metric_features(history, t, metric, log)
+        out += history.memo[key]
+    return np.asarray(out)
+
+
+def _metric_features(history: History, t: float, metric: str, log: bool) -> list[float]:
+    """Value at t, slope per unit log-step since t/2, and log of the step at which it had made half
+    of its largest move so far (the date of its change, robust to noise on a fine grid)."""
+    steps, values = history.upto(metric, t)
+    keep = steps > 0
+    steps, values = steps[keep], values[keep]
+    if log:
+        values = np.log10(np.maximum(values, 1e-12))
+    if len(steps) == 0:
+        return [0.0, 0.0, 0.0]
+    half = max(int(np.searchsorted(steps, t / 2, side="right")) - 1, 0)
+    dx = math.log(steps[-1]) - math.log(steps[half])
+    moved = np.abs(values - values[0])
+    half_way = int(np.argmax(moved >= moved.max() / 2))  # when its largest move so far was half made
+    return [float(values[-1]), float((values[-1] - values[half]) / dx) if dx > 0 else 0.0, math.log(steps[half_way])]
+
+
+def _boosted(kind: str, x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> Any:
+    """A gradient-boosted tree ensemble (scikit-learn's HistGradientBoosting`kind`), deterministic
+    for the same data. Imported here: a run that forecasts nothing never loads scikit-learn."""
+    from sklearn import ensemble
+
+    return getattr(ensemble, f"HistGradientBoosting{kind}")(
+        max_iter=200, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0, early_stopping=False, random_state=0
+    ).fit(x, y, sample_weight=weight)
+
+
+class Precursors(Forecaster):
+    """Gradient-boosted trees (scikit-learn's HistGradientBoosting) on `precursor_features`: a
+    regressor of log T (runs with the target) and a classifier of whether the target happens by
+    the end (all runs); each run weighs the same however many probe steps it has. Trees, not a
+    linear model, because a precursor's features mean something only once it has moved (a
+    move's date says nothing before the move). `dropped` names the feature families left out.
+    Its JSON keeps the training features, and loading fits the trees again (deterministic):
+    nothing is pickled."""
+
+    name = "precursors"
+    dropped: tuple[str, ...] = ()
+
+    def fit_model(self, histories: Sequence[History], target: Target) -> None:
+        self.target = target
+        excluded = {_target_metric(histories, target), *self.dropped_metrics(histories)}
+        common = set.intersection(*(set(h.curves) for h in histories))
+        self.metrics = sorted(m for m in common if m not in excluded)
+        self.logged = [_value_transform(np.concatenate([h.curves[m][1] for h in histories])) for m in self.metrics]
+        rows, log_truth, weight = [], [], []
+        for h in histories:
+            times = sample_times(h)
+            for t in times:
+                rows.append(precursor_features(h, t, self.metrics, self.logged))
+                log_truth.append(math.log(h.truth) if h.truth is not None else math.nan)
+                weight.append(1 / len(times))
+        self.train_x, self.train_y, self.train_w = np.array(rows), np.array(log_truth), np.array(weight)
+        self._fit_trees()
+
+    def _fit_trees(self) -> None:
+        event = np.isfinite(self.train_y)
+        x, y, w = self.train_x, self.train_y, self.train_w
+        self.regressor = _boosted("Regressor", x[event], y[event], w[event]) if event.sum() >= 2 else None
+        self.classifier = _boosted("Classifier", x, event, w) if 0 < event.sum() < len(event) else None
+        self.always = bool(event.all())
+
+    def dropped_metrics(self, histories: Sequence[History]) -> list[str]:
+        return [m for h in histories for m in h.curves if family(m) in self.dropped]
+
+    def _x(self, history: History, t: float) -> np.ndarray | None:
+        if any(m not in history.curves for m in self.metrics):
+            return None
+        return precursor_features(history, t, self.metrics, self.logged)[None, :]
+
+    def log_step(self, history: History, t: float) -> float | None:
+        x = self._x(history, t)
+        if x is None or self.regressor is None:
+            return None
+        return max(float(self.regressor.predict(x)[0]), math.log(t + 1))
+
+    def own_probability(self, history: History, t: float) -> float | None:
+        x = self._x(history, t)
+        if x is None:
+            return None
+        return float(self.classifier.predict_proba(x)[0, 1]) if self.classifier is not None else float(self.always)
+
+    def params(self) -> dict[str, Any]:
+        training = {
+            "x": self.train_x.tolist(),
+            "y": [y if math.isfinite(y) else None for y in self.train_y],
+            "w": self.train_w.tolist(),
+        }
+        return {"metrics": self.metrics, "logged": self.logged, "dropped": list(self.dropped), **training}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        self.metrics, self.logged, self.dropped = params["metrics"], params["logged"], tuple(params["dropped"])
+        self.train_x = np.asarray(params["x"], float)
+        self.train_y = np.asarray([math.nan if y is None else y for y in params["y"]], float)
+        self.train_w = np.asarray(params["w"], float)
+        self._fit_trees()
+
+
+def without(families: Sequence[str]) -> type[Precursors]:
+    """The precursor forecaster with these feature families left out (the ablation)."""
+    return type(f"PrecursorsWithout_{'_'.join(families)}", (Precursors,), {"dropped": tuple(families)})
+
+
+FORECASTERS: dict[str, type[Forecaster]] = {f.name: f for f in (TargetExtrapolation, Precursors, WeightDecayClock)}
+
+
+def from_dict(data: dict[str, Any]) -> Forecaster:
+    """A fitted forecaster back from `to_dict` (JSON)."""
+    kind = FORECASTERS.get(data.get("forecaster", ""))
+    if kind is None:
+        raise UserError(f"forecaster: {data.get('forecaster')!r} is not allowed (one of {', '.join(FORECASTERS)})")
+    forecaster = kind()
+    forecaster.target, forecaster.end = Target.parse(data["target"]), int(data["end"])
+    forecaster.residuals = Residuals([list(map(float, b)) for b in data["residuals"]])
+    forecaster.load_params(data["params"])
+    return forecaster
