@@ -10,7 +10,11 @@ TORCH   ?= torch==2.13.0
 # WordNet 3.0 (Debian's wordnet-base) labels the text task's nouns; installed when missing.
 WORDNET := /usr/share/wordnet/data.noun
 
-setup: $(STAMP) $(WORDNET)
+# Debian's Chromium drives tests/serve's browser tests through Playwright (which never downloads
+# a browser here); installed when missing, and without it those tests skip.
+CHROMIUM := /usr/bin/chromium
+
+setup: $(STAMP) $(WORDNET) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +27,12 @@ $(WORDNET):
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base) \
 			|| echo "note: apt-get could not install wordnet-base; the text task's WordNet tests will skip"; \
 	else echo "note: $(WORDNET) is missing; the text task needs Debian's wordnet-base"; fi
+
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
+			|| echo "note: apt-get could not install chromium; the dashboard's browser tests will skip"; \
+	else echo "note: $(CHROMIUM) is missing; the dashboard's browser tests need Debian's chromium"; fi
 
 demo: setup
 	$(VENV)/bin/phasewatch run grokking --name demo --overwrite --set threads=2

@@ -21,6 +21,7 @@ from phasewatch.record.detection import analyse_if_missing
 from phasewatch.report import print_summary, write_report
 from phasewatch.report.compare import config_key, default_comparison_path, write_comparison
 from phasewatch.report.phase_diagram import write_phase_diagram
+from phasewatch.serve.cli import add_serve_command, serve_command
 from phasewatch.store import Run, list_runs, query, store_root
 from phasewatch.store.query import EmptyStoreWarning
 from phasewatch.sweep import load_sweep, run_sweep, sweep_status
@@ -184,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--event", default="grokking", metavar="KIND", help="with `report`: the event whose step is mapped")
 
     add_fit_commands(commands)
+    add_serve_command(commands)
     commands.add_parser("runs", help="table of the runs in the store")
     compare = commands.add_parser(
         "compare",
@@ -436,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args, console)
         elif args.command == "sweep":
             _sweep(args, root, console)
+        elif args.command == "serve":
+            serve_command(args, root)
         elif args.command in FIT_COMMANDS:
             FIT_COMMANDS[args.command](args, root)
         elif args.command == "runs":

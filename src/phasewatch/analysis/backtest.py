@@ -67,10 +67,13 @@ def forecasts(forecaster: Forecaster, held_out: Sequence[History]) -> list[dict[
     """One row per held-out run and fraction: the time, the truth and the forecast (None: none)."""
     rows = []
     for h in held_out:
+        times = {fraction: forecast_time(h, fraction) for fraction in FRACTIONS}
+        asked = [f for f, t in times.items() if t is not None and (h.truth is None or t < h.truth)]
+        made = dict(zip(asked, forecaster.forecasts(h, [float(times[f] or 0) for f in asked])))
         for fraction in FRACTIONS:
-            t = forecast_time(h, fraction)
-            made = forecaster.forecast(h, t) if t is not None and (h.truth is None or t < h.truth) else None
-            rows.append({"run": h.run, "fraction": fraction, "t": t, "truth": h.truth, **_fields(made)})
+            rows.append(
+                {"run": h.run, "fraction": fraction, "t": times[fraction], "truth": h.truth, **_fields(made.get(fraction))}
+            )
     return rows
 
 
