@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from phasewatch.analysis.backtest import backtest
+from phasewatch.analysis.backtest import backtest, group_of
 from phasewatch.analysis.forecast import FORECASTERS, Target
 from phasewatch.analysis.scaling import FORMS, STARTS, VARIABLES, fit_scaling_law, read_points
 from phasewatch.errors import UserError
@@ -118,7 +118,9 @@ def _forecast(args: argparse.Namespace, root) -> None:
             raise UserError("forecast fit: --out FILE is required (where the fitted forecaster's JSON goes)")
         if not any(h.truth is not None for h in histories):
             raise UserError(f"--target: no run of sweep {args.sweep!r} reaches {target.text!r}; nothing to learn from")
-        fitted = FORECASTERS[args.forecaster]().fit(histories, target)
+        # Calibrated on held-out configurations: a live run is most often a new one.
+        groups = [group_of(axes[h.run], "config") for h in histories]
+        fitted = FORECASTERS[args.forecaster]().fit(histories, target, groups)
         atomic_write_json(Path(args.out), fitted.to_dict())
         print(f"forecaster: {args.out}")
         return

@@ -75,7 +75,7 @@ def test_scores_worked_by_hand():
 
 
 def test_backtest_on_planted_runs_finds_the_precursor_and_its_family():
-    runs = planted_runs(72, seed=5)
+    runs = planted_runs(48, seed=5)
     result = backtest(runs, _axes(runs), Target.parse("grokking"))
     assert set(result["splits"]) == {"seed", "config"} and result["fractions"] == list(FRACTIONS)
     for by in ("seed", "config"):

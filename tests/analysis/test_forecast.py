@@ -110,9 +110,15 @@ def _share_right(forecaster, runs, fraction):
     return float(np.mean(right))
 
 
-def test_a_planted_precursor_forecasts_long_before_the_target_moves_and_the_baseline_cannot():
+@pytest.fixture(scope="module")
+def planted():
+    """(training runs, held-out runs, the precursor forecaster fitted on the training runs)."""
     train, held_out = planted_runs(60, seed=1), planted_runs(30, seed=2)
-    precursors = Precursors().fit(train, GROKKING)
+    return train, held_out, Precursors().fit(train, GROKKING)
+
+
+def test_a_planted_precursor_forecasts_long_before_the_target_moves_and_the_baseline_cannot(planted):
+    train, held_out, precursors = planted
     baseline = TargetExtrapolation().fit(train, GROKKING)
     # At 0.6·T the precursor has risen (at 0.5·T) but the target has not. Trees date T from the
     # precursor's move to within a few tens of per cent (piecewise constant over 45 runs).
@@ -127,9 +133,8 @@ def test_a_planted_precursor_forecasts_long_before_the_target_moves_and_the_base
     assert np.mean([probability(r, 0.6 * END) for r in held_out if r.truth is None]) < 0.2
 
 
-def test_without_the_precursor_family_the_lead_is_gone():
-    train, held_out = planted_runs(60, seed=1), planted_runs(30, seed=2)
-    full = Precursors().fit(train, GROKKING)
+def test_without_the_precursor_family_the_lead_is_gone(planted):
+    train, held_out, full = planted
     ablated = type("NoIpr", (Precursors,), {"dropped": ("fourier_ipr",)})().fit(train, GROKKING)
     assert PRECURSOR not in ablated.metrics
     assert _share_right(ablated, held_out, 0.6) <= _share_right(full, held_out, 0.6) - 0.2
@@ -145,9 +150,8 @@ def test_negative_control_noise_metrics_add_nothing_to_the_step_alone():
     assert _share_right(precursors, held_out, 0.6) <= _share_right(step_only, held_out, 0.6) + 0.1
 
 
-def test_intervals_cover_about_nine_in_ten_held_out_truths():
-    train, held_out = planted_runs(80, seed=3), planted_runs(40, seed=4)
-    forecaster = Precursors().fit(train, GROKKING)
+def test_intervals_cover_about_nine_in_ten_held_out_truths(planted):
+    _, held_out, forecaster = planted
     covered = []
     for run in held_out:
         if run.truth is None:
@@ -159,9 +163,9 @@ def test_intervals_cover_about_nine_in_ten_held_out_truths():
 
 
 @pytest.mark.parametrize("kind", [TargetExtrapolation, Precursors])
-def test_a_fitted_forecaster_survives_json_and_forecasts_the_same(kind):
-    train = planted_runs(30, seed=1)
-    fitted = kind().fit(train, GROKKING)
+def test_a_fitted_forecaster_survives_json_and_forecasts_the_same(kind, planted):
+    train, _, precursors = planted
+    fitted = precursors if kind is Precursors else kind().fit(train, GROKKING)
     loaded = from_dict(json.loads(json.dumps(fitted.to_dict())))
     run = planted_run(0, 700.0, np.random.default_rng(9))
     for t in (300.0, 500.0, 650.0):
@@ -171,3 +175,19 @@ def test_a_fitted_forecaster_survives_json_and_forecasts_the_same(kind):
 def test_an_unknown_forecaster_is_refused():
     with pytest.raises(UserError, match="forecaster: 'oracle' is not allowed"):
         from_dict({"forecaster": "oracle"})
+
+
+def test_calibration_by_groups_keeps_a_group_out_of_its_own_residuals():
+    """Twin runs (the same curves twice) in one group: folded by run, a twin is always in the
+    training folds and the residuals are near zero; folded by group, they are honest."""
+    runs = planted_runs(20, seed=7, never_share=0.0)
+    twins = [History(f"{h.run}-twin", h.curves, h.grid, h.end, h.config, h.truth, h.truth_metric) for h in runs]
+    histories, groups = runs + twins, [h.run for h in runs] * 2
+
+    def spread(forecaster):
+        r = np.concatenate([np.asarray(b) for b in forecaster.residuals.bins if b])
+        return float(np.quantile(r, 0.95) - np.quantile(r, 0.05))
+
+    by_run = Precursors().fit(histories, GROKKING)
+    by_group = Precursors().fit(histories, GROKKING, groups)
+    assert spread(by_group) > 1.5 * spread(by_run)

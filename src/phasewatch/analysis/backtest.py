@@ -31,6 +31,13 @@ ALARM = 0.5  # probability at which a forecast says the target will happen
 SPLITS = ("seed", "config")
 
 
+def group_of(axes: dict[str, Any], by: str) -> Any:
+    """What a split holds out whole: the run's seed, or its configuration (every axis but the seed)."""
+    if by == "seed":
+        return _sortable(axes.get("seed", 0))
+    return tuple(sorted((k, _sortable(v)) for k, v in axes.items() if k != "seed"))
+
+
 def split(
     histories: Sequence[History], axes: dict[str, dict[str, Any]], by: str, seed: int = 0
 ) -> tuple[list[History], list[History]]:
@@ -39,11 +46,7 @@ def split(
     its sweep axis values."""
     if by not in SPLITS:
         raise ValueError(by)
-    key: dict[str, Any]
-    if by == "seed":
-        key = {h.run: _sortable(axes[h.run].get("seed", 0)) for h in histories}
-    else:
-        key = {h.run: tuple(sorted((k, _sortable(v)) for k, v in axes[h.run].items() if k != "seed")) for h in histories}
+    key = {h.run: group_of(axes[h.run], by) for h in histories}
     groups = sorted(set(key.values()))
     chosen = np.random.default_rng(seed).permutation(len(groups))[: max(1, len(groups) // 3)]
     held = {groups[i] for i in chosen}
@@ -157,7 +160,8 @@ def backtest(histories: Sequence[History], axes: dict[str, dict[str, Any]], targ
             out["splits"][by] = {"skipped": "no training run reaches the target, or nothing held out"}
             continue
         result: dict[str, Any] = {"train_runs": len(train), "held_out_runs": len(test), "forecasters": {}, "ablation": {}}
-        fitted = {name: kind().fit(train, target) for name, kind in FORECASTERS.items()}
+        groups = [group_of(axes[h.run], by) for h in train]  # calibrated as it is tested: on unseen groups
+        fitted = {name: kind().fit(train, target, groups) for name, kind in FORECASTERS.items()}
         for name, forecaster in fitted.items():
             rows = forecasts(forecaster, test)
             result["forecasters"][name] = {**score(rows), "rows": rows}
@@ -165,7 +169,9 @@ def backtest(histories: Sequence[History], axes: dict[str, dict[str, Any]], targ
         assert isinstance(precursors, Precursors)
         for dropped in sorted({family(m) for m in precursors.metrics}):
             result["ablation"][dropped] = {
-                k: v for k, v in score(forecasts(without([dropped])().fit(train, target), test)).items() if k != "calibration"
+                k: v
+                for k, v in score(forecasts(without([dropped])().fit(train, target, groups), test)).items()
+                if k != "calibration"
             }
         out["splits"][by] = result
     return out

@@ -19,7 +19,7 @@ Three forecasters, each fitted on a set of runs (`History`) and applied to other
   measured, not assumed to be 1). It applies only to runs with weight decay and a train accuracy.
 
 Every forecaster is calibrated the same way (`fit`): split-conformal residuals r = log T − log T̂,
-out of fold (5 folds of runs), binned by how far the run is into its predicted wait (t / T̂). The
+out of fold (5 folds of runs, or of groups of runs such as configurations), binned by how far the run is into its predicted wait (t / T̂). The
 point forecast is T̂·exp(median r), the interval T̂·exp(5 % and 95 % quantiles of r) — nominal
 90 % coverage on runs exchangeable with the training runs, which the backtest measures rather
 than assumes. The probability is the classifier's for `Precursors`, else the share of residuals
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -179,10 +179,15 @@ class Forecaster:
         raise NotImplementedError
 
     # -- shared
-    def fit(self, histories: Sequence[History], target: Target) -> Forecaster:
-        """Calibrate on out-of-fold residuals, then fit the model on every history."""
+    def fit(self, histories: Sequence[History], target: Target, groups: Sequence[Hashable] | None = None) -> Forecaster:
+        """Calibrate on out-of-fold residuals, then fit the model on every history. `groups` (one
+        per history, e.g. its configuration) keeps each group within one fold, so the residuals
+        are those of groups the model never saw: calibrate the way the forecaster will be used
+        (on new configurations, say). Without groups, or with fewer than `FOLDS`, runs are folded."""
         self.target, self.end = target, max(h.end for h in histories)
-        folds = np.arange(len(histories)) % FOLDS
+        keys = list(groups) if groups is not None and len(set(groups)) >= FOLDS else list(range(len(histories)))
+        fold_of = {key: i % FOLDS for i, key in enumerate(sorted(set(keys), key=repr))}
+        folds = [fold_of[key] for key in keys]
         for fold in range(FOLDS):
             held = [h for h, f in zip(histories, folds) if f == fold]
             part = type(self)()
