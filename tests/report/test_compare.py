@@ -1,4 +1,5 @@
 import math
+import re
 
 import numpy as np
 import pytest
@@ -60,8 +61,11 @@ def test_comparison_page_renders_escapes_and_summarises(tmp_path, make_structure
     runs.append(make_structure_run(tmp_path, "other", experiment="ufm", decay_ratio=1.0, final_alignment=0.5))
     path = write_comparison(runs, tmp_path / "compare.html")
     page = path.read_text(encoding="utf-8")
-    assert page.count(get_plotlyjs()) == 1
-    rest = page.replace(get_plotlyjs(), "")
+    # inside the runs' store: plotly.js is the store's shared copy, by a relative path
+    [src] = re.findall(r'<script src="([^"]+)"', page)
+    assert src.startswith(".assets/plotly-") and (path.parent / src).read_text(encoding="utf-8") == get_plotlyjs()
+    rest = page
+    assert get_plotlyjs() not in rest
     assert HOSTILE not in rest and "&lt;script&gt;alert(1)&lt;/script&gt;" in rest
     assert "https://" not in rest and "http://" not in rest
     final = [r.metric("semantic_alignment/features")[1][-1] for r in runs[:3]]

@@ -204,14 +204,15 @@ def test_cli_compare_writes_the_page_and_escapes_user_strings(tmp_path, capsys):
     path = default_comparison_path(store, "description")
     assert capsys.readouterr().out == f"comparison: {path}\n" and path == store / "comparisons" / "compare-description.html"
     page = path.read_text(encoding="utf-8")
-    assert page.count(get_plotlyjs()) == 1
-    rest = page.replace(get_plotlyjs(), "")
+    assert get_plotlyjs() not in page and '<script src="../.assets/plotly-' in page  # the store's shared copy
+    rest = page
     assert HOSTILE_VALUE not in rest and "<b>bold" not in rest and "<script>alert" not in rest
     assert "description=&lt;b&gt;bold&lt;/b&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in rest
     assert "<h2>weight_norm/total</h2>" in rest  # asked for, though only one run recorded it
     assert "https://" not in rest and "http://" not in rest
     out = tmp_path / "elsewhere" / "page.html"
     assert main([*argv, "--out", str(out)]) == 0 and out.is_file()
+    assert out.read_text(encoding="utf-8").count(get_plotlyjs()) == 1  # outside the store: inlined, as before
 
 
 @pytest.mark.parametrize(

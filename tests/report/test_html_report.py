@@ -1,6 +1,6 @@
 import re
 
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from phasewatch.report import write_report
 
@@ -9,14 +9,18 @@ def without_plotlyjs(page: str) -> str:
     return page.replace(get_plotlyjs(), "")
 
 
-def test_report_is_one_offline_file_with_every_panel(grokking_run):
+def test_report_is_one_offline_page_with_every_panel(grokking_run):
     path = write_report(grokking_run)
     assert path == grokking_run.path / "report.html"
     assert not [p for p in grokking_run.path.iterdir() if p.name.startswith(".")]  # no temporary file left
     page = path.read_text(encoding="utf-8")
 
-    assert page.count(get_plotlyjs()) == 1
-    rest = without_plotlyjs(page)
+    # plotly.js is the store's shared copy, loaded by a relative path (so file:// works), not inlined
+    assert get_plotlyjs() not in page
+    [src] = re.findall(r"<script src=\"([^\"]+)\"", page)
+    assert src == f"../.assets/plotly-{get_plotlyjs_version()}.min.js"
+    assert (path.parent / src).read_text(encoding="utf-8") == get_plotlyjs()
+    rest = page.replace(f'<script src="{src}"></script>', "")
     assert "http://" not in rest and "https://" not in rest  # no CDN, no fonts, no links out
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", rest)
 

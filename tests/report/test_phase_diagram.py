@@ -1,9 +1,11 @@
 """The sweep's phase diagram from planted member runs: regions, event statistics, the page."""
 
 import json
+import re
 
 import numpy as np
 import pytest
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from phasewatch.errors import UserError
 from phasewatch.report.phase_diagram import cells, member_table, write_phase_diagram
@@ -87,3 +89,15 @@ def test_the_page_fits_the_event_step_against_a_numeric_axis(tmp_path):
     assert f"grokking step ∝ train_fraction^{slope:.2f}" in html
     assert "runs with the event per value — 0.3: 2/4, 0.6: 1/4" in html
     assert "step ∝ seed^" not in html and "step ∝ weight_decay^" not in html  # the seed, and an axis with a zero
+
+
+def test_a_sweep_with_cells_never_run_still_gets_its_page_sharing_the_stores_plotly(tmp_path):
+    planted_sweep(tmp_path)
+    record = json.loads((tmp_path / "sweeps" / "d.json").read_text())
+    record["axes"]["train_fraction"].append(0.9)  # a value whose runs were never run: a cell with no region
+    record["members"] += [{"run": f"never-{seed}", "train_fraction": 0.9, "weight_decay": 1.0, "seed": seed} for seed in (0, 1)]
+    atomic_write_json(tmp_path / "sweeps" / "d.json", record)
+    html = write_phase_diagram(tmp_path, "d", x="train_fraction", y="weight_decay").read_text()
+    assert "missing 2" in html and get_plotlyjs() not in html
+    [src] = re.findall(r'<script src="([^"]+)"', html)
+    assert src == f"../.assets/plotly-{get_plotlyjs_version()}.min.js" and (tmp_path / "sweeps" / src).is_file()

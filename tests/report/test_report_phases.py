@@ -120,7 +120,8 @@ def test_syntax_and_semantics_share_one_axis_with_their_events(tmp_path):
     assert fig.data[0].line.color == phase_colour("syntax") and fig.data[1].line.color == phase_colour("semantics")
     assert fig.data[1].line.dash == "dot" and fig.data[2].line.dash == "dash"
     labelled = [a.text for a in fig.layout.annotations if a.name != "phase"]
-    assert labelled == ["transition", "crystallisation"]  # only the events on these metrics
+    # only the events on these metrics, each label saying its metric
+    assert labelled == ["transition · selection/syntactic_accuracy", "crystallisation · selection/semantic_accuracy"]
     without = {m: c for m, c in data.items() if m != "selection/semantic_accuracy"}
     assert language_figure(without, EVENTS) is None
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from phasewatch.serve.app import create_app  # noqa: E402
 
 ROUTES = ["/", "/static/plotly.js", "/static/dashboard.js", "/api/runs", "/api/metrics", "/api/series", "/api/updates"]
-ROUTES += ["/api/events", "/api/arrays", "/api/matrix", "/report/alpha/report.html"]
+ROUTES += ["/api/events", "/api/timeline", "/api/sweeps", "/api/arrays", "/api/matrix", "/report/alpha/report.html"]
 
 
 @pytest.fixture

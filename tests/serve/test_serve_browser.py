@@ -135,3 +135,28 @@ def test_paths_outside_the_store_are_not_found(url):
     connection.request("GET", "/report/alpha/report.html")
     assert connection.getresponse().status == 200
     connection.close()
+
+
+def test_tokens_axis_sweep_filter_and_the_phase_strip(page, url):
+    page.goto(f"{url}?runs=alpha&metric=train/loss")
+    plot = "document.getElementById('plot')"
+    # alpha's saved phase timeline: one strip segment per span, in the span's colour, named
+    wait_until(page, f"{plot}.layout?.shapes?.filter(s => s.name === 'phase').length === 3")
+    names = page.evaluate(f"{plot}.layout.annotations.filter(a => a.name === 'phase').map(a => a.text)")
+    assert names == ["memorisation", "grokking", "refinement"]
+    assert page.evaluate(f"{plot}.layout.margin.t") > 40  # the strip and the event label sit above the plot
+    # tokens: step × alpha's tokens_per_step (16); the hover still gives the step
+    page.select_option("#xscale", "tokens")
+    wait_until(page, f"{plot}.data[0].x.at(-1) === 299 * 16 && {plot}.layout.xaxis.title.text === 'tokens'")
+    assert page.evaluate(f"{plot}.data[0].customdata.at(-1)") == 299 and "x=tokens" in page.url
+    # a run without tokens_per_step: the axis falls back to step, and the page says why
+    page.locator("#runs tr[data-run=beta] input").check()
+    wait_until(page, f"{plot}.data.length === 2 && {plot}.layout.xaxis.title.text === 'step'")
+    assert "beta" in page.inner_text("#xnote")
+    # the runs table by sweep, with the sweep's phase diagram one click away when it has one
+    page.select_option("#sweep", "pair")
+    wait_until(page, "[...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.run).join() === 'alpha,beta'")
+    assert page.get_attribute("#diagram", "href") == "report/sweeps/pair.html" and page.is_visible("#diagram")
+    page.select_option("#sweep", "solo")
+    wait_until(page, "[...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.run).join() === 'hostile'")
+    assert not page.is_visible("#diagram") and "sweep=solo" in page.url

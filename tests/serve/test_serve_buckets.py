@@ -115,3 +115,32 @@ def test_rows_after_each_runs_cursor_and_hostile_names(tmp_path):
     assert list(capped) == ["r"] and capped["r"].steps.tolist() == [11, 12, 13]
     assert buckets.rows_after(con, {"r": 49, "s": 49}, name, limit=100) == {}
     assert len(buckets.bucket_series(con, ["r"], name, 0, 49, 5, "step")["r"].steps) > 0
+
+
+@pytest.mark.parametrize("xscale", ["step", "log"])
+def test_scaled_buckets_are_the_buckets_of_step_times_the_runs_factor(spiky, xscale):
+    con, steps, values, spike = spiky
+    k, width = 8, 100  # a power of two: step × k is exact, so buckets can be compared exactly
+    x0, x1 = 0.1 * steps[-1] * k, 0.9 * steps[-1] * k  # in tokens
+    series = buckets.bucket_series(con, ["spiky"], "loss", x0, x1, width, xscale, scales={"spiky": k})["spiky"]
+    inside = (steps * k >= x0) & (steps * k <= x1)
+    to_x = (lambda u: np.log(u + 1.0)) if xscale == "log" else (lambda u: np.asarray(u, dtype=float))
+    position = (to_x(steps[inside] * k) - to_x(x0)) / (to_x(x1) - to_x(x0)) * width
+    index = np.clip(np.floor(position).astype(int), 0, width - 1)
+    want = set()
+    for b in np.unique(index):
+        s, v = steps[inside][index == b], values[inside][index == b]
+        want |= {(int(s[i]), float(v[i])) for i in (np.argmin(v), np.argmax(v), len(s) - 1)}
+    assert set(zip(series.steps.tolist(), series.values.tolist())) == want
+    assert (spike, 40.0) in want
+
+
+def test_scaled_runs_are_cut_at_their_own_steps(tmp_path):
+    for run_id in ("a", "b"):
+        write_metrics(
+            Run.create(tmp_path, run_id, experiment="e", config={}, seed=0).path, range(100), {"loss": np.arange(100.0)}
+        )
+    con = connect(tmp_path)
+    found = buckets.bucket_series(con, ["a", "b"], "loss", 30, 60, 1000, "step", scales={"a": 10, "b": 3})
+    assert found["a"].steps.tolist() == [3, 4, 5, 6] and found["b"].steps.tolist() == list(range(10, 21))
+    assert buckets.run_ranges(con, ["a", "b", "nobody"], "loss") == {"a": (0, 99), "b": (0, 99)}

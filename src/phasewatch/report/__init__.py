@@ -1,5 +1,5 @@
-"""The report of a run: a self-contained HTML page and a terminal summary; and of several runs, a
-comparison page (report/compare.py)."""
+"""The report of a run: an offline HTML page (plotly.js shared by the store's pages, report/assets.py)
+and a terminal summary; and of several runs, a comparison page (report/compare.py)."""
 
 from phasewatch.report.compare import decay_ratio_figure, write_comparison
 from phasewatch.report.html import write_report

@@ -120,6 +120,68 @@ def event_rows(events: list[dict]) -> list[tuple[str, ...]]:
     return rows
 
 
+# Which event heads the verdict: the first listed kind the run has (others rank before loss_cliff).
+HEADLINE = ("divergence", "grokking", "emergence", "induction_onset", "collapse", "crystallisation", "stage_boundary")
+LAST_HEADLINE = ("loss_cliff", "transition")
+VERDICT_SIDE = 2  # at most this many first events named on either side of the headline
+
+
+def verdict(events: list[dict], *, analysed: bool = True, run_id: str = "RUN") -> str:
+    """What happened, in one line, built from the run's events alone: the first event of each kind
+    (plateaus are spans, not changes), the most telling of them first, with its interval — e.g.
+    "grokking at step 78 (interval 70–80) on test/accuracy (0.006 → 1), after train/accuracy rose
+    0.105 → 0.993 at step 9 (transition); then test/loss fell 0.0128 → 0.000628 at step 104
+    (loss_cliff)" — and how many more events the table lists."""
+    if not analysed:
+        return f"not analysed yet: no events detected so far (`phasewatch report {run_id}` detects them)."
+    changes = sorted((e for e in events if e["kind"] != "plateau"), key=lambda e: (e["step"], str(e["metric"])))
+    if not changes:
+        return "no transitions detected: every judged curve moved smoothly or not at all."
+    firsts: dict[str, dict] = {}
+    for event in changes:
+        firsts.setdefault(str(event["kind"]), event)
+    order = (*HEADLINE, "", *LAST_HEADLINE)
+
+    def rank(event: dict) -> tuple[int, int]:
+        kind = str(event["kind"])
+        return (order.index(kind) if kind in order else order.index("")), int(event["step"])
+
+    head = min(firsts.values(), key=rank)
+    low, high = interval(head)
+    line = (
+        f"{head['kind']} at step {fmt_number(head['step'])} (interval {fmt_number(low)}–{fmt_number(high)}) on {head['metric']}"
+    )
+    if _level(head.get("before")) is not None and _level(head.get("after")) is not None:
+        line += f" ({fmt_level(head['before'])} → {fmt_level(head['after'])})"
+    others = sorted((e for e in firsts.values() if e is not head), key=lambda e: e["step"])
+    before = [e for e in others if e["step"] <= head["step"]][-VERDICT_SIDE:]
+    after = [e for e in others if e["step"] > head["step"]][:VERDICT_SIDE]
+    if before:
+        line += ", after " + "; ".join(_moved(e) for e in before)
+    if after:
+        line += "; then " + "; ".join(_moved(e) for e in after)
+    more = len(changes) - 1 - len(before) - len(after)
+    return line + (f" ({more} more event{'s' * (more != 1)} in the table)" if more > 0 else "")
+
+
+def _level(x: Any) -> float | None:
+    """A finite number as a float; None for anything else (a missing or non-finite level)."""
+    if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(float(x)):
+        return float(x)
+    return None
+
+
+def _moved(event: dict) -> str:
+    """One event as the verdict names it, e.g. "test/loss fell 0.0128 → 0.000628 at step 104 (loss_cliff)"."""
+    at = f"at step {fmt_number(event['step'])} ({event['kind']})"
+    before, after = _level(event.get("before")), _level(event.get("after"))
+    if event["kind"] == "divergence":
+        return f"{event['metric']} diverged at step {fmt_number(event['step'])}"
+    if before is not None and after is not None:
+        return f"{event['metric']} {'rose' if after > before else 'fell'} {fmt_level(before)} → {fmt_level(after)} {at}"
+    return f"{event['metric']} changed {at}"
+
+
 def lead_lag_lines(events: list[dict]) -> list[str]:
     """The analysis' sentences on the pairs that matter: a hidden measure and a behaviour change
     (train/test/eval), e.g. "restricted_loss/logits fell 300 steps before test/accuracy rose".
@@ -264,9 +326,14 @@ PHASES = "phases"
 def read_timeline(run, events: list[dict], data: Curves) -> list[dict]:
     """The run's phase timeline: the saved analysis result; for a run without one (made before it
     was saved) computed from its events and its config's `events.phases`; [] when it has none."""
-    saved = run.analysis(PHASES)
+    return timeline_of(run.analysis(PHASES), run.config, events, last_step(data))
+
+
+def timeline_of(saved: dict | None, config: dict, events: list[dict], steps: int | None) -> list[dict]:
+    """`read_timeline` from its parts (what the dashboard reads without opening the run): the saved
+    result `saved` (analysis/phases.json), else the timeline of `events` under `config`'s
+    `events.phases` over a run of `steps` steps."""
     if saved is not None:
         return list(saved.get(PHASES) or [])
-    phases = (run.config.get("events") or {}).get(PHASES) or {}
-    steps = last_step(data)
+    phases = (config.get("events") or {}).get(PHASES) or {}
     return phase_timeline(events, phases, steps) if phases and steps is not None else []

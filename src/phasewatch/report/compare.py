@@ -29,6 +29,7 @@ from phasewatch.probes.semantic import ALIGNMENT as ALIGNMENT_METRIC
 from phasewatch.probes.semantic import ETF_DISTANCE as ETF_METRIC
 from phasewatch.probes.training import KEEP_PEAK as KEEP_PEAK_METRIC
 from phasewatch.probes.training import TRAIN_ACCURACY, TRAIN_LOSS
+from phasewatch.report.assets import shared_plotly
 from phasewatch.report.common import (
     ALIGNMENT,
     SITE_ORDER,
@@ -282,11 +283,15 @@ def write_comparison(
     draw each group's curve of, beside the behaviour metrics every run has. Nothing is written when
     a run, the key or a metric is wrong (UserError)."""
     path = Path(path)
-    atomic_write_bytes(path, render_comparison(runs, group_by, title, metrics).encode("utf-8"))
+    stores = {Path(run.path).parent for run in runs}  # the runs' store: a page inside it shares its plotly.js
+    plotly = shared_plotly(stores.pop(), path) if len(stores) == 1 else None
+    atomic_write_bytes(path, render_comparison(runs, group_by, title, metrics, plotly=plotly).encode("utf-8"))
     return path
 
 
-def render_comparison(runs: list, group_by: GroupBy = None, title: str = "comparison", metrics: Sequence[str] = ()) -> str:
+def render_comparison(
+    runs: list, group_by: GroupBy = None, title: str = "comparison", metrics: Sequence[str] = (), *, plotly: str | None = None
+) -> str:
     groups = group_runs(runs, group_by)
     data = {run.id: curves(run) for run in runs}
     drawn = curve_metrics(list(data.values()), metrics)
@@ -306,7 +311,7 @@ def render_comparison(runs: list, group_by: GroupBy = None, title: str = "compar
         sections.append(section("Alignment over training", "alignment", HINTS["alignment"], figure))
     if len({run.config.get("train", {}).get("decay_ratio") for run in runs}) > 1:
         sections.append(section("The decay-ratio law", "decay", HINTS["decay"], decay_ratio_figure(runs, data=data)))
-    return page(f"phasewatch · {title}", sections)
+    return page(f"phasewatch · {title}", sections, plotly=plotly)
 
 
 def _header(title: str, groups: dict[str, list]) -> str:

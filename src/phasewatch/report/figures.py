@@ -1,6 +1,11 @@
 """Plotly figures for the report: curves on a log-step axis with events marked, and matrices with
 one step slider. Pure functions of numpy arrays and event dicts; `html.py` reads the run.
 
+Event labels sit in the top margin, each saying its kind and metric, in lanes that never overprint
+(report/labels.py, which also gives step plots their log/linear toggle). A family of more than
+MAX_LINES curves (`position_loss/*`, `weight_norm/*`) is one heat map, member by step, instead of a
+legend entry per member.
+
 Text that came from the user (metric names, event kinds) is HTML-escaped before it goes into a
 figure: plotly.js renders a subset of HTML in names and titles.
 """
@@ -8,6 +13,7 @@ figure: plotly.js renders a subset of HTML in names and titles.
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from html import escape
@@ -19,9 +25,12 @@ from plotly.subplots import make_subplots
 
 from phasewatch.analysis import timeline_lines
 from phasewatch.report.common import Curves, fmt_number, interval
+from phasewatch.report.labels import LABEL_BASE_PX, LABEL_SIZE, stack_labels
 
 MAX_POINTS = 5_000  # a longer curve is thinned for display only (the store keeps all)
 MAX_FRAMES = 60
+MAX_LINES = 8  # a family with more members than this is drawn as one heat map (member × step)
+MAX_HEAT_COLUMNS = 400  # steps of a heat map, log-spaced (select_steps) beyond this
 SPLIT_COLOURS = {"train": "#1f77b4", "test": "#d62728"}
 KIND_COLOURS = {
     "loss_cliff": "#ff7f0e",
@@ -106,7 +115,12 @@ def curves_figure(
     titles = list(groups)
     # Group names go on the y axes, not in subplot titles: the top margin holds the event labels.
     fig = make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=min(0.06, 0.25 / len(titles)))
+    heat = 0
     for row, title in enumerate(titles, start=1):
+        if len(groups[title]) > MAX_LINES:
+            heat += 1
+            _heat_row(fig, row, title, groups[title], curves, heat)
+            continue
         for i, name in enumerate(groups[title]):
             colour = (
                 SPLIT_COLOURS.get(name.split("/", 1)[0], PALETTE[i % len(PALETTE)]) if by_split else PALETTE[i % len(PALETTE)]
@@ -119,15 +133,75 @@ def curves_figure(
         fig.update_yaxes(type="log" if log else "linear", title_text=escape(title) + (" (log)" if log else ""), row=row, col=1)
     fig.update_xaxes(type="log", showspikes=True, spikemode="across", spikethickness=1)
     fig.update_xaxes(title_text="step + 1 (log scale)", row=len(titles), col=1)
-    fig.update_layout(**LAYOUT, height=150 + 220 * len(titles), legend=dict(groupclick="toggleitem", tracegroupgap=12))
+    legend = dict(groupclick="toggleitem", tracegroupgap=12) | (dict(x=1.1, xanchor="left") if heat else {})
+    fig.update_layout(**LAYOUT, height=150 + 220 * len(titles), legend=legend)
     mark_events(fig, events)
     mark_timeline(fig, timeline)
+    stack_labels(fig)
     return fig
 
 
+def _member_key(name: str) -> tuple:
+    """Natural order of a family's members: position_loss/2 before position_loss/10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name))
+
+
+def _heat_row(fig: go.Figure, row: int, title: str, names: list[str], curves: Curves, index: int) -> None:
+    """A family of many curves as one heat map in `row`: a member per line (in natural order, the
+    first on top), log-spaced steps across (at most MAX_HEAT_COLUMNS), colour the value (log10
+    for a positive loss); a member without a value at a step leaves a gap there."""
+    members = sorted(names, key=_member_key)
+    steps = np.unique(np.concatenate([curves[m][0] for m in members]))
+    if len(steps) > MAX_HEAT_COLUMNS:
+        steps = np.asarray(select_steps(steps.tolist(), MAX_HEAT_COLUMNS), dtype=np.int64)
+    z = np.full((len(members), len(steps)), np.nan)
+    for i, name in enumerate(members):
+        own, values = curves[name]
+        at = np.searchsorted(steps, own)
+        hit = (at < len(steps)) & (steps[np.minimum(at, len(steps) - 1)] == own)
+        z[i, at[hit]] = values[hit]
+    log = _log_y(title, names, curves)
+    shown = np.log10(z) if log else z
+    x = np.asarray(log_x(steps), dtype=float)
+    # Brick edges (one more than the columns), midway in log-step: every edge stays positive on a log axis.
+    if len(x) > 1:
+        middle = np.sqrt(x[1:] * x[:-1])
+        edges = np.concatenate([[x[0] ** 2 / middle[0]], middle, [x[-1] ** 2 / middle[-1]]])
+    else:
+        edges = np.array([x[0] / 1.2, x[0] * 1.2])
+    axis = f"coloraxis{index}" if index > 1 else "coloraxis"
+    labels = [escape(m.split("/", 1)[-1]) for m in members]
+    fig.add_trace(
+        go.Heatmap(
+            x=edges,
+            y=labels,
+            z=shown,
+            coloraxis=axis,
+            customdata=np.dstack([np.broadcast_to(steps, z.shape), z]),
+            hovertemplate=f"{escape(title)}/%{{y}} at step %{{customdata[0]}}: %{{customdata[1]:.4g}}<extra></extra>",
+            name=escape(title),
+        ),
+        row=row,
+        col=1,
+    )
+    domain = fig.layout[f"yaxis{row if row > 1 else ''}"].domain
+    fig.layout[axis] = dict(
+        colorscale="Viridis",
+        colorbar=dict(
+            x=1.01,
+            y=sum(domain) / 2,
+            len=domain[1] - domain[0],
+            thickness=10,
+            title=dict(text="log10" if log else "", side="right"),
+        ),
+    )
+    fig.update_yaxes(type="category", autorange="reversed", title_text=escape(title) + f" ({len(members)})", row=row, col=1)
+
+
 def mark_events(fig: go.Figure, events: list[dict]) -> None:
-    """Shade each event's interval and dash its step in every subplot; label it once, on top."""
-    for i, event in enumerate(sorted(events, key=lambda e: e["step"])):
+    """Shade each event's interval and dash its step in every subplot; label it once, on top, with
+    its kind and metric (lanes: `stack_labels`)."""
+    for event in sorted(events, key=lambda e: e["step"]):
         colour = KIND_COLOURS.get(event["kind"], "#7f7f7f")
         low, high = interval(event)
         fig.add_vrect(
@@ -141,10 +215,11 @@ def mark_events(fig: go.Figure, events: list[dict]) -> None:
             y=1.0,
             yref="paper",
             yanchor="bottom",
-            yshift=4 + 14 * (i % 3),  # staggered so neighbouring labels do not overprint
-            text=escape(str(event["kind"])),
+            yshift=LABEL_BASE_PX,
+            text=escape(f"{event['kind']} · {event['metric']}"),
             showarrow=False,
-            font=dict(color=colour, size=12),
+            font=dict(color=colour, size=LABEL_SIZE),
+            name="event",
             hovertext=escape(
                 f"{event['kind']} on {event['metric']} at step {fmt_number(event['step'])}, "
                 f"interval [{fmt_number(low)}, {fmt_number(high)}]"

@@ -22,6 +22,7 @@ from phasewatch.probes.selection import (
 from phasewatch.probes.semantic import ALIGNMENT
 from phasewatch.report.common import Curves, family
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, mark_events, mark_timeline, phase_colour
+from phasewatch.report.labels import stack_labels
 
 SYNTAX, SEMANTICS = SYNTACTIC_ACCURACY.name, SEMANTIC_ACCURACY.name
 SELECTION = tuple(
@@ -70,4 +71,5 @@ def language_figure(data: Curves, events: list[dict], timeline: Sequence[dict] =
     fig.update_layout(**LAYOUT, height=500, legend=dict(groupclick="toggleitem"))
     mark_events(fig, [e for e in events if e["metric"] in metrics])
     mark_timeline(fig, timeline)
+    stack_labels(fig)
     return fig

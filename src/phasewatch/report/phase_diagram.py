@@ -22,6 +22,7 @@ from phasewatch.analysis.delay import delay_fit, grokking_delay
 from phasewatch.analysis.regions import REGIONS, region
 from phasewatch.errors import UserError
 from phasewatch.probes.behaviour import TEST_ACCURACY
+from phasewatch.report.assets import shared_plotly
 from phasewatch.report.common import curves, fmt_number
 from phasewatch.report.html import page, section
 from phasewatch.store import Run, store_root
@@ -107,7 +108,7 @@ def region_figure(grid: pd.DataFrame, x: str, y: str) -> go.Figure:
     text = np.full((len(ys), len(xs)), "", dtype=object)
     for row in grid.itertuples(index=False):
         i, j = ys.index(getattr(row, y)), xs.index(getattr(row, x))
-        if row.region is not None:
+        if isinstance(row.region, str):  # a cell none of whose runs has finished has no region (None, or NaN in a frame)
             z[i, j] = index[row.region]
             text[i, j] = f"{row.region}<br>{row.in_region}/{row.runs}"
     n = len(REGIONS)
@@ -266,7 +267,7 @@ def write_phase_diagram(
     sections += transition_scaling(table, varied, event)
     sections.append(_members(table, record))
     path = sweep_path(root, name, ".html")
-    atomic_write_bytes(path, page(f"phasewatch · sweep {name}", sections).encode("utf-8"))
+    atomic_write_bytes(path, page(f"phasewatch · sweep {name}", sections, plotly=shared_plotly(root, path)).encode("utf-8"))
     return path
 
 

@@ -17,6 +17,7 @@ from phasewatch.probes.behaviour import TEST_ACCURACY
 from phasewatch.probes.training import TRAIN_ACCURACY
 from phasewatch.report.common import ALIGNMENT, ETF_DISTANCE, SITE_ORDER, Curves, family, fit_label, fmt_number
 from phasewatch.report.figures import LAYOUT, PALETTE, line_trace, log_x, mark_timeline
+from phasewatch.report.labels import stack_labels
 
 ACCURACY = (TRAIN_ACCURACY.name, TEST_ACCURACY.name)
 ACCURACY_COLOURS = {TRAIN_ACCURACY.name: "#555555", TEST_ACCURACY.name: "#aaaaaa"}
@@ -81,6 +82,7 @@ def structure_figure(
     fig.update_xaxes(type="log", title_text="step + 1 (log scale)", showspikes=True, spikemode="across", spikethickness=1)
     fig.update_layout(**LAYOUT, height=520, legend=dict(groupclick="toggleitem"))
     mark_timeline(fig, timeline)
+    stack_labels(fig)
     return fig
 
 
@@ -119,7 +121,7 @@ def _shade_window(fig: go.Figure, window: dict, colour: str, *, secondary_y: boo
         text=escape(f"structure window ({site})"),
         showarrow=False,
         font=dict(color=colour, size=11),
-        yshift=4 + 14 * sum(1 for a in fig.layout.annotations if "structure window" in (a.text or "")),
+        yshift=4,  # in its lane: stack_labels
     )
     if window["peak_step"] is None:
         return

@@ -24,9 +24,10 @@ def add_serve_command(commands: argparse._SubParsersAction) -> argparse.Argument
     serve = commands.add_parser(
         "serve",
         help="a live dashboard of the store's runs in the browser (read-only; needs phasewatch[serve])",
-        description="Serve a read-only dashboard of the store: the runs table, curves of any metric with "
-        "the runs overlaid (updated live while runs train), detected events, saved matrices, and each "
-        "run's report.",
+        description="Serve a read-only dashboard of the store: the runs table (filtered by any column or by "
+        "sweep, with each sweep's phase diagram), curves of any metric with the runs overlaid against step "
+        "or tokens, linear or log (updated live while runs train), detected events, a run's phase timeline, "
+        "saved matrices, and each run's report.",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     serve.add_argument(

@@ -4,11 +4,15 @@ A URL path is the user's input: `..`, an absolute path, a percent-encoded `%2e%2
 before routing) or a symlink inside the store that points elsewhere must never reach a file
 outside the store. Two checks, both required: the path's own segments (no `..`, no `.`, no
 hidden names, not absolute), then the fully resolved file must lie inside the resolved store.
+The one hidden file served is the pages' shared plotly.js, matched by its exact form.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from phasewatch.report.assets import ASSETS, PLOTLY_FILE
 
 PAGE_SUFFIX = ".html"
 REPORT = "report.html"
@@ -36,4 +40,14 @@ def store_page(root: Path, relative: str) -> Path | None:
     if path.suffix != PAGE_SUFFIX:
         return None
     found = inside(root, path)
+    return found if found is not None and found.is_file() else None
+
+
+def store_asset(root: Path, relative: str) -> Path | None:
+    """The shared plotly.js of the store's pages (`.assets/plotly-VERSION.min.js`, report/assets.py)
+    that `relative` names, or None: the one hidden file the server hands out, by its exact form."""
+    folder, _, name = relative.partition("/")
+    if folder != ASSETS or not re.fullmatch(PLOTLY_FILE, name):
+        return None
+    found = inside(root, root / ASSETS / name)
     return found if found is not None and found.is_file() else None

@@ -13,10 +13,15 @@ two rebuilds, however many requests a poll makes.
 
 DuckDB connections are not safe to share between threads, and Starlette runs each request in a
 thread: one lock serialises the queries, which is ample for a dashboard on one machine.
+
+Beside the SQL views, a few small JSON files are read directly (never through `Run.open`, which
+tidies the store): a run's `tokens_per_step` from run.json (kept until the file changes), its
+saved phase timeline (`analysis/phases.json`), and the sweeps' records (`sweeps/NAME.json`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -27,8 +32,12 @@ from typing import Any, TypeVar
 import duckdb
 
 from phasewatch.errors import UserError
+from phasewatch.report.common import PHASES, timeline_of
 from phasewatch.serve.buckets import Series, rows_after
+from phasewatch.serve.paths import inside
 from phasewatch.store.query import RUNS_SCHEMA, connect
+from phasewatch.store.run import read_info
+from phasewatch.store.sweeps import SWEEPS, read_record
 
 T = TypeVar("T")
 RACY_NS = 1_000_000_000  # a connection built this soon after the newest change it saw is built once more
@@ -67,6 +76,7 @@ class StoreReader:
         self._unsettled: int | None = None  # the change time a connection built too soon after it saw
         self._runs: dict[str, str] = {}
         self._metrics: dict[str, set[str]] | None = None
+        self._scales: dict[str, tuple[tuple[int, int], int | None]] = {}  # run -> (run.json's stamp, tokens_per_step)
 
     def _connection(self, rebuild: bool = False) -> duckdb.DuckDBPyConnection:
         current = signature(self.root)
@@ -151,6 +161,82 @@ class StoreReader:
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
         return self.read(select)
+
+    def tokens_per_step(self, runs: list[str]) -> dict[str, int | None]:
+        """Each run's `tokens_per_step` from its run.json (what a built-in run records: the input
+        tokens of one training batch); None where it has none (a watched run, an older run). Read
+        again only when the file changed."""
+        found: dict[str, int | None] = {}
+        for run in runs:
+            path = self.root / run / "run.json"
+            try:
+                stat = path.stat()
+            except OSError:
+                found[run] = None
+                continue
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            cached = self._scales.get(run)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, _tokens(path) if inside(self.root, path) is not None else None)
+                self._scales[run] = cached
+            found[run] = cached[1]
+        return found
+
+    def sweeps(self) -> dict[str, dict[str, Any]]:
+        """Sweep name -> {members: its run ids, in the record's order; diagram: whether its phase
+        diagram page (`sweeps/NAME.html`) exists}, for every readable record under `sweeps/`."""
+        folder = self.root / SWEEPS
+        if inside(self.root, folder) is None or not folder.is_dir():
+            return {}
+        found = {}
+        for path in sorted(folder.glob("*.json")):
+            if path.name.startswith(".") or inside(self.root, path) is None:
+                continue
+            try:
+                record = read_record(self.root, path.stem)
+            except UserError:
+                continue  # half a record, or not one: not a sweep to offer
+            members = [str(m["run"]) for m in record["members"] if isinstance(m, dict) and "run" in m]
+            page = folder / f"{path.stem}.html"
+            found[path.stem] = {"members": members, "diagram": page.is_file() and inside(self.root, page) is not None}
+        return found
+
+    def timeline(self, run: str) -> list[dict[str, Any]]:
+        """The run's phase timeline (analysis/timeline.py) as the report reads it (`report.common.
+        timeline_of`): the saved analysis result, else computed from its events and its config's
+        `events.phases`; [] when it has none."""
+        saved = _json_object(self.root / run / "analysis" / f"{PHASES}.json", self.root)
+        if saved is not None:
+            return timeline_of(saved, {}, [], None)
+        try:
+            config = read_info(self.root / run / "run.json").get("config") or {}
+        except UserError:
+            return []
+
+        def last(con: duckdb.DuckDBPyConnection) -> int | None:
+            row = con.execute("SELECT steps FROM runs WHERE run = $run", {"run": run}).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return timeline_of(None, config, self.events(run), self.read(last))
+
+
+def _tokens(path: Path) -> int | None:
+    try:
+        value = read_info(path).get("tokens_per_step")
+    except UserError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _json_object(path: Path, root: Path) -> dict | None:
+    """The JSON object in `path` (a file inside the store `root`), or None when it is missing or not one."""
+    if inside(root, path) is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _quote(identifier: str) -> str:

@@ -9,6 +9,7 @@ export const $ = (id) => document.getElementById(id);
 export const state = {
   rows: [], settings: [], info: {}, selected: new Set(), traces: [], shapes: [], annotations: [],
   gen: 0, range: null, uirevision: "0", polling: false, ticks: 0, probes: {}, matrixSeq: 0, wantMetric: null,
+  sweeps: {}, wantSweep: null, wantColour: null, unit: "step", top: 40, noPhases: false, labels: { labels: [], phases: [], above: 2 },
 };
 
 export const esc = (text) =>

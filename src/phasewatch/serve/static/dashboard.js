@@ -1,7 +1,7 @@
 // The phasewatch dashboard page: the runs table, the address bar, and the wiring of the controls
 // to the curves (curves.js) and the matrices (matrices.js).
 import { $, api, say, state } from "./common.js";
-import { drawSeries, loadMetrics, poll, render } from "./curves.js";
+import { drawSeries, loadMetrics, loadPhaseRuns, poll, render } from "./curves.js";
 import { loadMatrixRuns, loadProbes, probeChanged, showMatrix } from "./matrices.js";
 
 const POLL_MS = 2000;
@@ -19,8 +19,30 @@ function parseFilter() {
   return { filters, words };
 }
 
+async function loadSweeps() {
+  // the store's sweeps, to filter the runs table by; the chosen one's phase diagram, when written
+  let body;
+  try { body = await api("sweeps"); } catch (e) { say(e.message); return; }
+  state.sweeps = Object.fromEntries(body.sweeps.map((sweep) => [sweep.name, sweep]));
+  const select = $("sweep"), current = select.value || state.wantSweep;
+  select.replaceChildren(
+    new Option("all runs", ""),
+    ...body.sweeps.map((sweep) => new Option(`${sweep.name} (${sweep.members.length} runs)`, sweep.name)),
+  );
+  select.value = state.sweeps[current] ? current : "";
+  state.wantSweep = null;
+  showDiagram();
+}
+
+function showDiagram() {
+  const name = $("sweep").value, link = $("diagram");
+  link.hidden = !(name && state.sweeps[name]?.diagram);
+  if (!link.hidden) link.href = `report/sweeps/${encodeURIComponent(name)}.html`;
+}
+
 async function loadRuns() {
   const { filters, words } = parseFilter();
+  if ($("sweep").value) filters.sweep = $("sweep").value;
   let body;
   try { body = await api("runs", filters); } catch (e) { say(e.message); return; }
   state.rows = body.rows;
@@ -45,7 +67,22 @@ function renderRuns(words) {
   const varying = state.settings.filter((c) => new Set(state.rows.map((r) => JSON.stringify(r[c]))).size > 1);
   const columns = [...BASE_COLUMNS, ...varying];
   const head = document.createElement("tr");
-  head.append(...["", ...columns, "report"].map((name) => cell("th", name)));
+  const all = document.createElement("input");
+  all.type = "checkbox";
+  all.id = "select-shown";
+  all.title = "select every run shown";
+  all.setAttribute("aria-label", "select every run shown");
+  all.addEventListener("change", () => {
+    for (const tr of $("runs").tBodies[0].rows) {
+      if (tr.hidden) continue;
+      if (all.checked) state.selected.add(tr.dataset.run); else state.selected.delete(tr.dataset.run);
+      tr.querySelector("input").checked = all.checked;
+    }
+    selectionChanged();
+  });
+  const pick = document.createElement("th");
+  pick.append(all);
+  head.append(pick, ...[...columns, "report"].map((name) => cell("th", name)));
   $("runs").tHead.replaceChildren(head);
   const rows = state.rows.map((row) => {
     const tr = document.createElement("tr");
@@ -76,6 +113,8 @@ function renderRuns(words) {
     return tr;
   });
   $("runs").tBodies[0].replaceChildren(...rows);
+  const shown = rows.filter((tr) => !tr.hidden).length;
+  $("shown").textContent = `${shown} run${shown === 1 ? "" : "s"} shown`;
 }
 
 function renderColourBy() {
@@ -86,37 +125,50 @@ function renderColourBy() {
 
 async function selectionChanged() {
   writeUrl();
+  loadPhaseRuns();
   await loadMetrics();
   await drawSeries(true);
   await loadMatrixRuns();
 }
 
-// ---- the address bar keeps the view: ?runs=A,B&metric=M&xscale=log -------------------------------
+// ---- the address bar keeps the view: ?runs=A,B&metric=M&xscale=log&x=tokens&colour=KEY&sweep=NAME ----
 
 function readUrl() {
   const query = new URLSearchParams(location.search);
   for (const run of (query.get("runs") || "").split(",").filter(Boolean)) state.selected.add(run);
   state.wantMetric = query.get("metric");
-  if (query.get("xscale") === "log") $("xscale").value = "log";
+  state.wantSweep = query.get("sweep");
+  state.wantColour = query.get("colour");
+  const log = query.get("xscale") === "log", tokens = query.get("x") === "tokens";
+  $("xscale").value = tokens ? (log ? "log-tokens" : "tokens") : log ? "log" : "step";
 }
 
 function writeUrl() {
   const query = new URLSearchParams();
+  const xscale = $("xscale").value;
   if (state.selected.size) query.set("runs", [...state.selected].sort().join(","));
   if ($("metric").value) query.set("metric", $("metric").value);
-  if ($("xscale").value === "log") query.set("xscale", "log");
+  if (xscale.startsWith("log")) query.set("xscale", "log");
+  if (xscale.endsWith("tokens")) query.set("x", "tokens");
+  if ($("colour-by").value) query.set("colour", $("colour-by").value);
+  if ($("sweep").value) query.set("sweep", $("sweep").value);
   history.replaceState(null, "", `?${query}`);
 }
 
 async function start() {
   readUrl();
+  await loadSweeps();
   await loadRuns();
+  if (state.wantColour && state.settings.includes(state.wantColour)) $("colour-by").value = state.wantColour;
+  state.wantColour = null;
   for (const run of [...state.selected]) if (!state.info[run]) state.selected.delete(run);
   let typing;
   $("filter").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(loadRuns, 250); });
+  $("sweep").addEventListener("change", () => { writeUrl(); showDiagram(); loadRuns(); });
   $("metric").addEventListener("change", () => { writeUrl(); drawSeries(true); });
   $("xscale").addEventListener("change", () => { writeUrl(); drawSeries(true); });
-  $("colour-by").addEventListener("change", () => drawSeries(false)); // traces and event bands recoloured
+  $("phases-run").addEventListener("change", () => { state.noPhases = !$("phases-run").value; drawSeries(false); });
+  $("colour-by").addEventListener("change", () => { writeUrl(); drawSeries(false); }); // traces and event bands recoloured
   $("smooth").addEventListener("change", render);
   $("smoothing").addEventListener("input", () => { if ($("smooth").checked) render(); });
   $("matrix-run").addEventListener("change", loadProbes);
@@ -124,6 +176,7 @@ async function start() {
   $("matrix-step").addEventListener("input", showMatrix);
   if (state.selected.size) await selectionChanged();
   renderRuns(parseFilter().words);
+  loadPhaseRuns();
   setInterval(() => {
     state.ticks += 1;
     if (state.ticks % RUNS_EVERY === 0) loadRuns();
