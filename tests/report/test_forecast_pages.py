@@ -27,11 +27,10 @@ def test_the_cone_draws_the_forecast_its_band_the_present_and_the_truth():
     assert forecast_targets(data) == ["grokking"]
     fig = cone_figure(data, [{"kind": "grokking", "step": 200}, {"kind": "loss_cliff", "step": 90}])
     names = [trace.name for trace in fig.data]
-    assert names == ["grokking: 90 %", "grokking: forecast", "grokking: P", "now"]
+    assert names == ["grokking: 90 %", "grokking: forecast", "grokking happened", "grokking: P", "now"]
     forecast = fig.data[1]
     assert list(forecast.y[:2]) == [300.0, 300.0] and forecast.y[-1] == 210.0
-    truth = [shape for shape in fig.layout.shapes if shape.y0 == shape.y1]
-    assert [shape.y0 for shape in truth] == [200]  # the grokking event only
+    assert list(fig.data[2].y) == [200, 200]  # the grokking event, not the loss cliff
     assert cone_figure({"test/accuracy": data["test/accuracy"]}, []) is None
 
 

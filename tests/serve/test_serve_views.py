@@ -60,7 +60,7 @@ def test_tokens_fall_back_to_step_with_a_note_when_a_run_lacks_them(client):
 
 def test_tokens_per_step_is_read_again_when_run_json_changes(client, store):
     assert client.get("/api/series?runs=beta&metric=train/loss&x=tokens").json()["x"] == "step"
-    Run.open(store, "beta").set_status("finished", tokens_per_step=7)  # a run records it when it finishes
+    Run.open(store, "beta").set_status("finished", tokens_per_step=7)  # what a built-in run records
     body = client.get("/api/series?runs=beta&metric=train/loss&x=tokens").json()
     assert body["x"] == "tokens" and body["runs"]["beta"]["scale"] == 7 and body["x1"] == 99 * 7
 

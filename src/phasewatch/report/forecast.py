@@ -51,8 +51,15 @@ def cone_figure(data: dict, events: list[dict]) -> go.Figure | None:
             col=1,
         )
         truth = [e["step"] for e in events if e["kind"] == target]
-        if truth:
-            fig.add_hline(y=min(truth), line_dash="dash", line_color=colour, annotation_text=f"{target} happened", row=1, col=1)
+        if truth:  # a trace, not an hline: plotly reads an hline's label on a log axis as log10(y)
+            span = [float(step[0].min()), float(step[0].max())] if len(step[0]) else [0.0, float(min(truth))]
+            fig.add_trace(
+                go.Scatter(
+                    x=span, y=[min(truth)] * 2, mode="lines", line={"dash": "dash", "color": colour}, name=f"{target} happened"
+                ),
+                row=1,
+                col=1,
+            )
         probability = data.get(FORECAST.at(target, "probability"))
         if probability is not None:
             fig.add_trace(

@@ -97,6 +97,7 @@ def train(
     )
     try:
         recorder.writer.truncate_after(start - 1)
+        run.set_status("running", **prepared.scale())  # a live dashboard's tokens axis needs it before the end
         if task.attributes is not None and (
             groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))
         ):
