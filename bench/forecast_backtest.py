@@ -19,21 +19,10 @@ from pathlib import Path
 
 from phasewatch.analysis.backtest import backtest
 from phasewatch.analysis.forecast import Target, WeightDecayClock
+from phasewatch.cli_fits import backtest_table
 from phasewatch.report.backtest import write_backtest_page
 from phasewatch.sweep import load_sweep, run_sweep
 from phasewatch.sweep.forecast import sweep_histories
-
-
-def show(x, digits: int = 2) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def row(name: str, s: dict) -> str:
-    return (
-        f"{name:<34} {show(s['median_lead_share']):>6} {show(s['median_lead_steps'], 0):>6} {s['runs_ever_within']:>4}/{s['runs_with_target']:<4}"
-        f" {show(s['median_log_error']):>6} {s['forecasts_made']:>9} {show(s['coverage']):>6} {show(s['hit_rate']):>5}"
-        f" {show(s['false_alarm_rate']):>6} {show(s['brier']):>6}"
-    )
 
 
 def main() -> None:
@@ -59,26 +48,10 @@ def main() -> None:
     began = time.perf_counter()
     result = backtest(histories, axes, target, seed=args.seed)
     print(f"backtest: {time.perf_counter() - began:.0f} s, held-out draw --seed {args.seed}")
-    header = f"{'forecaster':<34} {'lead/T':>6} {'lead':>6} {'within':>9} {'|logE|':>6} {'made':>9} {'cover':>6} {'hits':>5} {'falseA':>6} {'brier':>6}"
-    for by, split in result["splits"].items():
-        if "skipped" in split:
-            print(f"\nheld out by {by}: {split['skipped']}")
-            continue
-        print(f"\nheld out by {by}: {split['train_runs']} training runs, {split['held_out_runs']} held out\n{header}")
-        for name, scored in split["forecasters"].items():
-            print(row(name, scored))
-        for family, scored in sorted(split["ablation"].items()):
-            print(row(f"  precursors without {family}", scored))
-        errors = {f: s["median_log_error_by_fraction"] for f, s in split["forecasters"].items()}
-        print(
-            "median |log error| by share of the way to the target: "
-            + "; ".join(
-                f"{name}: " + " ".join(f"{k}→{show(v)}" for k, v in by_fraction.items()) for name, by_fraction in errors.items()
-            )
-        )
+    print("\n" + backtest_table(result))
     page = Path(args.store) / "forecast" / f"{sweep.name}-{target.name}-seed{args.seed}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
-    print(f"\npage: {write_backtest_page(result, page, f'forecasting {target.text} on {sweep.name}')}")
+    print(f"page: {write_backtest_page(result, page, f'forecasting {target.text} on {sweep.name}')}")
 
 
 if __name__ == "__main__":

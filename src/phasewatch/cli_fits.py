@@ -132,26 +132,40 @@ def _forecast(args: argparse.Namespace, root) -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    for by, split in result["splits"].items():
-        if "skipped" in split:
-            print(f"held out by {by}: {split['skipped']}")
-            continue
-        print(f"held out by {by}: {split['train_runs']} training runs, {split['held_out_runs']} held out")
-        for name, scored in split["forecasters"].items():
-            print(f"  {name:>22}: {_line(scored)}")
-        for family, scored in split["ablation"].items():
-            print(f"  {'without ' + family:>22}: {_line(scored)}")
+    print(backtest_table(result))
     print(f"page: {out}")
 
 
-def _line(scored: dict) -> str:
-    def show(x) -> str:
-        return "-" if x is None else f"{x:.2f}"
+def _show(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
+
+def _row(name: str, s: dict) -> str:
+    within = f"{s['runs_ever_within']}/{s['runs_with_target']}"
     return (
-        f"lead {show(scored['median_lead_share'])} of T, |log error| {show(scored['median_log_error'])}, "
-        f"coverage {show(scored['coverage'])}, hits {show(scored['hit_rate'])}, false alarms {show(scored['false_alarm_rate'])}"
+        f"{name:<40} {_show(s['median_lead_share']):>6} {_show(s['median_lead_steps'], 0):>6} {within:>9}"
+        f" {_show(s['median_log_error']):>6} {s['forecasts_made']:>9} {_show(s['coverage']):>6} {_show(s['hit_rate']):>5}"
+        f" {_show(s['false_alarm_rate']):>6} {_show(s['brier']):>6}"
     )
+
+
+def backtest_table(result: dict) -> str:
+    """A backtest (analysis/backtest.py) as text: per split, a row per forecaster and per ablation."""
+    header = f"{'forecaster':<40} {'lead/T':>6} {'lead':>6} {'within':>9} {'|logE|':>6} {'made':>9} {'cover':>6} {'hits':>5} {'falseA':>6} {'brier':>6}"
+    lines = []
+    for by, split in result["splits"].items():
+        if "skipped" in split:
+            lines.append(f"held out by {by}: {split['skipped']}")
+            continue
+        lines += [f"held out by {by}: {split['train_runs']} training runs, {split['held_out_runs']} held out", header]
+        lines += [_row(name, scored) for name, scored in split["forecasters"].items()]
+        lines += [_row(f"  precursors without {family}", scored) for family, scored in sorted(split["ablation"].items())]
+        errors = "; ".join(
+            f"{name}: " + " ".join(f"{k}→{_show(v)}" for k, v in scored["median_log_error_by_fraction"].items())
+            for name, scored in split["forecasters"].items()
+        )
+        lines += [f"median |log error| by share of the way to the target: {errors}", ""]
+    return "\n".join(lines)
 
 
 FIT_COMMANDS = {"scaling": _scaling, "forecast": _forecast}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_store import PROBE, XSS, make_store, write_metrics
+from serve_store import PROBE, XSS, write_metrics
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -18,16 +18,6 @@ from phasewatch.serve.app import create_app  # noqa: E402
 
 ROUTES = ["/", "/static/plotly.js", "/static/dashboard.js", "/api/runs", "/api/metrics", "/api/series", "/api/updates"]
 ROUTES += ["/api/events", "/api/timeline", "/api/sweeps", "/api/arrays", "/api/matrix", "/report/alpha/report.html"]
-
-
-@pytest.fixture
-def store(tmp_path):
-    return make_store(tmp_path / "store")
-
-
-@pytest.fixture
-def client(store):
-    return TestClient(create_app(store))
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from serve_store import PHASES, TOKENS, make_store, write_metrics
+from serve_store import PHASES, TOKENS, write_metrics
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -16,16 +16,6 @@ from phasewatch.analysis import timeline_lines  # noqa: E402
 from phasewatch.report.figures import phase_colour  # noqa: E402
 from phasewatch.serve.app import create_app  # noqa: E402
 from phasewatch.store import Run  # noqa: E402
-
-
-@pytest.fixture
-def store(tmp_path):
-    return make_store(tmp_path / "store")
-
-
-@pytest.fixture
-def client(store):
-    return TestClient(create_app(store))
 
 
 def steps_of(body, run):

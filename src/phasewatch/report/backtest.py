@@ -37,6 +37,11 @@ SCORES = (
 )
 
 
+def _laid_out(fig: go.Figure, x: str, y: str) -> go.Figure:
+    fig.update_layout(template="plotly_white", height=360, xaxis_title=x, yaxis_title=y, margin={"t": 20})
+    return fig
+
+
 def _calibration_figure(forecasters: dict[str, dict]) -> go.Figure:
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated"))
     for k, (name, scored) in enumerate(forecasters.items()):
@@ -51,14 +56,7 @@ def _calibration_figure(forecasters: dict[str, dict]) -> go.Figure:
                 name=name,
             )
         )
-    fig.update_layout(
-        template="plotly_white",
-        height=360,
-        xaxis_title="forecast probability",
-        yaxis_title="share that happened",
-        margin={"t": 20},
-    )
-    return fig
+    return _laid_out(fig, "forecast probability", "share that happened")
 
 
 def _error_figure(forecasters: dict[str, dict]) -> go.Figure:
@@ -75,14 +73,7 @@ def _error_figure(forecasters: dict[str, dict]) -> go.Figure:
             )
         )
     fig.add_hline(y=float(np.log(1.2)), line_dash="dot", annotation_text="±20 %")
-    fig.update_layout(
-        template="plotly_white",
-        height=360,
-        xaxis_title="share of the way to the target when forecast",
-        yaxis_title="median |log T̂ − log T|",
-        margin={"t": 20},
-    )
-    return fig
+    return _laid_out(fig, "share of the way to the target when forecast", "median |log T̂ − log T|")
 
 
 def _scores_table(rows: dict[str, dict], columns=SCORES) -> str:
