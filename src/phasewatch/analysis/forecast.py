@@ -39,6 +39,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from phasewatch.errors import UserError
+from phasewatch.probes import declarations
 from phasewatch.probes.training import FORECAST, TRAIN_ACCURACY
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -400,6 +401,14 @@ def _metric_features(history: History, t: float, metric: str, log: bool) -> list
     return [float(values[-1]), float((values[-1] - values[half]) / dx) if dx > 0 else 0.0, math.log(steps[half_way])]
 
 
+def _same_measurement(metric: str, target_metric: str) -> bool:
+    """Whether `metric` is the target's own measurement: the target, or a metric its declaration
+    covers (the heads behind `induction_score/max` are the induction score too; `test/loss`
+    beside `test/accuracy` is another measurement, and a precursor)."""
+    families = [d for d in declarations(target_metric) if "*" in d.name and not d.name.startswith("*")]  # not "*loss*"
+    return metric == target_metric or any(declared.matches(metric) for declared in families)
+
+
 def _boosted(kind: str, x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> Any:
     """A gradient-boosted tree ensemble (scikit-learn's HistGradientBoosting`kind`), fitted on one
     OpenMP thread: the same trees on every machine, and no threads spinning against a sweep's
@@ -436,9 +445,11 @@ class Precursors(Forecaster):
 
     def fit_model(self, histories: Sequence[History], target: Target) -> None:
         self.target = target
-        excluded = {_target_metric(histories, target), *self.dropped_metrics(histories)}
+        excluded = set(self.dropped_metrics(histories))
         common = set.intersection(*(set(h.curves) for h in histories))
-        self.metrics = sorted(m for m in common if m not in excluded)
+        self.metrics = sorted(
+            m for m in common if m not in excluded and not _same_measurement(m, _target_metric(histories, target))
+        )
         self.logged = [_value_transform(np.concatenate([h.curves[m][1] for h in histories])) for m in self.metrics]
         rows, log_truth, weight = [], [], []
         for h in histories:
