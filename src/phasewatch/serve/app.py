@@ -179,7 +179,9 @@ def create_app(store_root: str | Path, *, allowed_hosts: list[str] | None = None
             if lacking := [run for run in names if tokens[run] is None]:
                 unit = "step"
                 listed = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
-                note = f"x is step: {listed} recorded no tokens_per_step in run.json (a watched run or an analyzed series has none)"
+                note = (
+                    f"x is step: {listed} recorded no tokens_per_step in run.json (a watched run or an analyzed series has none)"
+                )
             else:
                 scales = {run: float(tokens[run] or 1) for run in names}
 

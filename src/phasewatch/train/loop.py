@@ -97,7 +97,8 @@ def train(
     )
     try:
         recorder.writer.truncate_after(start - 1)
-        run.set_status("running", **prepared.scale())  # a live dashboard's tokens axis needs it before the end
+        scale = prepared.scale()  # a live dashboard's tokens axis needs it before the end
+        run.set_status("running", parameters=scale["parameters"], tokens_per_step=scale["tokens_per_step"])
         if task.attributes is not None and (
             groups := attribute_groups(task.attributes, getattr(config.task, "factor_sizes", None))
         ):
