@@ -10,7 +10,8 @@ import math
 from pathlib import Path
 
 from phasewatch.analysis.backtest import backtest, group_of
-from phasewatch.analysis.forecast import FORECASTERS, Target
+from phasewatch.analysis.forecast import Target
+from phasewatch.analysis.precursors import FORECASTERS
 from phasewatch.analysis.scaling import FORMS, STARTS, VARIABLES, fit_scaling_law, read_points
 from phasewatch.errors import UserError
 from phasewatch.probes.behaviour import TEST_LOSS

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from forecast_fakes import GRID, NOISE, PRECURSOR, TARGET_METRIC, planted_run, planted_runs
 
-from phasewatch.analysis.forecast import History, Precursors, Target, probe_grid
+from phasewatch.analysis.forecast import History, Target, probe_grid
+from phasewatch.analysis.precursors import Precursors
 from phasewatch.config import EventConfig
 from phasewatch.errors import UserError
 from phasewatch.probes import ProbeResult

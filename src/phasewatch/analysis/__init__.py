@@ -5,8 +5,9 @@ forecasters of a transition and their backtest on held-out runs."""
 from phasewatch.analysis.backtest import backtest
 from phasewatch.analysis.changepoints import Transition, find_transitions
 from phasewatch.analysis.events import detect_events, relate_events, unjudged
-from phasewatch.analysis.forecast import Precursors, Target, TargetExtrapolation, WeightDecayClock
+from phasewatch.analysis.forecast import Target, TargetExtrapolation, WeightDecayClock
 from phasewatch.analysis.peak import PeakTracker
+from phasewatch.analysis.precursors import Precursors
 from phasewatch.analysis.scaling import ScalingFit, fit_scaling_law
 from phasewatch.analysis.structure import structure_events, structure_window
 from phasewatch.analysis.timeline import phase_timeline, timeline_lines

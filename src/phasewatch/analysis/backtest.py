@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from phasewatch.analysis.forecast import FORECASTERS, Forecast, Forecaster, History, Precursors, Target, family, without
+from phasewatch.analysis.forecast import Forecast, Forecaster, History, Target
+from phasewatch.analysis.precursors import FORECASTERS, Precursors, family, without
 
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9)
 WITHIN = 0.2  # a predicted step within ±20 % of the truth is "right"

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from phasewatch.analysis.forecast import Forecaster, History, from_dict, probe_grid
+from phasewatch.analysis.forecast import Forecaster, History, probe_grid
+from phasewatch.analysis.precursors import from_dict
 from phasewatch.errors import UserError
 from phasewatch.probes.training import FORECAST, FORECAST_FIELDS
 from phasewatch.store import Run
