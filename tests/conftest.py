@@ -46,6 +46,18 @@ def tiny_config(tmp_path):
     return write
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny models on a shared 2-core machine run many times slower with two
+    (tests/llc and tests/integrations use it for every test)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray cluster for the whole test session (sweeps and `analyze --backend ray`):

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from integration_data import attributes_of, build_modular_model, modular_rows, save_state, sequences, write_factory, write_jsonl
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: tiny models on a shared 2-core machine run ~40x slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here on one torch thread (the root conftest's `one_thread`)."""
 
 
 @pytest.fixture

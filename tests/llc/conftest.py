@@ -1,13 +1,8 @@
 """Fixtures for the LLC tests."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny models on a shared 2-core machine run many times slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here on one torch thread (the root conftest's `one_thread`)."""

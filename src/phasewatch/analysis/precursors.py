@@ -112,11 +112,9 @@ class Precursors(Forecaster):
 
     def fit_model(self, histories: Sequence[History], target: Target) -> None:
         self.target = target
-        excluded = set(self.dropped_metrics(histories))
+        measured = target_metric(histories, target)
         common = set.intersection(*(set(h.curves) for h in histories))
-        self.metrics = sorted(
-            m for m in common if m not in excluded and not _same_measurement(m, target_metric(histories, target))
-        )
+        self.metrics = sorted(m for m in common if family(m) not in self.dropped and not _same_measurement(m, measured))
         self.logged = [_value_transform(np.concatenate([h.curves[m][1] for h in histories])) for m in self.metrics]
         rows, log_truth, weight = [], [], []
         for h in histories:
@@ -134,9 +132,6 @@ class Precursors(Forecaster):
         self.regressor = _boosted("Regressor", x[event], y[event], w[event]) if event.sum() >= 2 else None
         self.classifier = _boosted("Classifier", x, event, w) if 0 < event.sum() < len(event) else None
         self.always = bool(event.all())
-
-    def dropped_metrics(self, histories: Sequence[History]) -> list[str]:
-        return [m for h in histories for m in h.curves if family(m) in self.dropped]
 
     def _x(self, history: History, times: Sequence[float]) -> np.ndarray | None:
         """The features at each of `times`, (len(times), 1 + 3·metrics); None without every metric."""

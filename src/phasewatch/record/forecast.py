@@ -21,6 +21,7 @@ from phasewatch.analysis.forecast import Forecaster, History, probe_grid
 from phasewatch.analysis.precursors import from_dict
 from phasewatch.errors import UserError
 from phasewatch.probes.training import FORECAST, FORECAST_FIELDS
+from phasewatch.report.common import curves
 from phasewatch.store import Run
 
 FORECASTER = "forecaster"  # analysis file: the fitted forecaster a live run forecasts with
@@ -47,9 +48,11 @@ class LiveForecast:
     def __init__(self, forecaster: Forecaster, run: Run, start: int = 0, end: int | None = None):
         self.forecaster, self.run, self.end = forecaster, run, end or forecaster.end
         self.seen: dict[str, tuple[list[int], list[float]]] = {}
-        stored = {name: run.metric(name) for name in run.metric_names() if not FORECAST.matches(name)}
-        stored = {name: (steps[steps < start], values[steps < start]) for name, (steps, values) in stored.items()}
-        stored = {name: curve for name, curve in stored.items() if len(curve[0])}
+        stored = {
+            name: (steps[steps < start], values[steps < start])  # one read of the store, not one per metric
+            for name, (steps, values) in curves(run).items()
+            if not FORECAST.matches(name) and steps[0] < start
+        }
         self.grid: list[int] = probe_grid(stored).tolist() if stored else []
         for name, (steps, values) in stored.items():  # a resumed run replays what it had seen, on the probe grid
             at_probes = np.isin(steps, self.grid)
