@@ -21,11 +21,14 @@ def test_target_parses_a_kind_and_a_crossing_and_refuses_anything_else():
     crossing = Target.parse("test/accuracy>=0.9")
     assert (crossing.metric, crossing.level, crossing.name) == ("test/accuracy", 0.9, "test_accuracy_ge_0.9")
     steps, values = np.array([0, 10, 20, 30]), np.array([0.1, 0.5, 0.95, 0.99])
-    assert crossing.step({"test/accuracy": (steps, values)}, []) == 20.0
-    assert (
-        GROKKING.step({}, [{"kind": "grokking", "step": 70}, {"kind": "grokking", "step": 40}, {"kind": "x", "step": 1}]) == 40.0
-    )
-    assert GROKKING.step({}, []) is None
+    assert crossing.reached({"test/accuracy": (steps, values)}, []) == (20.0, "test/accuracy")
+    events = [
+        {"kind": "grokking", "step": 70, "metric": "test/accuracy"},
+        {"kind": "grokking", "step": 40, "metric": "test/loss"},
+        {"kind": "x", "step": 1, "metric": "test/accuracy"},
+    ]
+    assert GROKKING.reached({}, events) == (40.0, "test/loss")  # the first, and the metric dating it
+    assert GROKKING.reached({}, []) is None
     with pytest.raises(UserError, match="--target"):
         Target.parse("grokking; rm -rf")
 

@@ -79,3 +79,24 @@ def test_a_fitted_forecaster_loads_from_its_json_file_and_bad_files_are_refused(
     with pytest.raises(UserError, match="is not a fitted forecaster"):
         load_forecaster(tmp_path / "bad.json")
     assert math.isfinite(fitted.forecast(planted, 700.0).step)
+
+
+def test_a_run_without_the_forecasters_metrics_is_warned_once_and_forecasts_nothing(tmp_path, fitted):
+    run = Run.create(tmp_path, "bare", experiment="watch", config={}, seed=0)
+    listener = LiveForecast(fitted, run, end=3000)
+    recorder = Recorder(run, None, [], set(GRID), detection=EventConfig(), listeners=[listener])
+    with pytest.warns(UserWarning, match=f"records no {PRECURSOR}") as caught:
+        for step in GRID[:5]:
+            recorder.record(int(step), {TARGET_METRIC: 0.0})
+            recorder.record_probe(int(step), ProbeResult({}))
+    recorder.close()
+    run.unlock()
+    assert len(caught) == 1
+    assert not [name for name in curves(Run.open(tmp_path, "bare")) if FORECAST.matches(name)]
+
+
+def test_a_run_with_the_forecasters_metrics_is_not_warned(tmp_path, fitted, recwarn):
+    planted = planted_run(0, 900.0, np.random.default_rng(3))
+    run = Run.create(tmp_path, "full", experiment="watch", config={}, seed=0)
+    _record(run, planted, fitted, GRID[:5])
+    assert not [w for w in recwarn if "records no" in str(w.message)]

@@ -74,14 +74,14 @@ class Target:
         """A metric-name segment: the kind, or `test_accuracy_ge_0.9`."""
         return self.kind or f"{str(self.metric).replace('/', '_')}_ge_{self.level:g}"
 
-    def step(self, curves: Curves, events: Sequence[dict]) -> float | None:
-        """When a finished run reached the target (None: never)."""
+    def reached(self, curves: Curves, events: Sequence[dict]) -> tuple[float, str] | None:
+        """When a finished run reached the target and the metric that dates it (None: never)."""
         if self.kind is not None:
-            dated = [e["step"] for e in events if e["kind"] == self.kind]
-            return float(min(dated)) if dated else None
+            dated = sorted((e["step"], e["metric"]) for e in events if e["kind"] == self.kind)
+            return (float(dated[0][0]), dated[0][1]) if dated else None
         steps, values = curves.get(str(self.metric), (np.array([]), np.array([])))
         above = np.flatnonzero(values >= float(self.level))  # type: ignore[arg-type]
-        return float(steps[above[0]]) if len(above) else None
+        return (float(steps[above[0]]), str(self.metric)) if len(above) else None
 
 
 @dataclass
@@ -148,8 +148,9 @@ class Residuals:
 
 
 class Forecaster:
-    """Subclasses set `name` and implement `fit_model`, `params`, `load_params` and `log_step` (or
-    `log_steps`, its batch over one run's forecast times), and may give `own_probabilities`."""
+    """Subclasses set `name` and implement `fit_model`, `params`, `load_params`, `needs` and
+    `log_step` (or `log_steps`, its batch over one run's forecast times), and may give
+    `own_probabilities` (or `predict`, both at once)."""
 
     name: ClassVar[str]
 
@@ -170,6 +171,14 @@ class Forecaster:
 
     def own_probabilities(self, history: History, times: Sequence[float]) -> list[float | None]:
         return [None] * len(times)
+
+    def predict(self, history: History, times: Sequence[float]) -> tuple[list[float | None], list[float | None]]:
+        """(log T̂, its own probability or None) at each of `times`."""
+        return self.log_steps(history, times), self.own_probabilities(history, times)
+
+    def needs(self) -> list[str]:
+        """The metrics a run must record for this fitted forecaster to forecast at all."""
+        raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -203,7 +212,7 @@ class Forecaster:
         """The forecast at each step of `times` (None where the forecaster does not apply)."""
         end = history.end or self.end
         made: list[Forecast | None] = []
-        for t, log_hat, own in zip(times, self.log_steps(history, times), self.own_probabilities(history, times)):
+        for t, log_hat, own in zip(times, *self.predict(history, times)):
             if log_hat is None:
                 made.append(None)
             elif not math.isfinite(log_hat) or log_hat > math.log(end) + 10:
@@ -298,6 +307,9 @@ class TargetExtrapolation(Forecaster):
         q = (self.target.level - floor) / (self.ceiling - floor) if self.ceiling != floor else math.nan
         return middle + width * math.log(q / (1 - q)) if 0 < q < 1 else math.inf
 
+    def needs(self) -> list[str]:
+        return [self.metric]
+
     def params(self) -> dict[str, Any]:
         return {"metric": self.metric, "ceiling": self.ceiling}
 
@@ -350,6 +362,9 @@ class WeightDecayClock(Forecaster):
         saturated = _saturation(history, t)
         start = saturated if saturated is not None else t
         return math.log(max(start + math.exp(self.intercept + self.slope * math.log(clock)), t + 1))
+
+    def needs(self) -> list[str]:
+        return [TRAIN_ACCURACY.name]
 
     def params(self) -> dict[str, Any]:
         return {"slope": self.slope, "intercept": self.intercept}

@@ -139,19 +139,28 @@ class Precursors(Forecaster):
             return None
         return np.array([precursor_features(history, t, self.metrics, self.logged) for t in times])
 
-    def log_steps(self, history: History, times: Sequence[float]) -> list[float | None]:
-        x = self._x(history, times)
-        if x is None or self.regressor is None or not len(times):
-            return [None] * len(times)
-        return [max(float(y), math.log(t + 1)) for y, t in zip(_predicted(self.regressor, x), times)]
-
-    def own_probabilities(self, history: History, times: Sequence[float]) -> list[float | None]:
+    def predict(self, history: History, times: Sequence[float]) -> tuple[list[float | None], list[float | None]]:
+        """(log T̂, P(the event by the end)) at each of `times`, from one feature matrix."""
         x = self._x(history, times)
         if x is None or not len(times):
-            return [None] * len(times)
-        if self.classifier is None:
-            return [float(self.always)] * len(times)
-        return [float(p) for p in _predicted(self.classifier, x, proba=True)]
+            return [None] * len(times), [None] * len(times)
+        log_steps: list[float | None] = (
+            [None] * len(times)
+            if self.regressor is None
+            else [max(float(y), math.log(t + 1)) for y, t in zip(_predicted(self.regressor, x), times)]
+        )
+        probabilities: list[float | None] = (
+            [float(self.always)] * len(times)
+            if self.classifier is None
+            else [float(p) for p in _predicted(self.classifier, x, proba=True)]
+        )
+        return log_steps, probabilities
+
+    def log_steps(self, history: History, times: Sequence[float]) -> list[float | None]:
+        return self.predict(history, times)[0]
+
+    def needs(self) -> list[str]:
+        return list(self.metrics)
 
     def params(self) -> dict[str, Any]:
         training = {

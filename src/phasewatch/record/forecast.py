@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class LiveForecast:
     def __init__(self, forecaster: Forecaster, run: Run, start: int = 0, end: int | None = None):
         self.forecaster, self.run, self.end = forecaster, run, end or forecaster.end
         self.seen: dict[str, tuple[list[int], list[float]]] = {}
+        self.checked = False  # whether the run was checked for the metrics the forecaster needs
         stored = {
             name: (steps[steps < start], values[steps < start])  # one read of the store, not one per metric
             for name, (steps, values) in curves(run).items()
@@ -75,6 +77,14 @@ class LiveForecast:
         self._feed(step, scalars)
         if not self.grid or step > self.grid[-1]:
             self.grid.append(step)
+        if step > 0 and not self.checked:
+            self.checked = True
+            if missing := [m for m in self.forecaster.needs() if m not in self.seen]:
+                warnings.warn(
+                    f"forecast: this run records no {', '.join(missing)}, which the {self.forecaster.name} forecaster "
+                    f"reads: it will forecast nothing (add the probes the sweep it was fitted on had)",
+                    stacklevel=2,
+                )
         made = self.forecaster.forecast(self.history(), step) if step > 0 else None
         if made is not None:
             target = self.forecaster.target.name

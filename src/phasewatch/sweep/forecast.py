@@ -17,11 +17,9 @@ from phasewatch.store.sweeps import read_record
 def history_of(run: Run, target: Target) -> History:
     """A finished run as a History: its target's step from its events (or its curve, for a crossing)."""
     data = {name: c for name, c in curves(run).items() if not FORECAST.matches(name)}
-    events = run.events
-    truth = target.step(data, events)
-    firsts = sorted((e["step"], e["metric"]) for e in events if target.kind is not None and e["kind"] == target.kind)
+    truth, metric = target.reached(data, run.events) or (None, None)
     end = int(run.config.get("train", {}).get("steps") or max(int(s[-1]) for s, _ in data.values()))
-    return History(run.id, data, probe_grid(data), end, run.config, truth, firsts[0][1] if firsts else None)
+    return History(run.id, data, probe_grid(data), end, run.config, truth, metric)
 
 
 def sweep_histories(store: str | Path | None, name: str, target: Target) -> tuple[list[History], dict[str, dict[str, Any]]]:
