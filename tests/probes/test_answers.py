@@ -9,6 +9,7 @@ import torch
 from phasewatch.probes import ProbeContext, run_probes
 from phasewatch.probes.answers import edit_distance
 from phasewatch.tasks.addition import addition_task
+from phasewatch.tasks.lookup import BLANK, lookup_task
 from phasewatch.tasks.objective import loss_function
 
 DIGITS = 3
@@ -91,3 +92,38 @@ def test_edit_distance_matches_the_textbook_recursion():
     found = edit_distance(a, b)
     assert found.tolist() == [levenshtein(tuple(x.tolist()), tuple(y.tolist())) for x, y in zip(a, b)]
     assert edit_distance(torch.tensor([[1, 2, 3]]), torch.tensor([[2, 3, 4]])).item() == 2  # shift: not 3 substitutions
+
+
+class Memoriser(torch.nn.Module):
+    """Knows each (fact, digit) of a lookup task where `known` (facts, L) is True and puts its
+    logit on a wrong digit elsewhere; reads the key only, and only from its prompt as the task
+    writes it (an answer digit fed back into a blank slot would break it)."""
+
+    def __init__(self, task, known: torch.Tensor):
+        super().__init__()
+        self.keys = {tuple(k): i for i, k in enumerate(task.test.inputs[:, : task.answer_start].tolist())}
+        self.values, self.known, self.task = task.answers(task.test), known, task
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        start, length = self.task.answer_start, self.task.answer_length
+        assert (tokens[:, start + 1 :] == BLANK).all()  # the prompt as written: nothing fed back
+        rows = torch.tensor([self.keys[tuple(k)] for k in tokens[:, :start].tolist()])
+        answer = torch.where(self.known[rows], self.values[rows], (self.values[rows] + 1) % 10)
+        logits = torch.zeros(*tokens.shape, BLANK + 1)
+        logits[:, start : start + length] = 30.0 * torch.nn.functional.one_hot(answer, BLANK + 1).float()
+        return logits
+
+    def run_with_cache(self, inputs, names=()):
+        return self(inputs), {}
+
+
+def test_lookup_answers_are_read_in_one_pass_and_exact_match_is_the_share_with_every_digit_known():
+    """Schaeffer et al.'s mechanism planted: each digit known independently with p = 0.8, so
+    token accuracy ≈ p while exact match ≈ p^L = 0.33, exactly the rows with all L known."""
+    task = lookup_task(facts=500, key_digits=3, answer_digits=5, scored=500, seed=0)
+    known = torch.rand(500, 5, generator=torch.Generator().manual_seed(1)) < 0.8
+    s = scores(task, Memoriser(task, known))
+    assert s["answer/token_accuracy"] == pytest.approx(float(known.float().mean()))
+    assert s["answer/exact_match"] == pytest.approx(float(known.all(1).float().mean()))
+    assert s["answer/exact_match"] == pytest.approx(0.8**5, abs=0.05)
+    assert s["answer/edit_distance"] == pytest.approx(float((~known).sum(1).float().mean()))  # one substitution per unknown digit

@@ -1,7 +1,7 @@
 """Multi-token answers scored by discontinuous and continuous metrics: the same outputs, six ways
 (Schaeffer, Miranda & Koyejo 2023, "Are emergent abilities of large language models a mirage?").
 
-On the held-out split of an `AnswerTask` (tasks/addition.py), with the answer's L tokens:
+On the held-out split of an `AnswerTask` (tasks/addition.py, tasks/lookup.py), with the answer's L tokens:
 - discontinuous: exact match of the greedy answer, and the multiple-choice grade;
 - continuous: per-token accuracy, token edit distance of the greedy answer, per-token
   log-likelihood, and the Brier score.
@@ -40,8 +40,11 @@ MULTIPLE_CHOICE = Metric(
 
 
 def greedy_answers(model: torch.nn.Module, task: AnswerTask, inputs: torch.Tensor) -> torch.Tensor:
-    """(rows, L): the model's answer decoded greedily, each token fed back as the next input.
+    """(rows, L): the model's answer decoded greedily, each token fed back as the next input (when
+    the task feeds its answers back; else the argmax at each answer position of one pass).
     inputs (rows, T): the prompts (their answer part is overwritten)."""
+    if not task.fed_back:
+        return model(inputs)[:, task.answer_start : task.answer_start + task.answer_length].argmax(-1)
     sequence = inputs.clone()
     answer: list[torch.Tensor] = []
     for k in range(task.answer_length):
@@ -71,7 +74,8 @@ def answer_log_likelihood(model: torch.nn.Module, task: AnswerTask, inputs: torc
     """(rows,) Σ log p(answer tokens) under teacher forcing, for candidate answers (rows, L)."""
     sequence = inputs.clone()
     start, length = task.answer_start, task.answer_length
-    sequence[:, start + 1 : start + length] = answers[:, : length - 1]  # the answer's tokens as inputs
+    if task.fed_back:
+        sequence[:, start + 1 : start + length] = answers[:, : length - 1]  # the answer's tokens as inputs
     log_probs = model(sequence)[:, start : start + length].log_softmax(-1)  # (rows, L, V)
     return log_probs.gather(-1, answers[..., None])[..., 0].sum(-1)
 

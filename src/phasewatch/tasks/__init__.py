@@ -11,6 +11,7 @@ from phasewatch.tasks.icl import ICLTask, icl_task
 from phasewatch.tasks.induction import InductionTask, induction_task
 from phasewatch.tasks.items import items_task
 from phasewatch.tasks.language import LanguageTask, language_task
+from phasewatch.tasks.lookup import lookup_task
 from phasewatch.tasks.modular import ModularTask, modular_task
 from phasewatch.tasks.selectional import selectional_task
 from phasewatch.tasks.text import text_task
@@ -40,6 +41,7 @@ __all__ = [
     "induction_task",
     "items_task",
     "language_task",
+    "lookup_task",
     "modular_task",
     "selectional_task",
     "text_task",

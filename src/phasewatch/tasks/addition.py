@@ -33,11 +33,14 @@ TRAIN_SAMPLE = 512  # the fixed training sample the probes score (training itsel
 class AnswerTask(Task):
     """A task whose targets end in a multi-token answer: target positions
     `answer_start … answer_start + answer_length − 1` of every row; `choices` (test rows,
-    CHOICES, answer_length) the candidate answers of the multiple-choice grade, the true one first."""
+    CHOICES, answer_length) the candidate answers of the multiple-choice grade, the true one first.
+    `fed_back`: each answer token is the input of the next position (written autoregressively,
+    as `addition`), or False: the answer is read in one pass from fixed inputs (`lookup`)."""
 
     answer_start: int = 0
     answer_length: int = 0
     choices: torch.Tensor | None = None
+    fed_back: bool = True
 
     def to(self, device: torch.device | str) -> AnswerTask:
         assert self.choices is not None  # the builder sets it
