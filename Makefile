@@ -49,13 +49,14 @@ format: setup
 	$(VENV)/bin/ruff format src bench tests
 
 # Everything, the end-to-end headline runs (marked slow: grokking and its control, the induction
-# head and its 1-layer control, ...) included: what CI runs, about 10 minutes on 2 cores.
+# head and its 1-layer control, ...) included: what CI runs. One pytest worker per core (a run
+# trains on one thread; the tests that share the Ray cluster run in one worker).
 test: setup lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --dist loadgroup
 
 # The quick loop: stops at the first failure and leaves out the headline runs and the experiment tests.
 test-fast: setup lint
-	$(VENV)/bin/pytest -q -m "not slow" -x --ignore=tests/experiments
+	$(VENV)/bin/pytest -q -n auto --dist loadgroup -m "not slow" -x --ignore=tests/experiments
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"

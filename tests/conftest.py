@@ -1,4 +1,7 @@
-"""Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7; one local Ray cluster per session."""
+"""Tiny, fast fixtures: a 16-wide transformer on (a + b) mod 7; one local Ray cluster per session.
+
+Under pytest-xdist (`make test`: `-n auto --dist loadgroup`) every test that uses Ray runs in the
+same worker: one cluster for the session."""
 
 import contextlib
 import logging
@@ -34,6 +37,12 @@ log_points = 5
 [events]
 watch = ["train/*", "test/*", "restricted_loss/*"]
 """
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture

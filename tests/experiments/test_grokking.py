@@ -45,7 +45,7 @@ def test_quadratic_mlp_groks_and_the_event_is_dated(tmp_path):
 
 @pytest.mark.slow
 def test_transformer_groks_progress_measures_lead(tmp_path):
-    run = pw.run("grokking", store=tmp_path, name="grok", threads=2)
+    run = pw.run("grokking", store=tmp_path, name="grok")
     assert_groks_and_is_dated_inside_the_jump(run)
     # Nanda et al.'s restricted loss (final key frequencies, over the checkpoints) halves long
     # before test accuracy reaches 50 % (../shared/science/grokking.md), and ends near 0
@@ -57,7 +57,7 @@ def test_transformer_groks_progress_measures_lead(tmp_path):
 
 @pytest.mark.slow
 def test_no_weight_decay_control_shows_no_grokking(tmp_path):
-    run = pw.run("grokking-no-wd", store=tmp_path, name="control", threads=2)
+    run = pw.run("grokking-no-wd", store=tmp_path, name="control")
     assert first_step(run, "train/accuracy", 0.99) < 500
     assert not [e for e in run.events if e["kind"] == "grokking"]
     halved, restricted = restricted_halving(run)

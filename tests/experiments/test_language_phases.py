@@ -46,7 +46,6 @@ def test_a_short_language_run_records_syntax_semantics_heads_and_a_timeline(tmp_
             "test_sentences=256",
             "every=50",
             "log_points=15",
-            "threads=2",
         ],
     )
     names = set(run.metric_names())

@@ -18,19 +18,19 @@ def structure_kinds(run, site: str = "features") -> set[str]:
 
 @pytest.mark.slow
 def test_setting_2_rises_and_collapses_at_ratio_30_and_keeps_its_structure_at_ratio_1(tmp_path):
-    hybrid = pw.run("structure-before-collapse", store=tmp_path, name="hybrid", setting="selectional", threads=2)
+    hybrid = pw.run("structure-before-collapse", store=tmp_path, name="hybrid", setting="selectional")
     start, peak, final = alignment(hybrid)
     assert peak >= 2 * start and final <= 0.2 * peak
     assert hybrid.metric("etf_distance/features")[1][-1] <= 0.8
     assert structure_kinds(hybrid) == {"crystallisation", "collapse"}
-    equal = pw.run("structure-before-collapse", store=tmp_path, name="equal", setting="selectional", decay_ratio=1, threads=2)
+    equal = pw.run("structure-before-collapse", store=tmp_path, name="equal", setting="selectional", decay_ratio=1)
     assert "collapse" not in structure_kinds(equal)
     assert equal.metric("etf_distance/features")[1][-1] >= 1.1
 
 
 @pytest.mark.slow
 def test_setting_1_rises_twofold_then_collapses_with_split_decay(tmp_path):
-    run = pw.run("structure-before-collapse", store=tmp_path, name="split", setting="hierarchical", threads=2)
+    run = pw.run("structure-before-collapse", store=tmp_path, name="split", setting="hierarchical")
     start, peak, final = alignment(run)
     assert peak >= 1.8 * start and final <= 0.15 * peak
     assert alignment(run, "classifier")[1] >= 0.1

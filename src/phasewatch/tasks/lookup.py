@@ -68,10 +68,10 @@ class LookupTaskConfig(TaskConfig):
     """`facts` random keys with random `answer_digits`-digit values to memorise (tasks/lookup.py)."""
 
     name: Literal["lookup"] = "lookup"
-    facts: int = Field(2000, ge=1, description="how many key → value facts there are to store")
+    facts: int = Field(250, ge=1, description="how many key → value facts there are to store")
     key_digits: int = Field(4, ge=1, le=9, description="digits of a key (at most 10^key_digits facts)")
-    answer_digits: int = Field(5, ge=3, le=32, description="L: digits of each value, the answer")
-    scored: int = Field(1000, ge=1, description="how many of the facts the probes score")
+    answer_digits: int = Field(10, ge=3, le=32, description="L: digits of each value, the answer")
+    scored: int = Field(1000, ge=1, description="how many of the facts the probes score (all, when fewer)")
 
     builder: ClassVar = staticmethod(lookup_task)
 
