@@ -50,7 +50,7 @@ BEHAVIOUR = ("train/loss", "train/accuracy", "test/loss", "test/accuracy", "test
 # top to bottom; an import from a part to one above it goes up (the first row are entry points,
 # as docs/ARCHITECTURE.md has them: the CLI and its fitting commands, the dashboard, sweeps)
 LAYERS = [
-    ("cli", "cli_fits", "serve", "pipeline", "integrations", "sweep", "__init__"),
+    ("cli", "cli_parser", "cli_fits", "serve", "pipeline", "integrations", "sweep", "__init__"),
     ("train",),
     ("record",),
     ("report",),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from phasewatch.cli import _parser, main
+from phasewatch.cli import main
+from phasewatch.cli_parser import build_parser
 from phasewatch.config import flatten, preset_config
 from phasewatch.store import Run
 
@@ -86,7 +87,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
     ],
 )
 def test_store_before_or_after_the_subcommand(argv, store):
-    assert _parser().parse_args(argv).store == store
+    assert build_parser().parse_args(argv).store == store
 
 
 def test_help_says_which_store_wins(capsys):
