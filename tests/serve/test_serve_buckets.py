@@ -94,9 +94,8 @@ def test_many_runs_and_what_is_not_finite(tmp_path):
     steps, values = found["a"].steps.tolist(), found["a"].values.tolist()
     # min and max skip inf and NaN; the last point is kept whatever it is (a NaN: a gap in the plot)
     assert steps == [3, 4, 9] and values[:2] == [0.0, 5.0] and math.isnan(values[2])
-    assert buckets.last_steps(con, ["a", "b"], "loss") == {"a": 9, "b": 109}
-    assert buckets.step_range(con, ["a", "b"], "loss") == (0, 109)
-    assert buckets.step_range(con, ["a"], "no such metric") is None
+    assert buckets.run_ranges(con, ["a", "b"], "loss") == {"a": (0, 9), "b": (100, 109)}
+    assert buckets.run_ranges(con, ["a"], "no such metric") == {}
 
 
 def test_rows_after_each_runs_cursor_and_hostile_names(tmp_path):

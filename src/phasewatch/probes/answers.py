@@ -40,11 +40,8 @@ MULTIPLE_CHOICE = Metric(
 
 
 def greedy_answers(model: torch.nn.Module, task: AnswerTask, inputs: torch.Tensor) -> torch.Tensor:
-    """(rows, L): the model's answer decoded greedily, each token fed back as the next input (when
-    the task feeds its answers back; else the argmax at each answer position of one pass).
-    inputs (rows, T): the prompts (their answer part is overwritten)."""
-    if not task.fed_back:
-        return model(inputs)[:, task.answer_start : task.answer_start + task.answer_length].argmax(-1)
+    """(rows, L): the model's answer decoded greedily, each token fed back as the next input (a
+    task that feeds its answers back). inputs (rows, T): the prompts (their answer part is overwritten)."""
     sequence = inputs.clone()
     answer: list[torch.Tensor] = []
     for k in range(task.answer_length):
@@ -71,11 +68,11 @@ def edit_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def answer_log_likelihood(model: torch.nn.Module, task: AnswerTask, inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
-    """(rows,) Σ log p(answer tokens) under teacher forcing, for candidate answers (rows, L)."""
+    """(rows,) Σ log p(answer tokens) under teacher forcing, for candidate answers (rows, L) of a
+    task that feeds its answers back."""
     sequence = inputs.clone()
     start, length = task.answer_start, task.answer_length
-    if task.fed_back:
-        sequence[:, start + 1 : start + length] = answers[:, : length - 1]  # the answer's tokens as inputs
+    sequence[:, start + 1 : start + length] = answers[:, : length - 1]  # the answer's tokens as inputs
     log_probs = model(sequence)[:, start : start + length].log_softmax(-1)  # (rows, L, V)
     return log_probs.gather(-1, answers[..., None])[..., 0].sum(-1)
 
@@ -108,13 +105,21 @@ def answers(ctx: ProbeContext) -> ProbeResult:
     truth = task.answers(task.test)  # (rows, L)
     log_probs = logits[:, start : start + length].float().log_softmax(-1)  # (rows, L, V)
     probs = log_probs.exp()
-    with torch.no_grad():
-        greedy = greedy_answers(ctx.model, task, task.test.inputs)
-        distractors = task.choices[:, 1:]  # (rows, C − 1, L); the true answer, first, is the test split's own
-        rivals = torch.stack(
-            [answer_log_likelihood(ctx.model, task, task.test.inputs, distractors[:, c]) for c in range(distractors.shape[1])],
-            dim=1,
-        )
+    distractors = task.choices[:, 1:]  # (rows, C − 1, L); the true answer, first, is the test split's own
+    if task.fed_back:
+        with torch.no_grad():
+            greedy = greedy_answers(ctx.model, task, task.test.inputs)
+            rivals = torch.stack(
+                [
+                    answer_log_likelihood(ctx.model, task, task.test.inputs, distractors[:, c])
+                    for c in range(distractors.shape[1])
+                ],
+                dim=1,
+            )
+    else:  # read in one pass: the greedy answer and every candidate's likelihood are in these logits
+        greedy = log_probs.argmax(-1)
+        candidates = log_probs[:, None].expand(-1, distractors.shape[1], -1, -1)  # (rows, C − 1, L, V)
+        rivals = candidates.gather(-1, distractors[..., None])[..., 0].sum(-1)  # (rows, C − 1)
     truth_log_likelihood = log_probs.gather(-1, truth[..., None])[..., 0]  # (rows, L)
     one_hot = torch.zeros_like(probs).scatter_(-1, truth[..., None], 1.0)
     return ProbeResult(

@@ -73,17 +73,6 @@ WHERE metric = $metric AND run IN (SELECT unnest($runs::VARCHAR[]))
 GROUP BY run
 """
 
-_RANGE = """
-SELECT min(step), max(step) FROM metrics
-WHERE metric = $metric AND run IN (SELECT unnest($runs::VARCHAR[]))
-"""
-
-_LAST = """
-SELECT run, max(step) FROM metrics
-WHERE metric = $metric AND run IN (SELECT unnest($runs::VARCHAR[]))
-GROUP BY run
-"""
-
 _AFTER = """
 WITH cursors AS (SELECT unnest($runs::VARCHAR[]) AS run, unnest($after::BIGINT[]) AS after)
 SELECT m.run, m.step, m.value
@@ -107,20 +96,9 @@ def to_x(step: float, xscale: XScale) -> float:
     return math.log(max(step, 0) + 1) if xscale == "log" else float(step)
 
 
-def step_range(con: duckdb.DuckDBPyConnection, runs: list[str], metric: str) -> tuple[int, int] | None:
-    """(first, last) step of `metric` over `runs`; None when none of them logged it."""
-    low, high = con.execute(_RANGE, {"metric": metric, "runs": runs}).fetchone() or (None, None)
-    return None if low is None else (int(low), int(high))
-
-
-def last_steps(con: duckdb.DuckDBPyConnection, runs: list[str], metric: str) -> dict[str, int]:
-    """Each run's largest logged step of `metric` (runs that never logged it are absent): the cursor
-    a page polls `rows_after` from."""
-    return {run: int(step) for run, step in con.execute(_LAST, {"metric": metric, "runs": runs}).fetchall()}
-
-
 def run_ranges(con: duckdb.DuckDBPyConnection, runs: list[str], metric: str) -> dict[str, tuple[int, int]]:
-    """Each run's (first, last) step of `metric`; runs that never logged it are absent."""
+    """Each run's (first, last) step of `metric` (runs that never logged it are absent): the last
+    is the cursor a page polls `rows_after` from."""
     rows = con.execute(_RANGES, {"metric": metric, "runs": runs}).fetchall()
     return {run: (int(low), int(high)) for run, low, high in rows}
 

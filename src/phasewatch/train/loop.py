@@ -134,7 +134,7 @@ def train(
             device=str(prepared.device),
             resumed_from=start,
             stopped_at=step,
-            **prepared.scale(),
+            **scale,
         )
     except BaseException as error:  # a crash or Ctrl-C: keep what was recorded, free the run
         recorder.fail(error)
